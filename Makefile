@@ -1,0 +1,175 @@
+# Makefile: builds, tests, benchmarks, installs and demos carom. It must never need more
+# than `make deps` has installed, and never hide a warning (-Werror everywhere).
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+FUZZ_SECONDS ?= 30
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+OPT      ?= -O2 -g
+CFLAGS   ?=
+CPPFLAGS += -D_GNU_SOURCE
+BASEFLAGS := -std=c11 $(WARN) $(OPT) -fPIC -pthread $(CFLAGS)
+
+# SANITIZER=address | undefined | thread | address,undefined
+ifneq ($(SANITIZER),)
+  SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
+  ifneq ($(findstring undefined,$(SANITIZER)),)
+    SANFLAGS += -fno-sanitize-recover=undefined
+  endif
+  BUILD := build-$(subst $(comma),-,$(SANITIZER))
+endif
+comma := ,
+
+INIH_A   := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/libinih.a /usr/lib/libinih.a /usr/lib64/libinih.a) -linih)
+
+CORE_SRC   := $(wildcard core/*.c)
+POLICY_SRC := $(wildcard policy/*.c)
+SHIM_SRC   := $(wildcard shim/*.c)
+TOOLS_SRC  := $(wildcard tools/*.c)
+UNIT_SRC   := $(wildcard tests/test_*.c)
+TPROG_SRC  := $(wildcard tests/prog/*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+POLICY_OBJ := $(POLICY_SRC:%.c=$(BUILD)/%.o)
+SHIM_OBJ   := $(SHIM_SRC:%.c=$(BUILD)/%.o)
+TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
+
+SHIM       := $(BUILD)/libcarom_shim.so
+CAROM      := $(BUILD)/carom
+UNIT       := $(BUILD)/tests/unit
+TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/prog/cprog_fortify
+BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test unit e2e bench deps install uninstall clean demo fuzz format check-layers
+.DELETE_ON_ERROR:
+
+all: $(SHIM) $(CAROM)
+
+# core and policy are ordinary objects; the shim hides everything but its wrappers.
+$(BUILD)/core/%.o: core/%.c core/carom_core.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/policy/%.o: policy/%.c policy/carom_policy.h core/carom_core.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) policy/carom_policy.h core/carom_core.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DCURL_DISABLE_TYPECHECK $(BASEFLAGS) $(SANFLAGS) -fvisibility=hidden \
+	  -ftls-model=initial-exec -c $< -o $@
+
+$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/carom_core.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DCAROM_LIBDIR='"$(PREFIX)/lib/carom"' $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+# The shim links inih statically and its version script makes every symbol but the
+# wrapped calls local, so a host program's own ini_parse can neither replace ours nor be
+# replaced by it. libcurl is never linked: its symbols are looked up at run time.
+$(SHIM): $(SHIM_OBJ) $(CORE_OBJ) $(POLICY_OBJ) shim/carom_shim.map
+	$(CC) -shared -Wl,-soname,libcarom_shim.so -Wl,--version-script=shim/carom_shim.map \
+	  -Wl,-z,now $(if $(SANITIZER),,-Wl,--no-undefined) $(SANFLAGS) -pthread \
+	  -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -ldl -lrt
+
+$(CAROM): $(TOOLS_OBJ) $(POLICY_OBJ) $(CORE_OBJ)
+	$(CC) $(SANFLAGS) -pthread -o $@ $^ $(INIH_A) -lrt -lm
+
+# ---- tests ------------------------------------------------------------------------------
+# Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274): TSan builds run the
+# same test files through a small stand-in runner in tests/tsan/.
+ifneq ($(findstring thread,$(SANITIZER)),)
+  UNIT_RUNNER := -Itests/tsan tests/tsan/main.c
+else
+  UNIT_RUNNER := -lcriterion
+endif
+$(UNIT): $(UNIT_SRC) $(POLICY_OBJ) $(CORE_OBJ) $(wildcard tests/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $(UNIT_SRC) \
+	  $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) $(UNIT_RUNNER) -lm
+
+$(BUILD)/tests/prog/%: tests/prog/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -o $@ $< -lcurl -lpthread
+
+# The same C test program built the way distributions build: _FORTIFY_SOURCE=2, so it
+# calls __read_chk, __recv_chk and friends.
+$(BUILD)/tests/prog/cprog_fortify: tests/prog/cprog.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -O2 -D_FORTIFY_SOURCE=2 -o $@ $< -lcurl -lpthread
+
+test: deps all $(UNIT) $(TPROGS)
+	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) CC=$(CC) tests/run.sh
+
+unit: $(UNIT)
+	$(UNIT)
+
+e2e: all $(TPROGS)
+	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) tests/run.sh --e2e-only
+
+# ---- benchmarks -------------------------------------------------------------------------
+$(BUILD)/bench/%: bench/%.c $(POLICY_OBJ) $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $< $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -lrt -lm
+
+bench: deps all $(BENCHES) $(TPROGS)
+	@BUILD=$(BUILD) bench/run.sh
+
+# ---- fuzzing (clang + libFuzzer) ----------------------------------------------------------
+FUZZ_BUILD := build-fuzz
+fuzz: deps
+	@mkdir -p $(FUZZ_BUILD)
+	@set -e; for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o $(FUZZ_BUILD)/$$n $$f $(POLICY_SRC) $(CORE_SRC) $(INIH_A) -lm; \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	done
+
+# ---- set-up ------------------------------------------------------------------------------
+# Installs only what is missing, so a second run costs a dpkg query and nothing else.
+DEB_PKGS := build-essential libinih-dev libcriterion-dev libcurl4-openssl-dev pkg-config \
+  curl wget netcat-openbsd redis-tools python3 python3-prometheus-client strace valgrind \
+  clang libclang-rt-14-dev haproxy git procps
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$(echo $$missing | sed 's/^/ /')"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: deps all $(TPROGS)
+	@BUILD=$(BUILD) tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/carom $(DESTDIR)$(PREFIX)/share/doc/carom
+	install -m 0755 $(CAROM) $(DESTDIR)$(PREFIX)/bin/carom
+	install -m 0644 $(SHIM) $(DESTDIR)$(PREFIX)/lib/carom/libcarom_shim.so
+	install -m 0644 carom.ini README.md $(DESTDIR)$(PREFIX)/share/doc/carom/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/carom $(DESTDIR)$(PREFIX)/lib/carom/libcarom_shim.so
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/carom
+
+format:
+	clang-format -i core/*.[ch] policy/*.[ch] shim/*.[ch] tools/*.[ch] tests/*.c tests/prog/*.c bench/*.c
+
+# core/ is the pure engine: no I/O or interposition headers may creep in.
+check-layers:
+	@! grep -nE '#include *<(sys/socket.h|dlfcn.h|netdb.h|ini.h|stdio.h|curl/|fcntl.h|unistd.h|stdlib.h)' core/*.[ch] || \
+	  { echo "core/ must stay pure"; exit 1; }
+	@! grep -nE 'dlsym|RTLD_NEXT|#include *"\.\./shim/' core/*.[ch] policy/*.[ch] || \
+	  { echo "only shim/ interposes"; exit 1; }
+
+clean:
+	rm -rf build build-* $(FUZZ_BUILD)

@@ -1,0 +1,169 @@
+/* bench_core.c: measures the engine's hot paths (closed allow, open reject, record, bounce,
+ * budget, PRNG) and prints one `name value unit` line per figure for bench/run.sh. It must
+ * never report a figure that includes loop overhead it could have subtracted, or let the
+ * compiler delete the work it claims to time. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "../core/carom_core.h"
+
+#define REPS 5
+
+/* Makes x observable without a store: the compiler must compute it, and the empty
+ * "memory" clobber keeps it from hoisting loads of the structures out of the loop. */
+#define KEEP(x) __asm__ __volatile__("" : : "r"(x) : "memory")
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v)
+{
+    qsort(v, REPS, sizeof *v, cmp_double);
+    return v[REPS / 2];
+}
+
+static carom_cushion closed_c, open_c, record_c;
+static carom_budget budget;
+static const carom_cushion_cfg ccfg = {
+    .failures = 5, .window = 10, .probes = 1, .half_open_ms = 30000};
+static const carom_bounce_cfg bcfg = {.base_ms = 100, .cap_ms = 30000};
+static const carom_budget_cfg gcfg = {.permille = 200, .min_per_s = 1000000};
+static const uint64_t T0 = 1000000000; /* a monotonic ms reading, 11.5 days after boot */
+
+static double run_baseline(long n)
+{
+    double t = now_ns();
+    for (long i = 0; i < n; i++)
+        KEEP(i);
+    return (now_ns() - t) / (double)n;
+}
+
+static double run_allow_closed(long n)
+{
+    carom_ticket tk;
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        carom_verdict v = carom_cushion_allow(&closed_c, &ccfg, T0, &tk);
+        KEEP(v);
+        KEEP(tk);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+static double run_reject_open(long n)
+{
+    carom_ticket tk;
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        carom_verdict v = carom_cushion_allow(&open_c, &ccfg, T0 + 1, &tk);
+        KEEP(v);
+        KEEP(tk);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+static double run_record(long n)
+{
+    carom_ticket tk;
+    carom_cushion_allow(&record_c, &ccfg, T0, &tk);
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        /* A busy endpoint: about a thousand outcomes per millisecond, all successes. */
+        int r = carom_cushion_record(&record_c, &ccfg, T0 + (uint64_t)(i >> 10), tk, true);
+        KEEP(r);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+static double run_bounce(long n)
+{
+    carom_rng r;
+    carom_rng_seed(&r, 1);
+    carom_bounce b;
+    carom_bounce_init(&b, &bcfg);
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        uint32_t d = carom_bounce_next(&b, &bcfg, &r);
+        KEEP(d);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+static double run_budget(long n)
+{
+    carom_budget_init(&budget);
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        bool ok = carom_budget_try_retry(&budget, &gcfg, T0 + (uint64_t)(i >> 10));
+        KEEP(ok);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+static double run_rng(long n)
+{
+    carom_rng r;
+    carom_rng_seed(&r, 1);
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        uint64_t x = carom_rng_next(&r);
+        KEEP(x);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+static double med(double (*fn)(long), long n)
+{
+    double v[REPS];
+    fn(n / 10); /* warm caches, branch predictors and the CPU's clock */
+    for (int i = 0; i < REPS; i++)
+        v[i] = fn(n);
+    return median(v);
+}
+
+static void put(const char *name, double ns, double base)
+{
+    double net = ns - base;
+    printf("%s %.2f ns\n", name, net > 0 ? net : 0.0);
+}
+
+int main(void)
+{
+    const long n = 20000000;
+    carom_cushion_init(&closed_c);
+    carom_cushion_init(&open_c);
+    carom_cushion_init(&record_c);
+    for (int i = 0; i < 10; i++) {
+        carom_ticket tk;
+        carom_cushion_allow(&open_c, &ccfg, T0, &tk);
+        carom_cushion_record(&open_c, &ccfg, T0, tk, false);
+    }
+    carom_cushion_view view;
+    carom_cushion_peek(&open_c, &ccfg, T0 + 1, &view);
+    if (view.mode != CAROM_CUSHION_OPEN) {
+        fprintf(stderr, "bench_core: the open cushion did not open\n");
+        return 1;
+    }
+
+    double base = med(run_baseline, n);
+    printf("loop_baseline_ns %.2f ns\n", base);
+    put("cushion_allow_closed_ns", med(run_allow_closed, n), base);
+    put("cushion_reject_open_ns", med(run_reject_open, n), base);
+    put("cushion_record_ns", med(run_record, n / 2), base);
+    put("bounce_next_delay_ns", med(run_bounce, n / 2), base);
+    put("budget_try_retry_ns", med(run_budget, n / 2), base);
+    put("rng_next_ns", med(run_rng, n), base);
+    return 0;
+}

@@ -1,0 +1,201 @@
+/* carom_core.h: the public contract of the pure resilience engine (bounce, cushion,
+ * retry budget, shot clock, PRNG). It must never depend on sockets, files, the
+ * environment, stdio, allocation or any clock: callers pass time and randomness in. */
+#ifndef CAROM_CORE_H
+#define CAROM_CORE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every time argument is a monotonic millisecond count (CLOCK_MONOTONIC in the shim):
+ * one clock for every process on the machine, so state in shared memory agrees. Cushion
+ * and budget keep only its low 32 bits and compare by unsigned difference, which is
+ * correct for intervals under 49 days. */
+
+/* ---- PRNG ------------------------------------------------------------------------ */
+
+/* splitmix64: one add and three multiply-xor rounds per draw. One per thread (the shim
+ * keeps it _Thread_local); never shared, so no atomics. Not cryptographic. */
+typedef struct carom_rng {
+    uint64_t s;
+} carom_rng;
+
+/* Seeds the generator; every seed, including 0, gives a valid stream. */
+void carom_rng_seed(carom_rng *r, uint64_t seed);
+/* Next 64 random bits. */
+uint64_t carom_rng_next(carom_rng *r);
+/* Uniform integer in [lo, hi] inclusive; returns lo when hi <= lo. */
+uint64_t carom_rng_range(carom_rng *r, uint64_t lo, uint64_t hi);
+/* Uniform double in [0, 1). */
+double carom_rng_unit(carom_rng *r);
+/* True with probability p (p <= 0: never; p >= 1: always). */
+bool carom_rng_chance(carom_rng *r, double p);
+
+/* ---- bounce: the backoff schedule -------------------------------------------------- */
+
+typedef enum carom_jitter {
+    CAROM_JITTER_DECORRELATED = 0, /* the default */
+    CAROM_JITTER_FULL,
+    CAROM_JITTER_EQUAL,
+    CAROM_JITTER_NONE,
+} carom_jitter;
+
+typedef struct carom_bounce_cfg {
+    uint32_t base_ms; /* b */
+    uint32_t cap_ms;  /* c: no single delay exceeds it; callers keep cap >= base */
+    carom_jitter jitter;
+} carom_bounce_cfg;
+
+/* Per-shot schedule state; zero-initialise it or call carom_bounce_init. */
+typedef struct carom_bounce {
+    uint32_t attempt; /* retries scheduled so far */
+    uint32_t prev_ms; /* d(n-1) for decorrelated */
+} carom_bounce;
+
+void carom_bounce_init(carom_bounce *b, const carom_bounce_cfg *cfg);
+
+/* The delay before the next retry (retry n = b->attempt + 1), per SPEC section 3:
+ *   decorrelated: uniform(base, min(cap, 3 * d(n-1))), d(0) = base
+ *   full:         uniform(0, min(cap, base * 2^(n-1)))
+ *   equal:        h + uniform(0, h), h = min(cap, base * 2^(n-1)) / 2
+ *   none:         min(cap, base * 2^(n-1))
+ * Never fails; the result is always <= cap (and >= base for decorrelated, when cap >= base).
+ * Exponents saturate, so a large n cannot overflow. */
+uint32_t carom_bounce_next(carom_bounce *b, const carom_bounce_cfg *cfg, carom_rng *r);
+
+/* A server's Retry-After replaces the computed delay: returns min(retry_after_ms, max_ms)
+ * and counts the retry in b, so the schedule continues from there. */
+uint32_t carom_bounce_retry_after(carom_bounce *b, uint32_t retry_after_ms, uint32_t max_ms);
+
+/* ---- shot clock: deadlines ------------------------------------------------------------ */
+
+typedef struct carom_shot_clock {
+    uint64_t start_ms;
+    uint64_t deadline_at_ms; /* 0: no deadline */
+} carom_shot_clock;
+
+/* Starts a shot at now_ms; deadline_ms 0 means none. */
+void carom_clock_start(carom_shot_clock *c, uint64_t now_ms, uint32_t deadline_ms);
+/* Milliseconds left: UINT64_MAX with no deadline, 0 once it has passed. */
+uint64_t carom_clock_left(const carom_shot_clock *c, uint64_t now_ms);
+/* True when sleeping delay_ms from now ends strictly before the deadline (a retry after
+ * it would have no time at all). Always true with no deadline. */
+bool carom_clock_fits(const carom_shot_clock *c, uint64_t now_ms, uint32_t delay_ms);
+/* How long the next attempt may take: min(attempt_ms, time left), where attempt_ms 0
+ * means "no per-attempt bound". Returns 0 for "unbounded" only when both are unbounded;
+ * with a deadline that has passed it returns 1 (the caller checks carom_clock_left first). */
+uint32_t carom_clock_attempt_ms(const carom_shot_clock *c, uint64_t now_ms, uint32_t attempt_ms);
+/* Elapsed milliseconds since the shot started. */
+uint64_t carom_clock_elapsed(const carom_shot_clock *c, uint64_t now_ms);
+
+/* ---- cushion: the circuit breaker --------------------------------------------------- */
+
+typedef enum carom_cushion_mode {
+    CAROM_CUSHION_CLOSED = 0,
+    CAROM_CUSHION_OPEN = 1,
+    CAROM_CUSHION_HALF_OPEN = 2,
+} carom_cushion_mode;
+
+typedef struct carom_cushion_cfg {
+    uint8_t failures;      /* open after this many failures ... (1..window) */
+    uint8_t window;        /* ... among the last this many outcomes (1..64) */
+    uint8_t probes;        /* calls admitted while half-open (>= 1) */
+    uint32_t half_open_ms; /* how long open lasts before half-open */
+} carom_cushion_cfg;
+
+/* Plain data: no pointers, only address-free lock-free 64-bit atomics, so it may live in
+ * shared memory and a process killed between two stores leaves it usable. All-zero bytes
+ * are a valid closed cushion. Every transition is one CAS on `state`:
+ *   bits 0-1 mode, bits 2-9 probes admitted, bits 10-31 generation, bits 32-63 time (ms)
+ * The generation changes on every transition; an outcome recorded with a ticket from an
+ * older generation is ignored, so calls that started before the circuit opened cannot
+ * close it again.
+ *
+ * Ageing (the header's promised choice): `hist` holds the last 64 outcomes, one bit each
+ * (1 = failure). When the newest recorded outcome is older than half_open_ms, the history
+ * is forgotten before the next outcome is added, so failures from long ago never keep a
+ * now-healthy endpoint tripped. A half-open circuit whose probes never reported (the
+ * process died) re-admits probes after another half_open_ms. */
+typedef struct carom_cushion {
+    _Atomic uint64_t state;
+    _Atomic uint64_t hist;
+    _Atomic uint64_t last_ms; /* time of the newest outcome in hist */
+    uint64_t reserved;
+} carom_cushion;
+
+/* What allow() says. A ticket carries the generation and whether the call is a probe;
+ * pass it back to carom_cushion_record. */
+typedef enum carom_verdict {
+    CAROM_ALLOW = 0, /* go ahead (closed) */
+    CAROM_PROBE = 1, /* go ahead as a half-open probe */
+    CAROM_REJECT = 2 /* fail fast: open, or half-open with every probe slot taken */
+} carom_verdict;
+
+typedef uint64_t carom_ticket;
+
+/* Makes c a closed, empty cushion. Not atomic with respect to other users. */
+void carom_cushion_init(carom_cushion *c);
+
+/* "May I call?" Lock-free; a closed cushion costs one atomic load. An open cushion whose
+ * half_open_ms has passed moves to half-open and the caller becomes its first probe;
+ * racing callers are admitted as probes until exactly cfg->probes have been. *ticket is
+ * always written. */
+carom_verdict carom_cushion_allow(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_t now_ms,
+                                  carom_ticket *ticket);
+
+/* Records one outcome of a call admitted with ticket. Closed: the outcome enters the
+ * window and the circuit opens when failures-in-window >= cfg->failures. Half-open: a
+ * probe success closes it (window cleared), a probe failure reopens it for another
+ * half_open_ms. Returns the transition it caused, so the caller can emit an event:
+ * CAROM_CUSHION_OPEN (just opened), CAROM_CUSHION_CLOSED (just closed), or -1 (none). */
+int carom_cushion_record(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_t now_ms,
+                         carom_ticket ticket, bool ok);
+
+/* A ticket for the current generation that is not a probe: for outcomes observed outside
+ * an admitted call (an I/O error on a connection established earlier). Recording a
+ * failure with it counts in a closed window and is ignored while open or half-open. */
+carom_ticket carom_cushion_current(const carom_cushion *c);
+
+/* A consistent-enough view for tools; never changes the cushion. */
+typedef struct carom_cushion_view {
+    carom_cushion_mode mode;
+    unsigned failures_in_window;
+    unsigned probes_admitted;
+    uint64_t ms_until_half_open; /* 0 unless open */
+} carom_cushion_view;
+void carom_cushion_peek(const carom_cushion *c, const carom_cushion_cfg *cfg, uint64_t now_ms,
+                        carom_cushion_view *out);
+
+/* ---- retry budget ---------------------------------------------------------------------- */
+
+#define CAROM_BUDGET_BUCKETS 10 /* one per second: the sliding period is 10 s */
+
+typedef struct carom_budget_cfg {
+    uint16_t permille;  /* retries may add this many per 1000 first attempts (200 = 20%) */
+    uint32_t min_per_s; /* ... but this many retries per second are always allowed */
+} carom_budget_cfg;
+
+/* Plain data, lock-free, shm-safe, all-zero valid. Each bucket packs
+ * [second:20][first attempts:22][retries:22] into one word updated by CAS. */
+typedef struct carom_budget {
+    _Atomic uint64_t bucket[CAROM_BUDGET_BUCKETS];
+} carom_budget;
+
+void carom_budget_init(carom_budget *b);
+/* Counts one first attempt (a deposit). */
+void carom_budget_first(carom_budget *b, uint64_t now_ms);
+/* Asks to spend one retry. True (and the retry is counted) when, over the last 10 s,
+ * retries + 1 <= min_per_s * 10 + permille * firsts / 1000. Concurrent callers may
+ * overshoot by at most one retry each. */
+bool carom_budget_try_retry(carom_budget *b, const carom_budget_cfg *cfg, uint64_t now_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

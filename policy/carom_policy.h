@@ -1,0 +1,182 @@
+/* carom_policy.h: the public contract of the policy layer: carom.ini -> an immutable,
+ * validated policy table, endpoint matching, and the learned name -> address table.
+ * It must never interpose a symbol, look up the next definition of one, or know that a
+ * shim exists. */
+#ifndef CAROM_POLICY_H
+#define CAROM_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../core/carom_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAROM_NAME_MAX 64     /* a policy's name (its service key), NUL included */
+#define CAROM_HOST_MAX 256    /* a host name, NUL included */
+#define CAROM_POCKETS_MAX 4   /* fallback endpoints per policy */
+#define CAROM_PATH_MAX 512    /* pocket_url, pocket_response body path */
+
+typedef struct carom_hostport {
+    char host[CAROM_HOST_MAX];
+    uint16_t port;
+} carom_hostport;
+
+/* HTTP methods as bits of carom_policy.http_retry_methods. */
+enum {
+    CAROM_M_GET = 1u << 0,
+    CAROM_M_HEAD = 1u << 1,
+    CAROM_M_PUT = 1u << 2,
+    CAROM_M_DELETE = 1u << 3,
+    CAROM_M_OPTIONS = 1u << 4,
+    CAROM_M_POST = 1u << 5,
+    CAROM_M_PATCH = 1u << 6,
+    CAROM_M_TRACE = 1u << 7,
+    CAROM_M_CONNECT = 1u << 8,
+};
+
+typedef struct carom_chaos {
+    double connect_refuse;  /* probabilities 0..1 */
+    double connect_timeout;
+    double dns_fail;
+    double reset;
+    double latency;         /* chance that latency_ms is added before a real call */
+    uint32_t latency_ms;
+    double short_write;
+    uint16_t http_status;   /* 0: none; else answered with this status ... */
+    double http_status_p;   /* ... with this probability */
+} carom_chaos;
+
+/* One effective policy: [defaults] with a section's own keys laid over it. Immutable
+ * once loaded; the shim reads it from any thread without locks. */
+typedef struct carom_policy {
+    char name[CAROM_NAME_MAX]; /* "defaults" for the default policy */
+    uint32_t index;            /* position in the table, 0 = defaults */
+
+    uint32_t retries;          /* 0..100 */
+    carom_bounce_cfg bounce;   /* base_delay_ms, max_delay_ms, jitter */
+    uint64_t retry_on[4];      /* bitmap of errno values 0..255 to retry on */
+    bool retry_on_eai_again;   /* EAI_AGAIN listed in retry_on */
+    uint32_t connect_timeout_ms;
+    bool retry_nonblocking;
+    uint32_t io_timeout_ms;
+    uint32_t deadline_ms;
+    carom_budget_cfg budget;   /* retry_budget, retry_budget_min_per_s */
+    bool cushion_on;
+    carom_cushion_cfg cushion; /* cushion_failures/_window/_half_open_ms/_probes */
+    int open_errno;
+    unsigned npockets;
+    carom_hostport pocket[CAROM_POCKETS_MAX];
+    uint32_t dns_stale_ms;
+    uint64_t http_retry_status[10]; /* bitmap of statuses 0..639 */
+    uint32_t http_retry_methods;    /* CAROM_M_* bits */
+    uint32_t retry_after_max_ms;
+    char pocket_url[CAROM_PATH_MAX];       /* "" when unset */
+    uint16_t pocket_response_status;       /* 0 when unset */
+    char pocket_response_body[CAROM_PATH_MAX];
+    carom_chaos chaos;
+} carom_policy;
+
+typedef enum carom_state_mode { CAROM_STATE_SHARED = 0, CAROM_STATE_PROCESS = 1 } carom_state_mode;
+
+typedef struct carom_table carom_table; /* opaque, immutable after load */
+
+/* Receives one diagnostic line, already formatted as
+ *   carom: FILE:LINE: key: what is wrong, got "value"
+ * with no trailing newline. Called once per problem, in file order. */
+typedef void (*carom_diag_fn)(void *ud, const char *line);
+
+/* Parses an INI text of len bytes (need not be NUL-terminated); `file` names it in
+ * diagnostics. Returns the table, or NULL when there was any problem (each reported
+ * through diag, which may be NULL) or memory ran out. Never prints. */
+carom_table *carom_policy_parse(const char *text, size_t len, const char *file, carom_diag_fn diag,
+                                void *ud);
+
+/* Reads and parses the file at path with open/read. A missing or unreadable file is one
+ * diagnostic ("carom: PATH:0: cannot read: No such file or directory") and NULL. */
+carom_table *carom_policy_load(const char *path, carom_diag_fn diag, void *ud);
+
+/* The table every endpoint gets when no file exists: [defaults] from SPEC section 3. */
+carom_table *carom_policy_builtin(void);
+
+/* Finds the file SPEC section 3 names: $CAROM_CONFIG, ./carom.ini,
+ * $XDG_CONFIG_HOME/carom/carom.ini (else ~/.config/carom/carom.ini), /etc/carom.ini.
+ * Copies the path into buf and returns buf, or returns NULL when none exists (the
+ * built-in defaults then apply). $CAROM_CONFIG is returned even when it does not exist,
+ * so that the caller reports it. Uses secure_getenv. */
+const char *carom_policy_find(char *buf, size_t len);
+
+void carom_policy_free(carom_table *t);
+
+/* The policy governing an endpoint. host may be NULL (no name known); addr may be NULL
+ * (no address known, e.g. for a URL). port in host byte order. Precedence: exact
+ * host:port, exact host, longest *.domain, longest CIDR prefix, *:port, [defaults]; the
+ * host name is tried before the address literal at each of the first two levels. Host
+ * names compare case-insensitively, ignoring one trailing dot. Never NULL, never
+ * allocates, O(labels + distinct prefix lengths). */
+const carom_policy *carom_policy_match(const carom_table *t, const char *host,
+                                       const struct sockaddr *addr, uint16_t port);
+
+const carom_policy *carom_policy_defaults(const carom_table *t);
+size_t carom_policy_count(const carom_table *t);                   /* including defaults */
+const carom_policy *carom_policy_at(const carom_table *t, size_t i); /* NULL past the end */
+
+/* Table-wide settings from [defaults], [scoreboard] and [chaos]. */
+carom_state_mode carom_policy_state_mode(const carom_table *t);
+const char *carom_policy_scoreboard(const carom_table *t); /* socket path, never NULL */
+uint64_t carom_policy_chaos_seed(const carom_table *t);    /* 0: random */
+bool carom_policy_chaos_enabled(const carom_table *t);     /* [chaos] enabled, default on */
+uint64_t carom_policy_hash(const carom_table *t);          /* of the file's content: names shm */
+
+/* Writes one "key = value" line per effective setting of p, in SPEC order, through
+ * emit (one call per line, no newline). Used by `carom explain` and `carom check -v`. */
+void carom_policy_describe(const carom_policy *p, carom_diag_fn emit, void *ud);
+
+/* The patterns that select p (a policy of t), canonical and comma-separated, as
+ * `carom check -v` prints them after "match ="; "" for [defaults]. */
+const char *carom_policy_match_text(const carom_table *t, const carom_policy *p);
+
+/* The socket to send events to: $CAROM_SCOREBOARD when set and non-empty (secure_getenv),
+ * else carom_policy_scoreboard(t). The table itself holds only the file's value. */
+const char *carom_policy_scoreboard_path(const carom_table *t);
+
+/* carom_policy_describe's lines plus the table-wide `state` in its SPEC place: what
+ * `carom explain` prints after its "policy NAME" line. */
+void carom_policy_explain(const carom_table *t, const carom_policy *p, carom_diag_fn emit,
+                          void *ud);
+
+/* The whole effective table as carom.ini text, one line per emit call ("" for a blank
+ * line): [defaults], then every policy with its "match =" line, then [scoreboard] and
+ * [chaos]. What `carom check -v` prints; the output is itself a valid carom.ini. */
+void carom_policy_dump(const carom_table *t, carom_diag_fn emit, void *ud);
+
+/* Names for errno / EAI values as carom.ini spells them ("ECONNREFUSED"); NULL if unknown. */
+const char *carom_errno_name(int err);
+int carom_errno_value(const char *name); /* -1 if unknown (so EAI_BADFLAGS, -1, has no name) */
+
+/* ---- learned names: address -> the host name the program resolved ----------------- */
+
+/* Bounded (CAROM_NAMES_SLOTS entries, oldest replaced), thread-safe, no lock on the read
+ * path (a per-entry sequence counter; readers retry a bounded number of times and treat a
+ * torn entry as a miss). Fork-safe: holds no lock a child could inherit held. */
+#define CAROM_NAMES_SLOTS 1024
+typedef struct carom_names carom_names;
+
+/* Statically sized storage; returns NULL only if allocation fails. */
+carom_names *carom_names_new(void);
+void carom_names_free(carom_names *n);
+/* Records that `host` resolved to addr (AF_INET / AF_INET6; the port is ignored). */
+void carom_names_learn(carom_names *n, const char *host, const struct sockaddr *addr, uint64_t now_ms);
+/* Copies the most recently learned name for addr into buf (len >= CAROM_HOST_MAX is
+ * always enough) and returns true; false when unknown or older than max_age_ms. */
+bool carom_names_lookup(carom_names *n, const struct sockaddr *addr, uint64_t now_ms,
+                        uint64_t max_age_ms, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

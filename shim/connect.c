@@ -1,0 +1,627 @@
+/* connect.c: connect() under policy (blocking and non-blocking), socket tracking, the
+ * remembered socket options, and SO_ERROR. It must never re-send a byte, never return an
+ * errno the real call could not have given, and never retry a socket a libcurl hook
+ * already guards. */
+#include "carom_shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NAME_MAX_AGE_MS (24ull * 3600 * 1000)
+
+bool carom__retryable(const carom_policy *p, int err)
+{
+    if (err <= 0 || err >= 256)
+        return false;
+    return (p->retry_on[err >> 6] >> (err & 63)) & 1;
+}
+
+static uint16_t sa_port(const struct sockaddr *a)
+{
+    if (a->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    return 0;
+}
+
+/* "1.2.3.4:80" or "[::1]:80": the address a cushion is keyed by. */
+static void sa_key(const struct sockaddr *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, ip, sizeof ip);
+        snprintf(buf, len, "%s:%u", ip, sa_port(a));
+    } else {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof ip);
+        snprintf(buf, len, "[%s]:%u", ip, sa_port(a));
+    }
+}
+
+const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
+                                          socklen_t len)
+{
+    char name[CAROM_HOST_MAX];
+    uint64_t now = carom__now_ms();
+    bool named = carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
+    uint16_t port = sa_port(addr);
+    f->pol = carom_policy_match(carom__g.table, named ? name : NULL, addr, port);
+    char key[CAROM_EP_KEY_MAX];
+    sa_key(addr, key, sizeof key);
+    if (named)
+        snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
+    else
+        memcpy(f->ep, key, sizeof f->ep);
+    f->slot = carom__slot(f->pol, key);
+    if (len > sizeof f->peer)
+        len = sizeof f->peer;
+    memcpy(&f->peer, addr, len);
+    f->peerlen = len;
+    return f->pol;
+}
+
+/* ---- events ----------------------------------------------------------------------------------- */
+
+static void emit(const char *what, struct carom_fd *f, int attempt, int64_t delay, int64_t elapsed,
+                 int err)
+{
+    struct carom_event ev = {.event = what,
+                             .policy = f->pol ? f->pol->name : "defaults",
+                             .endpoint = f->ep,
+                             .call = "connect",
+                             .attempt = attempt,
+                             .delay_ms = delay,
+                             .elapsed_ms = elapsed,
+                             .error = err ? carom_errno_name(err) : NULL};
+    carom__emit(&ev);
+}
+
+/* Feeds one outcome to the endpoint's cushion and reports any transition it caused. */
+static void feed(struct carom_fd *f, carom_ticket t, bool ok)
+{
+    if (!f->slot || !f->pol->cushion_on)
+        return;
+    int tr = carom_cushion_record(&f->slot->cushion, &f->pol->cushion, carom__now_ms(), t, ok);
+    if (tr == CAROM_CUSHION_OPEN)
+        emit("open", f, 0, -1, -1, 0);
+    else if (tr == CAROM_CUSHION_CLOSED)
+        emit("close", f, 0, -1, -1, 0);
+}
+
+/* Asks the cushion; on a half-open transition says so. */
+static carom_verdict ask(struct carom_fd *f, carom_ticket *t)
+{
+    *t = 0;
+    if (!f->slot || !f->pol->cushion_on)
+        return CAROM_ALLOW;
+    carom_verdict v = carom_cushion_allow(&f->slot->cushion, &f->pol->cushion, carom__now_ms(), t);
+    if (v == CAROM_PROBE)
+        emit("half_open", f, 0, -1, -1, 0);
+    return v;
+}
+
+void carom__io_failed(struct carom_fd *f, int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ETIMEDOUT:
+    case ECONNABORTED:
+    case ENETRESET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        break;
+    default:
+        return;
+    }
+    if (!f->slot || !f->pol || !f->pol->cushion_on)
+        return;
+    feed(f, carom_cushion_current(&f->slot->cushion), false);
+}
+
+/* ---- one attempt ------------------------------------------------------------------------------ */
+
+static int wait_connected(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    uint64_t until = timeout_ms > 0 ? carom__now_ms() + (uint64_t)timeout_ms : 0;
+    for (;;) {
+        int left = -1;
+        if (until) {
+            uint64_t now = carom__now_ms();
+            left = now >= until ? 0 : (int)(until - now);
+        }
+        int r = carom__real.poll(&p, 1, left);
+        if (r > 0)
+            break;
+        if (r == 0)
+            return ETIMEDOUT;
+        if (errno != EINTR)
+            return errno;
+    }
+    int err = 0;
+    socklen_t l = sizeof err;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+        return errno;
+    return err;
+}
+
+/* One connect attempt that finishes within timeout_ms (0: the system's own), whatever
+ * the socket's blocking mode; the mode is left as it was. Returns 0 or an errno. */
+static int attempt(int fd, const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
+{
+    int fl = carom__real.fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return errno;
+    if (!(fl & O_NONBLOCK) && timeout_ms == 0) {
+        if (carom__real.connect(fd, a, l) == 0)
+            return 0;
+        return errno;
+    }
+    if (!(fl & O_NONBLOCK))
+        carom__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int err = 0;
+    if (carom__real.connect(fd, a, l) != 0) {
+        err = errno;
+        if (err == EINPROGRESS || err == EINTR)
+            err = wait_connected(fd, (int)timeout_ms);
+    }
+    if (!(fl & O_NONBLOCK))
+        carom__real.fcntl(fd, F_SETFL, fl);
+    return err;
+}
+
+/* Puts a fresh socket in place of fd: same type, protocol, status and fd flags, the
+ * options the program set, and its bind() if it made one. Returns 0 or an errno. */
+static int replace(int fd, struct carom_fd *f, int family)
+{
+    int fl = carom__real.fcntl(fd, F_GETFL);
+    int fdfl = carom__real.fcntl(fd, F_GETFD);
+    int nfd = carom__real.socket(family, f->type | SOCK_CLOEXEC, f->protocol);
+    if (nfd < 0)
+        return errno;
+    for (unsigned i = 0; i < f->nopts; i++)
+        carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val, f->opts[i].len);
+    if (f->boundlen && f->bound.ss_family == family &&
+        bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
+        int e = errno;
+        carom__real.close(nfd);
+        return e;
+    }
+    if (fl >= 0)
+        carom__real.fcntl(nfd, F_SETFL, fl);
+    int r = carom__real.dup3(nfd, fd, (fdfl >= 0 && (fdfl & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+    int e = errno;
+    carom__real.close(nfd);
+    if (r < 0)
+        return e;
+    f->domain = family;
+    return 0;
+}
+
+/* ---- the shot ----------------------------------------------------------------------------------- */
+
+static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, int err)
+{
+    const carom_policy *p = f->pol;
+    for (unsigned i = 0; i < p->npockets; i++) {
+        if (carom_clock_left(clk, carom__now_ms()) == 0)
+            break;
+        char port[8];
+        snprintf(port, sizeof port, "%u", p->pocket[i].port);
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        if (carom__real.getaddrinfo(p->pocket[i].host, port, &hints, &res) != 0)
+            continue;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+            if (replace(fd, f, ai->ai_family) != 0)
+                continue;
+            uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
+            int e = attempt(fd, ai->ai_addr, ai->ai_addrlen, tmo);
+            if (e == 0) {
+                struct carom_event ev = {.event = "pocket", .policy = p->name, .endpoint = f->ep,
+                                         .call = "connect", .delay_ms = -1, .elapsed_ms = -1,
+                                         .detail = p->pocket[i].host};
+                carom__emit(&ev);
+                carom__real.freeaddrinfo(res);
+                return 0;
+            }
+            err = e;
+        }
+        carom__real.freeaddrinfo(res);
+    }
+    return err;
+}
+
+/* After a failed first attempt (err), retries on fresh sockets until success, a
+ * non-retryable error, or retries/deadline/budget/cushion say stop; then the pockets.
+ * Returns 0 (fd connected) or the last attempt's errno. */
+static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l, int err,
+                      carom_ticket t, const carom_shot_clock *clk)
+{
+    const carom_policy *p = f->pol;
+    carom_bounce b;
+    carom_bounce_init(&b, &p->bounce);
+    unsigned n = 1;
+    feed(f, t, false);
+    for (;;) {
+        if (!carom__retryable(p, err) || n > p->retries)
+            break;
+        uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
+        if (!carom_clock_fits(clk, carom__now_ms(), delay))
+            break;
+        if (f->slot && !carom_budget_try_retry(&f->slot->budget, &p->budget, carom__now_ms())) {
+            emit("budget_exhausted", f, (int)n + 1, -1, -1, err);
+            break;
+        }
+        if (ask(f, &t) == CAROM_REJECT)
+            break;
+        emit("retry", f, (int)n + 1, delay, -1, err);
+        carom__sleep_ms(delay);
+        n++;
+        int e = replace(fd, f, a->sa_family);
+        if (e != 0) {
+            feed(f, t, false);
+            break;
+        }
+        uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
+        err = attempt(fd, a, l, tmo);
+        if (err == 0) {
+            feed(f, t, true);
+            emit("shot", f, (int)n, -1, (int64_t)carom_clock_elapsed(clk, carom__now_ms()), 0);
+            return 0;
+        }
+        feed(f, t, false);
+    }
+    if (p->npockets && try_pockets(fd, f, clk, err) == 0)
+        return 0;
+    if (err == ETIMEDOUT) /* leave no half-open attempt behind a failure */
+        replace(fd, f, a->sa_family);
+    emit("shot", f, (int)n, -1, (int64_t)carom_clock_elapsed(clk, carom__now_ms()), err);
+    return err;
+}
+
+/* Remembers a bind() the program made, for the fresh sockets of later attempts. Asked
+ * before the first attempt: after a failed connect the kernel may or may not have kept
+ * its own automatic bind, and the two cannot be told apart then. */
+static void note_bind(int fd, struct carom_fd *f)
+{
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    f->boundlen = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0 || l > sizeof ss)
+        return;
+    bool own = false;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)&ss;
+        own = s->sin_port != 0 || s->sin_addr.s_addr != htonl(INADDR_ANY);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&ss;
+        own = s->sin6_port != 0 || !IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr);
+    }
+    if (own) {
+        memcpy(&f->bound, &ss, l);
+        f->boundlen = l;
+    }
+}
+
+static struct carom_fd *adopt(int fd, const struct sockaddr *a)
+{
+    if (a->sa_family != AF_INET && a->sa_family != AF_INET6)
+        return NULL;
+    int type = 0, proto = 0;
+    socklen_t l = sizeof type;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 || type != SOCK_STREAM)
+        return NULL;
+    l = sizeof proto;
+    carom__real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+    struct carom_fd *f = carom__fd_track(fd, a->sa_family, type, proto);
+    if (f) {
+        int fl = carom__real.fcntl(fd, F_GETFL);
+        f->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+    }
+    return f;
+}
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+_Atomic int carom__nb_pending;
+
+void carom__nb_open(struct carom_fd *f)
+{
+    if (!f->ticket_open) {
+        f->ticket_open = true;
+        atomic_fetch_add_explicit(&carom__nb_pending, 1, memory_order_relaxed);
+    }
+}
+
+void carom__nb_close(struct carom_fd *f)
+{
+    if (f->ticket_open) {
+        f->ticket_open = false;
+        atomic_fetch_sub_explicit(&carom__nb_pending, 1, memory_order_relaxed);
+    }
+}
+
+/* The outcome of a non-blocking connect has surfaced as a failure. */
+int carom__nb_surface(int fd, struct carom_fd *f, int err)
+{
+    if (!f->ticket_open)
+        return err;
+    carom__nb_close(f);
+    if (err == 0) {
+        carom__nb_success(f);
+        return 0;
+    }
+    carom_shot_clock clk;
+    carom_clock_start(&clk, carom__now_ms(), f->pol->deadline_ms);
+    if (f->pol->retry_nonblocking && !f->curl_guarded && carom__retryable(f->pol, err)) {
+        err = retry_loop(fd, f, (struct sockaddr *)&f->peer, f->peerlen, err, f->ticket, &clk);
+    } else {
+        feed(f, f->ticket, false);
+        emit("shot", f, 1, -1, -1, err);
+    }
+    f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+    return err;
+}
+
+void carom__nb_success(struct carom_fd *f)
+{
+    f->state = CAROM_FD_CONNECTED;
+    if (f->ticket_open) {
+        carom__nb_close(f);
+        feed(f, f->ticket, true);
+        emit("shot", f, 1, -1, -1, 0);
+    }
+}
+
+/* A second connect() on a socket whose non-blocking connect is in flight: the redis-cli
+ * way of asking how it went. */
+static int second_connect(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l)
+{
+    if (carom__real.connect(fd, a, l) == 0) {
+        carom__nb_success(f);
+        return 0;
+    }
+    int err = errno;
+    if (err == EISCONN) {
+        carom__nb_success(f);
+        return fail(err);
+    }
+    if (err == EALREADY || err == EINPROGRESS || err == EINTR)
+        return fail(err);
+    int e = carom__nb_surface(fd, f, err);
+    return e ? fail(e) : 0;
+}
+
+int carom_connect(int fd, const struct sockaddr *a, socklen_t l);
+int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (!f) {
+        if (!a || (a->sa_family != AF_INET && a->sa_family != AF_INET6))
+            return carom__real.connect(fd, a, l);
+        carom__init();
+        if (!carom__g.active || !(f = adopt(fd, a)))
+            return carom__real.connect(fd, a, l);
+    }
+    if (f->curl_guarded || !a || a->sa_family != f->domain)
+        return carom__real.connect(fd, a, l);
+    if (!CAROM_ENTER())
+        return carom__real.connect(fd, a, l);
+    int r;
+    if (f->state == CAROM_FD_CONNECTING) {
+        r = second_connect(fd, f, a, l);
+        goto out;
+    }
+    const carom_policy *p = carom__fd_bind_policy(f, a, l);
+    note_bind(fd, f);
+    carom_ticket t;
+    if (ask(f, &t) == CAROM_REJECT) {
+        carom_shot_clock clk;
+        carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
+        if (p->npockets && try_pockets(fd, f, &clk, p->open_errno) == 0) {
+            f->state = CAROM_FD_CONNECTED;
+            r = 0;
+        } else {
+            emit("shot", f, 0, -1, 0, p->open_errno);
+            r = fail(p->open_errno);
+        }
+        goto out;
+    }
+    if (f->slot)
+        carom_budget_first(&f->slot->budget, carom__now_ms());
+    carom_shot_clock clk;
+    carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
+    int fl = carom__real.fcntl(fd, F_GETFL);
+    bool nb = fl >= 0 && (fl & O_NONBLOCK);
+    f->nonblock = nb;
+    int err;
+    if (nb) {
+        if (carom__real.connect(fd, a, l) == 0) {
+            err = 0;
+        } else {
+            err = errno;
+            if (err == EINPROGRESS) {
+                /* The program owns the wait; the outcome is settled where it surfaces. */
+                f->state = CAROM_FD_CONNECTING;
+                f->ticket = t;
+                f->pending_err = 0;
+                carom__nb_open(f);
+                r = fail(EINPROGRESS);
+                goto out;
+            }
+            if (err == EINTR || err == EALREADY || err == EISCONN || err == EAGAIN) {
+                r = fail(err);
+                goto out;
+            }
+        }
+    } else {
+        err = attempt(fd, a, l, carom_clock_attempt_ms(&clk, carom__now_ms(), p->connect_timeout_ms));
+        if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
+            r = fail(err);
+            goto out;
+        }
+    }
+    if (err == 0) {
+        feed(f, t, true);
+        f->state = CAROM_FD_CONNECTED;
+        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&clk, carom__now_ms()), 0);
+        r = 0;
+        goto out;
+    }
+    if (nb && !p->retry_nonblocking) {
+        feed(f, t, false);
+        f->state = CAROM_FD_FAILED;
+        r = fail(err);
+        goto out;
+    }
+    err = retry_loop(fd, f, a, l, err, t, &clk);
+    f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+    r = err ? fail(err) : 0;
+out:
+    carom__leave();
+    return r;
+}
+
+CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+    return carom_connect(fd, a, l);
+}
+
+/* ---- socket(), setsockopt(), getsockopt(SO_ERROR) ------------------------------------------------- */
+
+static int carom_socket(int domain, int type, int protocol)
+{
+    int fd = carom__real.socket(domain, type, protocol);
+    if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
+        (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+        return fd;
+    carom__init();
+    if (carom__g.active)
+        carom__fd_track(fd, domain, type, protocol);
+    return fd;
+}
+
+CAROM_EXPORT int socket(int domain, int type, int protocol)
+{
+    return carom_socket(domain, type, protocol);
+}
+
+static int carom_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    struct carom_fd *f = carom__fd(fd);
+    int r = carom__real.setsockopt(fd, level, name, val, len);
+    if (!f || r != 0 || len > sizeof f->opts[0].val || !val)
+        return r;
+    unsigned i;
+    for (i = 0; i < f->nopts; i++)
+        if (f->opts[i].level == level && f->opts[i].name == name)
+            break;
+    if (i == CAROM_OPTS_MAX)
+        return r;
+    f->opts[i].level = level;
+    f->opts[i].name = name;
+    f->opts[i].len = len;
+    memcpy(f->opts[i].val, val, len);
+    if (i == f->nopts)
+        f->nopts++;
+    return r;
+}
+
+CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    return carom_setsockopt(fd, level, name, val, len);
+}
+
+static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (!f || level != SOL_SOCKET || name != SO_ERROR)
+        return carom__real.getsockopt(fd, level, name, val, len);
+    if (f->pending_err && val && len && *len >= sizeof(int)) {
+        /* poll() settled this connect and consumed the kernel's error: hand it over once,
+         * as the kernel would have. */
+        memcpy(val, &f->pending_err, sizeof(int));
+        *len = sizeof(int);
+        f->pending_err = 0;
+        return 0;
+    }
+    if (f->state != CAROM_FD_CONNECTING)
+        return carom__real.getsockopt(fd, level, name, val, len);
+    int r = carom__real.getsockopt(fd, level, name, val, len);
+    if (r != 0 || !val || !len || *len < sizeof(int) || !CAROM_ENTER())
+        return r;
+    int err;
+    memcpy(&err, val, sizeof err);
+    if (err == 0) {
+        /* SO_ERROR is 0 both while the connect is still under way and once it is done;
+         * only a connected socket has a peer. */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+            carom__nb_success(f);
+    } else {
+        err = carom__nb_surface(fd, f, err);
+        memcpy(val, &err, sizeof err);
+    }
+    carom__leave();
+    return r;
+}
+
+CAROM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    return carom_getsockopt(fd, level, name, val, len);
+}
+
+/* ---- poll(): where curl and nc see a non-blocking connect's outcome ------------------------- */
+
+/* A connecting socket that poll reports in error is settled here, before the program
+ * reads revents: curl gives up on POLLERR without looking further. On success the
+ * program sees a writable socket; on failure the same revents, and SO_ERROR keeps the
+ * last attempt's errno. */
+static void settle_polled(struct pollfd *fds, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        if (!(fds[i].revents & (POLLERR | POLLHUP)))
+            continue;
+        struct carom_fd *f = carom__fd(fds[i].fd);
+        if (!f || f->state != CAROM_FD_CONNECTING || !f->ticket_open || !CAROM_ENTER())
+            continue;
+        int err = 0;
+        socklen_t l = sizeof err;
+        if (carom__real.getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err) {
+            int e = carom__nb_surface(fds[i].fd, f, err);
+            if (e == 0)
+                fds[i].revents = (short)(fds[i].events & (POLLOUT | POLLWRNORM));
+            else
+                f->pending_err = e;
+        }
+        carom__leave();
+    }
+}
+
+static int carom_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    int r = carom__real.poll(fds, n, timeout);
+    if (CAROM_LIKELY(r <= 0 || !atomic_load_explicit(&carom__nb_pending, memory_order_relaxed)))
+        return r;
+    settle_polled(fds, n);
+    int ready = 0;
+    for (nfds_t i = 0; i < n; i++)
+        ready += fds[i].revents != 0;
+    return ready;
+}
+
+CAROM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    return carom_poll(fds, n, timeout);
+}

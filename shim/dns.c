@@ -1,0 +1,403 @@
+/* dns.c: getaddrinfo and the gethostbyname family under policy: EAI_AGAIN/TRY_AGAIN
+ * retried, the last good answer served while resolution fails (up to dns_stale_ms), every
+ * answer's name -> address mapping learned for policy look-up, and addresses whose
+ * circuits are open listed last. It must never hold its lock across a resolution or a
+ * sleep, and every list it returns must be freeable by the C library's freeaddrinfo. */
+#include "carom_shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- the stale cache ---------------------------------------------------------------------- */
+
+#define STALE_SLOTS 128
+#define STALE_ADDRS 8
+
+struct stale {
+    char node[CAROM_HOST_MAX];
+    char service[32];
+    int family, socktype, protocol;
+    uint64_t stamp_ms; /* 0: empty */
+    int n;
+    struct {
+        int family, socktype, protocol;
+        socklen_t len;
+        struct sockaddr_storage addr;
+    } a[STALE_ADDRS];
+};
+
+static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stale *stale_tab;
+static unsigned stale_next;
+
+void carom__dns_atfork(int phase);
+void carom__dns_atfork(int phase)
+{
+    if (phase == 0)
+        pthread_mutex_lock(&stale_lock);
+    else
+        pthread_mutex_unlock(&stale_lock);
+}
+
+static bool same_query(const struct stale *s, const char *node, const char *service,
+                       const struct addrinfo *h)
+{
+    return s->stamp_ms && strcasecmp(s->node, node) == 0 &&
+           strcmp(s->service, service ? service : "") == 0 &&
+           s->family == (h ? h->ai_family : 0) && s->socktype == (h ? h->ai_socktype : 0) &&
+           s->protocol == (h ? h->ai_protocol : 0);
+}
+
+static void stale_store(const char *node, const char *service, const struct addrinfo *h,
+                        const struct addrinfo *res)
+{
+    if (strlen(node) >= CAROM_HOST_MAX || (service && strlen(service) >= 32))
+        return;
+    pthread_mutex_lock(&stale_lock);
+    if (!stale_tab)
+        stale_tab = calloc(STALE_SLOTS, sizeof *stale_tab);
+    if (stale_tab) {
+        struct stale *s = NULL;
+        for (unsigned i = 0; i < STALE_SLOTS && !s; i++)
+            if (same_query(&stale_tab[i], node, service, h))
+                s = &stale_tab[i];
+        if (!s)
+            s = &stale_tab[stale_next++ % STALE_SLOTS];
+        memset(s, 0, sizeof *s);
+        strcpy(s->node, node);
+        strcpy(s->service, service ? service : "");
+        s->family = h ? h->ai_family : 0;
+        s->socktype = h ? h->ai_socktype : 0;
+        s->protocol = h ? h->ai_protocol : 0;
+        for (const struct addrinfo *ai = res; ai && s->n < STALE_ADDRS; ai = ai->ai_next) {
+            if (ai->ai_addrlen > sizeof s->a[0].addr)
+                continue;
+            s->a[s->n].family = ai->ai_family;
+            s->a[s->n].socktype = ai->ai_socktype;
+            s->a[s->n].protocol = ai->ai_protocol;
+            s->a[s->n].len = ai->ai_addrlen;
+            memcpy(&s->a[s->n].addr, ai->ai_addr, ai->ai_addrlen);
+            s->n++;
+        }
+        s->stamp_ms = carom__now_ms();
+    }
+    pthread_mutex_unlock(&stale_lock);
+}
+
+/* Builds a list the way glibc does (each node and its address in one allocation, the
+ * canonical name separately), so the program's freeaddrinfo frees it. */
+static struct addrinfo *stale_serve(const char *node, const char *service, const struct addrinfo *h,
+                                    uint32_t max_age_ms, uint64_t *age_ms)
+{
+    struct stale copy;
+    bool found = false;
+    pthread_mutex_lock(&stale_lock);
+    for (unsigned i = 0; stale_tab && i < STALE_SLOTS && !found; i++)
+        if (same_query(&stale_tab[i], node, service, h)) {
+            copy = stale_tab[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&stale_lock);
+    if (!found)
+        return NULL;
+    *age_ms = carom__now_ms() - copy.stamp_ms;
+    if (*age_ms > max_age_ms)
+        return NULL;
+    struct addrinfo *head = NULL, **tail = &head;
+    for (int i = 0; i < copy.n; i++) {
+        struct addrinfo *ai = calloc(1, sizeof *ai + copy.a[i].len);
+        if (!ai)
+            break;
+        ai->ai_family = copy.a[i].family;
+        ai->ai_socktype = copy.a[i].socktype;
+        ai->ai_protocol = copy.a[i].protocol;
+        ai->ai_addrlen = copy.a[i].len;
+        ai->ai_addr = (struct sockaddr *)(ai + 1);
+        memcpy(ai->ai_addr, &copy.a[i].addr, copy.a[i].len);
+        if (i == 0 && h && (h->ai_flags & AI_CANONNAME))
+            ai->ai_canonname = strdup(node);
+        *tail = ai;
+        tail = &ai->ai_next;
+    }
+    return head;
+}
+
+/* ---- helpers ----------------------------------------------------------------------------------- */
+
+static bool numeric_host(const char *node)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, node, buf) == 1 || inet_pton(AF_INET6, node, buf) == 1;
+}
+
+static uint16_t service_port(const char *service)
+{
+    if (!service)
+        return 0;
+    char *end;
+    unsigned long v = strtoul(service, &end, 10);
+    return (*service && !*end && v <= 65535) ? (uint16_t)v : 0;
+}
+
+static void dns_event(const char *what, const carom_policy *p, const char *node, uint16_t port,
+                      int attempt, int64_t delay, int64_t elapsed, const char *err)
+{
+    char ep[CAROM_EP_KEY_MAX];
+    snprintf(ep, sizeof ep, "%.80s:%u", node, port);
+    struct carom_event ev = {.event = what, .policy = p->name, .endpoint = ep, .call = "getaddrinfo",
+                             .attempt = attempt, .delay_ms = delay, .elapsed_ms = elapsed,
+                             .error = err};
+    carom__emit(&ev);
+}
+
+static void learn(const char *node, const struct addrinfo *res)
+{
+    uint64_t now = carom__now_ms();
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_addr && (ai->ai_family == AF_INET || ai->ai_family == AF_INET6))
+            carom_names_learn(carom__g.names, node, ai->ai_addr, now);
+}
+
+static bool circuit_open(const struct sockaddr *a, uint16_t port)
+{
+    char key[CAROM_EP_KEY_MAX], ip[INET6_ADDRSTRLEN];
+    if (a->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, ip, sizeof ip);
+        snprintf(key, sizeof key, "%s:%u", ip, port);
+    } else {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof ip);
+        snprintf(key, sizeof key, "[%s]:%u", ip, port);
+    }
+    const carom_policy *p = carom_policy_match(carom__g.table, NULL, a, port);
+    if (!p->cushion_on)
+        return false;
+    struct carom_slot *s = carom__slot(p, key);
+    if (!s)
+        return false;
+    carom_cushion_view v;
+    carom_cushion_peek(&s->cushion, &p->cushion, carom__now_ms(), &v);
+    return v.mode == CAROM_CUSHION_OPEN;
+}
+
+/* Stable partition: addresses behind an open circuit go last, so a program that tries
+ * them in order reaches a healthy one first. */
+static struct addrinfo *open_last(struct addrinfo *res, uint16_t port)
+{
+    if (!port || !res || !res->ai_next)
+        return res;
+    struct addrinfo *good = NULL, **gt = &good, *bad = NULL, **bt = &bad;
+    for (struct addrinfo *ai = res, *nx; ai; ai = nx) {
+        nx = ai->ai_next;
+        ai->ai_next = NULL;
+        bool open = ai->ai_addr && (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+                    circuit_open(ai->ai_addr, port);
+        if (open) {
+            *bt = ai;
+            bt = &ai->ai_next;
+        } else {
+            *gt = ai;
+            gt = &ai->ai_next;
+        }
+    }
+    *gt = bad;
+    return good;
+}
+
+/* ---- getaddrinfo -------------------------------------------------------------------------------- */
+
+static int carom_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                             struct addrinfo **res)
+{
+    if (!node || numeric_host(node))
+        return carom__real.getaddrinfo(node, service, hints, res);
+    carom__init();
+    if (!carom__g.active || !CAROM_ENTER())
+        return carom__real.getaddrinfo(node, service, hints, res);
+    uint16_t port = service_port(service);
+    const carom_policy *p = carom_policy_match(carom__g.table, node, NULL, port);
+    carom_shot_clock clk;
+    carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
+    carom_bounce b;
+    carom_bounce_init(&b, &p->bounce);
+    unsigned n = 1;
+    int r;
+    for (;;) {
+        r = carom__real.getaddrinfo(node, service, hints, res);
+        if (r != EAI_AGAIN || !p->retry_on_eai_again || n > p->retries)
+            break;
+        uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
+        if (!carom_clock_fits(&clk, carom__now_ms(), delay))
+            break;
+        dns_event("retry", p, node, port, (int)n + 1, delay, -1, "EAI_AGAIN");
+        carom__sleep_ms(delay);
+        n++;
+    }
+    int64_t elapsed = (int64_t)carom_clock_elapsed(&clk, carom__now_ms());
+    if (r == 0) {
+        learn(node, *res);
+        stale_store(node, service, hints, *res);
+        *res = open_last(*res, port);
+        if (n > 1)
+            dns_event("shot", p, node, port, (int)n, -1, elapsed, NULL);
+    } else if (r == EAI_AGAIN || r == EAI_FAIL || r == EAI_SYSTEM) {
+        /* Only failures of the resolver itself: a name that does not exist (EAI_NONAME)
+         * is an answer, not an outage. */
+        uint64_t age = 0;
+        struct addrinfo *old = stale_serve(node, service, hints, p->dns_stale_ms, &age);
+        if (old) {
+            *res = old;
+            dns_event("stale_dns", p, node, port, (int)n, -1, (int64_t)age, "EAI_AGAIN");
+            r = 0;
+        } else {
+            dns_event("shot", p, node, port, (int)n, -1, elapsed, r == EAI_AGAIN ? "EAI_AGAIN" : "EAI_FAIL");
+        }
+    }
+    carom__leave();
+    return r;
+}
+
+CAROM_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                             struct addrinfo **res)
+{
+    return carom_getaddrinfo(node, service, hints, res);
+}
+
+CAROM_EXPORT void freeaddrinfo(struct addrinfo *ai)
+{
+    carom__real.freeaddrinfo(ai);
+}
+
+/* ---- gethostbyname family ------------------------------------------------------------------------ */
+
+static void learn_hostent(const char *name, const struct hostent *h)
+{
+    if (!h || (h->h_addrtype != AF_INET && h->h_addrtype != AF_INET6))
+        return;
+    uint64_t now = carom__now_ms();
+    for (char **a = h->h_addr_list; a && *a; a++) {
+        struct sockaddr_storage ss = {0};
+        if (h->h_addrtype == AF_INET) {
+            struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+            s->sin_family = AF_INET;
+            memcpy(&s->sin_addr, *a, sizeof s->sin_addr);
+        } else {
+            struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+            s->sin6_family = AF_INET6;
+            memcpy(&s->sin6_addr, *a, sizeof s->sin6_addr);
+        }
+        carom_names_learn(carom__g.names, name, (struct sockaddr *)&ss, now);
+    }
+}
+
+/* Retries while the resolver says TRY_AGAIN; `call` makes one attempt and returns its
+ * h_errno-style code (0 on success). */
+typedef int (*hb_call)(void *ctx);
+
+static int hb_retry(const char *name, hb_call call, void *ctx)
+{
+    const carom_policy *p = carom_policy_match(carom__g.table, name, NULL, 0);
+    carom_shot_clock clk;
+    carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
+    carom_bounce b;
+    carom_bounce_init(&b, &p->bounce);
+    unsigned n = 1;
+    int herr;
+    for (;;) {
+        herr = call(ctx);
+        if (herr != TRY_AGAIN || !p->retry_on_eai_again || n > p->retries)
+            break;
+        uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
+        if (!carom_clock_fits(&clk, carom__now_ms(), delay))
+            break;
+        dns_event("retry", p, name, 0, (int)n + 1, delay, -1, "EAI_AGAIN");
+        carom__sleep_ms(delay);
+        n++;
+    }
+    return herr;
+}
+
+struct hb_ctx {
+    const char *name;
+    int af; /* 0: gethostbyname */
+    struct hostent *ret;
+    struct hostent *buf;
+    char *mem;
+    size_t len;
+    struct hostent **result;
+    int *h_errnop;
+    int rc;
+};
+
+static int hb_plain(void *vc)
+{
+    struct hb_ctx *c = vc;
+    c->ret = c->af ? carom__real.gethostbyname2(c->name, c->af) : carom__real.gethostbyname(c->name);
+    return c->ret ? 0 : h_errno;
+}
+
+static int hb_reentrant(void *vc)
+{
+    struct hb_ctx *c = vc;
+    c->rc = c->af ? carom__real.gethostbyname2_r(c->name, c->af, c->buf, c->mem, c->len, c->result,
+                                                 c->h_errnop)
+                  : carom__real.gethostbyname_r(c->name, c->buf, c->mem, c->len, c->result,
+                                                c->h_errnop);
+    if (c->rc == 0 && *c->result)
+        return 0;
+    return *c->h_errnop ? *c->h_errnop : HOST_NOT_FOUND;
+}
+
+static struct hostent *carom_gethostbyname2(const char *name, int af)
+{
+    carom__init();
+    if (!name || !carom__g.active || numeric_host(name) || !CAROM_ENTER())
+        return af ? carom__real.gethostbyname2(name, af) : carom__real.gethostbyname(name);
+    struct hb_ctx c = {.name = name, .af = af};
+    int herr = hb_retry(name, hb_plain, &c);
+    if (!herr)
+        learn_hostent(name, c.ret);
+    else
+        h_errno = herr;
+    carom__leave();
+    return c.ret;
+}
+
+CAROM_EXPORT struct hostent *gethostbyname(const char *name)
+{
+    return carom_gethostbyname2(name, 0);
+}
+CAROM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+    return carom_gethostbyname2(name, af);
+}
+
+static int carom_gethostbyname2_r(const char *name, int af, struct hostent *buf, char *mem,
+                                  size_t len, struct hostent **result, int *h_errnop)
+{
+    carom__init();
+    if (!name || !carom__g.active || numeric_host(name) || !CAROM_ENTER())
+        return af ? carom__real.gethostbyname2_r(name, af, buf, mem, len, result, h_errnop)
+                  : carom__real.gethostbyname_r(name, buf, mem, len, result, h_errnop);
+    struct hb_ctx c = {.name = name, .af = af, .buf = buf, .mem = mem, .len = len,
+                       .result = result, .h_errnop = h_errnop};
+    int herr = hb_retry(name, hb_reentrant, &c);
+    if (!herr)
+        learn_hostent(name, *result);
+    carom__leave();
+    return c.rc;
+}
+
+CAROM_EXPORT int gethostbyname_r(const char *name, struct hostent *buf, char *mem, size_t len,
+                                 struct hostent **result, int *h_errnop)
+{
+    return carom_gethostbyname2_r(name, 0, buf, mem, len, result, h_errnop);
+}
+CAROM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *buf, char *mem,
+                                  size_t len, struct hostent **result, int *h_errnop)
+{
+    return carom_gethostbyname2_r(name, af, buf, mem, len, result, h_errnop);
+}

@@ -1,0 +1,377 @@
+/* io.c: send/recv/read/write and friends (with their _FORTIFY_SOURCE _chk twins) on
+ * tracked sockets, and the fd lifecycle calls that keep the per-fd table true (close,
+ * close_range, dup*, fcntl). On an untracked fd each wrapper costs one table look-up and
+ * then the real call; it must never allocate, lock or make an extra syscall there, and
+ * never re-send or replay a byte. */
+#include "carom_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+/* glibc declares these only inside its fortify headers. */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct sockaddr *a,
+                       socklen_t *l);
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+enum { IO_IN = 0, IO_OUT = 1 };
+
+/* Slow path for a tracked socket, before the real call: a non-blocking connect whose
+ * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
+ * on with the real call, or an errno to fail with. */
+static int io_before(int fd, struct carom_fd *f, int dir, int flags)
+{
+    if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) || f->state != CAROM_FD_CONNECTED)
+        return 0;
+    /* ioctl(FIONBIO) is not wrapped, so ask the kernel rather than trust our flag. */
+    int fl = carom__real.fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return 0;
+    struct pollfd p = {.fd = fd, .events = dir == IO_IN ? POLLIN : POLLOUT};
+    uint64_t until = carom__now_ms() + f->pol->io_timeout_ms;
+    for (;;) {
+        uint64_t now = carom__now_ms();
+        int r = carom__real.poll(&p, 1, now >= until ? 0 : (int)(until - now));
+        if (r > 0)
+            return 0;
+        if (r == 0) {
+            struct carom_event ev = {.event = "timeout", .policy = f->pol->name, .endpoint = f->ep,
+                                     .call = dir == IO_IN ? "recv" : "send", .delay_ms = -1,
+                                     .elapsed_ms = f->pol->io_timeout_ms, .error = "ETIMEDOUT"};
+            carom__emit(&ev);
+            carom__io_failed(f, ETIMEDOUT);
+            return ETIMEDOUT;
+        }
+        if (errno != EINTR)
+            return 0; /* let the real call report whatever is wrong */
+    }
+}
+
+/* After the real call failed on a tracked socket: settle a pending non-blocking connect
+ * (retrying it if the policy says so) or feed the cushion. Returns true when the caller
+ * should make the real call once more (the connect was retried and succeeded; nothing
+ * was sent on the failed socket, so nothing is repeated). */
+static bool io_after(int fd, struct carom_fd *f, int err)
+{
+    if (err == EAGAIN || err == EINTR)
+        return false;
+    if (f->state == CAROM_FD_CONNECTING && f->ticket_open) {
+        if (!CAROM_ENTER())
+            return false;
+        int e = carom__nb_surface(fd, f, err);
+        carom__leave();
+        if (e == 0)
+            return true;
+        errno = e;
+        return false;
+    }
+    carom__io_failed(f, err);
+    errno = err;
+    return false;
+}
+
+static inline void io_ok(struct carom_fd *f)
+{
+    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING))
+        carom__nb_success(f);
+}
+
+/* The shape every tracked-socket call takes. CALL is the real call; `flags` the MSG_*
+ * flags (0 for read/write). */
+#define IO_BODY(fd, dir, flags, CALL)                                                             \
+    do {                                                                                          \
+        ssize_t r_;                                                                               \
+        int e_ = io_before(fd, f, dir, flags);                                                    \
+        if (e_) {                                                                                 \
+            errno = e_;                                                                           \
+            return -1;                                                                            \
+        }                                                                                         \
+        for (int again_ = 0; again_ < 2; again_++) {                                              \
+            r_ = CALL;                                                                            \
+            if (r_ >= 0) {                                                                        \
+                io_ok(f);                                                                         \
+                return r_;                                                                        \
+            }                                                                                     \
+            if (!io_after(fd, f, errno))                                                          \
+                return r_;                                                                        \
+        }                                                                                         \
+        return r_;                                                                                \
+    } while (0)
+
+static inline ssize_t carom_read(int fd, void *buf, size_t n)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.read(fd, buf, n);
+    IO_BODY(fd, IO_IN, 0, carom__real.read(fd, buf, n));
+}
+CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    return carom_read(fd, buf, n);
+}
+
+static inline ssize_t carom_write(int fd, const void *buf, size_t n)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.write(fd, buf, n);
+    IO_BODY(fd, IO_OUT, 0, carom__real.write(fd, buf, n));
+}
+CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    return carom_write(fd, buf, n);
+}
+
+static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.readv(fd, v, n);
+    IO_BODY(fd, IO_IN, 0, carom__real.readv(fd, v, n));
+}
+CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
+{
+    return carom_readv(fd, v, n);
+}
+
+static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.writev(fd, v, n);
+    IO_BODY(fd, IO_OUT, 0, carom__real.writev(fd, v, n));
+}
+CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
+{
+    return carom_writev(fd, v, n);
+}
+
+static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.send(fd, buf, n, fl);
+    IO_BODY(fd, IO_OUT, fl, carom__real.send(fd, buf, n, fl));
+}
+CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
+{
+    return carom_send(fd, buf, n, fl);
+}
+
+static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.recv(fd, buf, n, fl);
+    IO_BODY(fd, IO_IN, fl, carom__real.recv(fd, buf, n, fl));
+}
+CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
+{
+    return carom_recv(fd, buf, n, fl);
+}
+
+static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
+                                   const struct sockaddr *a, socklen_t l)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.sendto(fd, buf, n, fl, a, l);
+    IO_BODY(fd, IO_OUT, fl, carom__real.sendto(fd, buf, n, fl, a, l));
+}
+CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a,
+                            socklen_t l)
+{
+    return carom_sendto(fd, buf, n, fl, a, l);
+}
+
+static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
+                                     socklen_t *l)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.recvfrom(fd, buf, n, fl, a, l);
+    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom(fd, buf, n, fl, a, l));
+}
+CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *l)
+{
+    return carom_recvfrom(fd, buf, n, fl, a, l);
+}
+
+static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.sendmsg(fd, m, fl);
+    IO_BODY(fd, IO_OUT, fl, carom__real.sendmsg(fd, m, fl));
+}
+CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+{
+    return carom_sendmsg(fd, m, fl);
+}
+
+static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.recvmsg(fd, m, fl);
+    IO_BODY(fd, IO_IN, fl, carom__real.recvmsg(fd, m, fl));
+}
+CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
+{
+    return carom_recvmsg(fd, m, fl);
+}
+
+/* The _chk twins keep their buffer-size check by calling the real _chk function. */
+static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.read_chk(fd, buf, n, bl);
+    IO_BODY(fd, IO_IN, 0, carom__real.read_chk(fd, buf, n, bl));
+}
+CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
+{
+    return carom_read_chk(fd, buf, n, bl);
+}
+
+static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.recv_chk(fd, buf, n, bl, fl);
+    IO_BODY(fd, IO_IN, fl, carom__real.recv_chk(fd, buf, n, bl, fl));
+}
+CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
+{
+    return carom_recv_chk(fd, buf, n, bl, fl);
+}
+
+static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
+                                         struct sockaddr *a, socklen_t *l)
+{
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f))
+        return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
+    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
+}
+CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
+                                    struct sockaddr *a, socklen_t *l)
+{
+    return carom_recvfrom_chk(fd, buf, n, bl, fl, a, l);
+}
+
+/* ---- fd lifecycle ---------------------------------------------------------------------------- */
+
+void carom__emit_fd_closed(int lo, int hi); /* events.c: the scoreboard socket may be gone */
+
+static int carom_close(int fd)
+{
+    if (CAROM_LIKELY(!carom__fd(fd))) {
+        carom__emit_fd_closed(fd, fd);
+        return carom__real.close(fd);
+    }
+    /* Forget first: once the number is free another thread's socket() may reuse it. */
+    carom__fd_untrack(fd);
+    return carom__real.close(fd);
+}
+CAROM_EXPORT int close(int fd)
+{
+    return carom_close(fd);
+}
+
+static int carom_close_range(unsigned lo, unsigned hi, int flags)
+{
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+        unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
+        for (unsigned fd = lo; carom__nfds && fd <= top; fd++)
+            if (carom__fd((int)fd))
+                carom__fd_untrack((int)fd);
+        carom__emit_fd_closed((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
+    }
+    return carom__real.close_range(lo, hi, flags);
+}
+CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
+{
+    return carom_close_range(lo, hi, flags);
+}
+
+static int carom_dup(int fd)
+{
+    int r = carom__real.dup(fd);
+    if (r >= 0 && carom__fd(fd))
+        carom__fd_copy(fd, r);
+    return r;
+}
+CAROM_EXPORT int dup(int fd)
+{
+    return carom_dup(fd);
+}
+
+static int carom_dup3(int from, int to, int flags, bool is_dup2)
+{
+    int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
+    if (r < 0 || from == to)
+        return r;
+    carom__emit_fd_closed(to, to);
+    if (carom__fd(from) || carom__fd(to))
+        carom__fd_copy(from, to);
+    return r;
+}
+CAROM_EXPORT int dup2(int from, int to)
+{
+    return carom_dup3(from, to, 0, true);
+}
+CAROM_EXPORT int dup3(int from, int to, int flags)
+{
+    return carom_dup3(from, to, flags, false);
+}
+
+static int carom_fcntl(int fd, int cmd, void *arg)
+{
+    int r = carom__real.fcntl(fd, cmd, arg);
+    if (r < 0)
+        return r;
+    switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+        if (carom__fd(fd))
+            carom__fd_copy(fd, r);
+        break;
+    case F_SETFL: {
+        struct carom_fd *f = carom__fd(fd);
+        if (f)
+            f->nonblock = ((long)arg & O_NONBLOCK) != 0;
+        break;
+    }
+    default:
+        break;
+    }
+    return r;
+}
+
+/* fcntl is variadic; every command's third argument fits in a pointer-sized register
+ * (an int, a long or a pointer), so forwarding it as void * is exact on the ABIs glibc
+ * supports. */
+CAROM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return carom_fcntl(fd, cmd, arg);
+}
+CAROM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return carom_fcntl(fd, cmd, arg);
+}

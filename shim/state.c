@@ -1,0 +1,388 @@
+/* state.c: the shim's process state: one-time init (config, tables), the recursion guard,
+ * per-thread PRNG, the per-fd table and the endpoint slots. It must never call a wrapped
+ * function (only carom__real.*), never use stdio, and never hold a lock across a call
+ * that can block. */
+#include "carom_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+struct carom_global carom__g;
+_Atomic(struct carom_fd *) *carom__fds;
+unsigned carom__nfds;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static __thread bool initialising;
+
+/* ---- guard ------------------------------------------------------------------------------- */
+
+static __thread void *guard_frame;
+
+bool carom__enter(void *frame)
+{
+    /* The stack grows down: a call made from inside the shim has a deeper (lower) frame.
+     * A guard set by a frame below the caller's was abandoned by a longjmp. */
+    if (guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame)
+        return false;
+    guard_frame = frame;
+    return true;
+}
+
+void carom__leave(void)
+{
+    guard_frame = NULL;
+}
+
+/* ---- time, randomness, sleep ---------------------------------------------------------------- */
+
+uint64_t carom__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static __thread carom_rng tls_rng;
+static __thread bool tls_rng_seeded;
+static _Atomic uint64_t rng_stream;
+
+carom_rng *carom__rng(void)
+{
+    if (CAROM_UNLIKELY(!tls_rng_seeded)) {
+        /* Distinct per thread and per process without a syscall: the clock, the pid the
+         * kernel gave us, and a process-wide counter. */
+        uint64_t s = carom__now_ns() ^ ((uint64_t)getpid() << 32) ^
+                     (atomic_fetch_add(&rng_stream, 1) * 0x9e3779b97f4a7c15ull);
+        carom_rng_seed(&tls_rng, s);
+        tls_rng_seeded = true;
+    }
+    return &tls_rng;
+}
+
+void carom__sleep_ms(uint32_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    /* An absolute deadline: after a handler runs we sleep only the remainder. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+        ;
+}
+
+/* ---- diagnostics (raw write, never stdio) ---------------------------------------------------- */
+
+static void diag_line(void *ud, const char *line)
+{
+    (void)ud;
+    size_t n = strlen(line);
+    carom__real.write(2, line, n);
+    carom__real.write(2, "\n", 1);
+    struct carom_event ev = {.event = "config_error", .delay_ms = -1, .elapsed_ms = -1,
+                             .detail = line};
+    carom__emit(&ev);
+}
+
+/* ---- fd table ----------------------------------------------------------------------------------- */
+
+/* fd records come from a pool that is never returned to the system: a thread that races
+ * a close() with I/O on the same fd (a program bug) reads a recycled record, not freed
+ * memory. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct carom_fd *pool_free;
+
+static struct carom_fd *pool_get(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    struct carom_fd *f = pool_free;
+    if (f) {
+        pool_free = f->next_free;
+    } else {
+        size_t n = 64;
+        struct carom_fd *chunk = mmap(NULL, n * sizeof *chunk, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (chunk != MAP_FAILED) {
+            for (size_t i = 1; i < n; i++) {
+                chunk[i].next_free = pool_free;
+                pool_free = &chunk[i];
+            }
+            f = &chunk[0];
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return f;
+}
+
+static void pool_put(struct carom_fd *f)
+{
+    pthread_mutex_lock(&pool_lock);
+    f->next_free = pool_free;
+    pool_free = f;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
+{
+    if ((unsigned)fd >= carom__nfds)
+        return NULL;
+    struct carom_fd *f = pool_get();
+    if (!f)
+        return NULL;
+    memset(f, 0, sizeof *f);
+    f->domain = domain;
+    f->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    f->nonblock = (type & SOCK_NONBLOCK) != 0;
+    f->protocol = protocol;
+    struct carom_fd *old = atomic_exchange(&carom__fds[fd], f);
+    if (old)
+        pool_put(old);
+    return f;
+}
+
+void carom__fd_untrack(int fd)
+{
+    if ((unsigned)fd >= carom__nfds)
+        return;
+    struct carom_fd *old = atomic_exchange(&carom__fds[fd], NULL);
+    if (old) {
+        carom__nb_close(old); /* closed before its outcome was seen: no verdict */
+        pool_put(old);
+    }
+}
+
+void carom__fd_copy(int from, int to)
+{
+    struct carom_fd *src = carom__fd(from);
+    if (!src) {
+        carom__fd_untrack(to);
+        return;
+    }
+    if ((unsigned)to >= carom__nfds)
+        return;
+    struct carom_fd *f = pool_get();
+    if (!f)
+        return;
+    *f = *src;
+    f->next_free = NULL;
+    f->ticket_open = false; /* one outcome is owed once, by the original */
+    struct carom_fd *old = atomic_exchange(&carom__fds[to], f);
+    if (old)
+        pool_put(old);
+}
+
+/* ---- endpoint slots (process-local; shared memory replaces the backing later) -------------- */
+
+#define SLOTS 1024
+static struct carom_slot *slots;
+
+static uint64_t hash_key(uint32_t pol, const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ pol;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
+struct carom_slot *carom__slot(const carom_policy *p, const char *key)
+{
+    if (!slots)
+        return NULL;
+    uint64_t h = hash_key(p->index, key);
+    uint64_t now = carom__now_ms();
+    /* Linear probing over a bounded run; a free slot is claimed by one CAS on its hash, so
+     * two threads creating the same endpoint end up sharing one slot or, at worst, two
+     * adjacent ones (the later look-up finds the first). */
+    for (unsigned i = 0; i < 32; i++) {
+        struct carom_slot *s = &slots[(h + i) & (SLOTS - 1)];
+        uint64_t cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
+        if (cur == h && s->policy_index == p->index && strncmp(s->key, key, sizeof s->key - 1) == 0) {
+            atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
+            return s;
+        }
+        if (cur == 0) {
+            uint64_t zero = 0;
+            /* Claim with a reserved hash first so nobody matches a half-written key. */
+            if (atomic_compare_exchange_strong(&s->key_hash, &zero, UINT64_MAX)) {
+                s->policy_index = p->index;
+                size_t n = strlen(key);
+                if (n >= sizeof s->key)
+                    n = sizeof s->key - 1;
+                memcpy(s->key, key, n);
+                s->key[n] = 0;
+                carom_cushion_init(&s->cushion);
+                carom_budget_init(&s->budget);
+                atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
+                atomic_store_explicit(&s->key_hash, h, memory_order_release);
+                return s;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---- init ------------------------------------------------------------------------------------------- */
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&pool_lock);
+}
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+}
+static void atfork_child(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+    tls_rng_seeded = false; /* a child must not replay its parent's jitter */
+}
+
+void carom__dns_atfork(int phase); /* dns.c */
+
+static void atfork_prepare_all(void)
+{
+    carom__dns_atfork(0);
+    atfork_prepare();
+}
+static void atfork_parent_all(void)
+{
+    atfork_parent();
+    carom__dns_atfork(1);
+}
+static void atfork_child_all(void)
+{
+    atfork_child();
+    carom__dns_atfork(2);
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            break;
+        if (n == cap) {
+            char *nb = cap < (1u << 24) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = carom__real.read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    carom__real.close(fd);
+    if (!buf)
+        return -1;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static void init_once_fn(void)
+{
+    initialising = true;
+    carom__bind();
+    pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
+
+    const char *dis = secure_getenv("CAROM_DISABLE");
+    if (dis && *dis && strcmp(dis, "0") != 0)
+        goto out;
+
+    char pathbuf[4096];
+    const char *path = carom_policy_find(pathbuf, sizeof pathbuf);
+    carom_table *t = NULL;
+    if (path) {
+        char *text = NULL;
+        size_t len = 0;
+        if (read_file(path, &text, &len) == 0) {
+            t = carom_policy_parse(text, len, path, diag_line, NULL);
+            free(text);
+        } else {
+            char line[4200];
+            size_t n = 0;
+            const char *parts[] = {"carom: ", path, ":0: cannot read: ", strerror(errno)};
+            for (size_t i = 0; i < 4; i++) {
+                size_t l = strlen(parts[i]);
+                if (n + l >= sizeof line)
+                    l = sizeof line - 1 - n;
+                memcpy(line + n, parts[i], l);
+                n += l;
+            }
+            line[n] = 0;
+            diag_line(NULL, line);
+        }
+        if (!t)
+            goto out; /* a bad config: every call passes straight through */
+    } else {
+        t = carom_policy_builtin();
+        if (!t)
+            goto out;
+    }
+
+    struct rlimit rl;
+    rlim_t want = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        /* Sized by the hard limit (capped), so fds the program opens after raising its
+         * soft limit are still tracked; the pages stay untouched until used. */
+        want = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max;
+        if (want > (1u << 20))
+            want = 1u << 20;
+        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20))
+            want = rl.rlim_cur;
+    }
+    void *tab = mmap(NULL, want * sizeof *carom__fds, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (tab == MAP_FAILED)
+        goto out;
+    slots = mmap(NULL, SLOTS * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+    if (slots == MAP_FAILED) {
+        slots = NULL;
+        goto out;
+    }
+    carom__g.names = carom_names_new();
+    if (!carom__g.names)
+        goto out;
+    carom__g.table = t;
+    carom__g.chaos_seed = carom_policy_chaos_seed(t);
+    carom__g.chaos_on = carom_policy_chaos_enabled(t);
+    carom__fds = tab;
+    atomic_thread_fence(memory_order_release);
+    carom__nfds = (unsigned)want;
+    carom__g.active = true;
+out:
+    initialising = false;
+}
+
+void carom__init(void)
+{
+    if (initialising)
+        return;
+    pthread_once(&init_once, init_once_fn);
+}
+
+__attribute__((constructor)) static void carom_ctor(void)
+{
+    carom__bind();
+    carom__init();
+}
