@@ -44,6 +44,7 @@ CAROM      := $(BUILD)/carom
 UNIT       := $(BUILD)/tests/unit
 TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/prog/cprog_fortify
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BPROGS     := $(patsubst bench/prog/%.c,$(BUILD)/bench-prog/%,$(wildcard bench/prog/*.c))
 
 .PHONY: all test unit e2e bench deps install uninstall clean demo fuzz format check-layers
 .DELETE_ON_ERROR:
@@ -116,7 +117,12 @@ $(BUILD)/bench/%: bench/%.c $(POLICY_OBJ) $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $< $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -lrt -lm
 
-bench: deps all $(BENCHES) $(TPROGS)
+# Programs the shim benchmarks run under valgrind; plain C, not linked with carom.
+$(BUILD)/bench-prog/%: bench/prog/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -o $@ $<
+
+bench: deps all $(BENCHES) $(BPROGS) $(TPROGS)
 	@BUILD=$(BUILD) bench/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------------------

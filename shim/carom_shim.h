@@ -193,6 +193,11 @@ void carom__nb_close(struct carom_fd *f);
 
 bool carom__retryable(const carom_policy *p, int err);
 
+/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl.c):
+ * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
+ * what the libcurl layer already retries. */
+extern __thread int carom__curl_depth;
+
 /* ---- scoreboard hook ------------------------------------------------------------------- */
 
 struct carom_event {

@@ -506,8 +506,11 @@ static int carom_socket(int domain, int type, int protocol)
         (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
         return fd;
     carom__init();
-    if (carom__g.active)
-        carom__fd_track(fd, domain, type, protocol);
+    if (carom__g.active) {
+        struct carom_fd *f = carom__fd_track(fd, domain, type, protocol);
+        if (f && carom__curl_depth)
+            f->curl_guarded = true;
+    }
     return fd;
 }
 

@@ -23,6 +23,9 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct so
 
 enum { IO_IN = 0, IO_OUT = 1 };
 
+/* The tracked path lives out of line so the pass-through path needs no stack frame. */
+#define CAROM_NOINLINE __attribute__((noinline))
+
 /* Slow path for a tracked socket, before the real call: a non-blocking connect whose
  * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
  * on with the real call, or an errno to fail with. */
@@ -105,85 +108,114 @@ static inline void io_ok(struct carom_fd *f)
         return r_;                                                                                \
     } while (0)
 
+static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf, size_t n)
+{
+    IO_BODY(fd, IO_IN, 0, carom__real.read(fd, buf, n));
+}
 static inline ssize_t carom_read(int fd, void *buf, size_t n)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.read(fd, buf, n);
-    IO_BODY(fd, IO_IN, 0, carom__real.read(fd, buf, n));
+    return read_tracked(fd, f, buf, n);
 }
 CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     return carom_read(fd, buf, n);
 }
 
+static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const void *buf, size_t n)
+{
+    IO_BODY(fd, IO_OUT, 0, carom__real.write(fd, buf, n));
+}
 static inline ssize_t carom_write(int fd, const void *buf, size_t n)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.write(fd, buf, n);
-    IO_BODY(fd, IO_OUT, 0, carom__real.write(fd, buf, n));
+    return write_tracked(fd, f, buf, n);
 }
 CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     return carom_write(fd, buf, n);
 }
 
+static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
+{
+    IO_BODY(fd, IO_IN, 0, carom__real.readv(fd, v, n));
+}
 static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.readv(fd, v, n);
-    IO_BODY(fd, IO_IN, 0, carom__real.readv(fd, v, n));
+    return readv_tracked(fd, f, v, n);
 }
 CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
 {
     return carom_readv(fd, v, n);
 }
 
+static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
+{
+    IO_BODY(fd, IO_OUT, 0, carom__real.writev(fd, v, n));
+}
 static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.writev(fd, v, n);
-    IO_BODY(fd, IO_OUT, 0, carom__real.writev(fd, v, n));
+    return writev_tracked(fd, f, v, n);
 }
 CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
 {
     return carom_writev(fd, v, n);
 }
 
+static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
+{
+    IO_BODY(fd, IO_OUT, fl, carom__real.send(fd, buf, n, fl));
+}
 static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.send(fd, buf, n, fl);
-    IO_BODY(fd, IO_OUT, fl, carom__real.send(fd, buf, n, fl));
+    return send_tracked(fd, f, buf, n, fl);
 }
 CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
 {
     return carom_send(fd, buf, n, fl);
 }
 
+static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
+{
+    IO_BODY(fd, IO_IN, fl, carom__real.recv(fd, buf, n, fl));
+}
 static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.recv(fd, buf, n, fl);
-    IO_BODY(fd, IO_IN, fl, carom__real.recv(fd, buf, n, fl));
+    return recv_tracked(fd, f, buf, n, fl);
 }
 CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
 {
     return carom_recv(fd, buf, n, fl);
 }
 
+static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
+                                   const struct sockaddr *a, socklen_t l)
+{
+    IO_BODY(fd, IO_OUT, fl, carom__real.sendto(fd, buf, n, fl, a, l));
+}
 static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.sendto(fd, buf, n, fl, a, l);
-    IO_BODY(fd, IO_OUT, fl, carom__real.sendto(fd, buf, n, fl, a, l));
+    return sendto_tracked(fd, f, buf, n, fl, a, l);
 }
 CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a,
                             socklen_t l)
@@ -191,37 +223,50 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
     return carom_sendto(fd, buf, n, fl, a, l);
 }
 
+static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
+                                     socklen_t *l)
+{
+    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom(fd, buf, n, fl, a, l));
+}
 static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.recvfrom(fd, buf, n, fl, a, l);
-    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom(fd, buf, n, fl, a, l));
+    return recvfrom_tracked(fd, f, buf, n, fl, a, l);
 }
 CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *l)
 {
     return carom_recvfrom(fd, buf, n, fl, a, l);
 }
 
+static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+{
+    IO_BODY(fd, IO_OUT, fl, carom__real.sendmsg(fd, m, fl));
+}
 static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.sendmsg(fd, m, fl);
-    IO_BODY(fd, IO_OUT, fl, carom__real.sendmsg(fd, m, fl));
+    return sendmsg_tracked(fd, f, m, fl);
 }
 CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 {
     return carom_sendmsg(fd, m, fl);
 }
 
+static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+{
+    IO_BODY(fd, IO_IN, fl, carom__real.recvmsg(fd, m, fl));
+}
 static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.recvmsg(fd, m, fl);
-    IO_BODY(fd, IO_IN, fl, carom__real.recvmsg(fd, m, fl));
+    return recvmsg_tracked(fd, f, m, fl);
 }
 CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 {
@@ -229,37 +274,50 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 }
 
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
+static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
+{
+    IO_BODY(fd, IO_IN, 0, carom__real.read_chk(fd, buf, n, bl));
+}
 static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.read_chk(fd, buf, n, bl);
-    IO_BODY(fd, IO_IN, 0, carom__real.read_chk(fd, buf, n, bl));
+    return read_chk_tracked(fd, f, buf, n, bl);
 }
 CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
 {
     return carom_read_chk(fd, buf, n, bl);
 }
 
+static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
+{
+    IO_BODY(fd, IO_IN, fl, carom__real.recv_chk(fd, buf, n, bl, fl));
+}
 static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.recv_chk(fd, buf, n, bl, fl);
-    IO_BODY(fd, IO_IN, fl, carom__real.recv_chk(fd, buf, n, bl, fl));
+    return recv_chk_tracked(fd, f, buf, n, bl, fl);
 }
 CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
     return carom_recv_chk(fd, buf, n, bl, fl);
 }
 
+static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
+                                         struct sockaddr *a, socklen_t *l)
+{
+    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
+}
 static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
     struct carom_fd *f = carom__fd(fd);
     if (CAROM_LIKELY(!f))
         return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
-    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
+    return recvfrom_chk_tracked(fd, f, buf, n, bl, fl, a, l);
 }
 CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                     struct sockaddr *a, socklen_t *l)

@@ -16,6 +16,8 @@ struct carom_global carom__g;
 _Atomic(struct carom_fd *) *carom__fds;
 unsigned carom__nfds;
 
+__thread int carom__curl_depth;
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread bool initialising;
 

@@ -100,7 +100,9 @@ assert_ok() { [ "${RC:-x}" = 0 ] || fail "${1:-command failed} (exit ${RC:-?})";
 # so a hang or a segfault can never count as the expected failure of a control run.
 assert_failed() {
     [ "${RC:-0}" != 0 ] || fail "${1:-command should have failed} (it succeeded)"
-    [ "$RC" != 124 ] && [ "$RC" != 137 ] || fail "${1:-command should have failed} (it hung: killed by the ${RUN_TIMEOUT}s limit)"
+    if [ "$RC" = 124 ] || [ "$RC" = 137 ]; then
+        fail "${1:-command should have failed} (it hung: killed by the ${RUN_TIMEOUT}s limit)"
+    fi
     [ "$RC" -lt 128 ] || fail "${1:-command should have failed} (it crashed: exit $RC)"
 }
 # The last run was stopped by the time limit (it blocked).
@@ -114,7 +116,9 @@ assert_timed_out() {
 need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (make deps installs it)"; }
 need_shim() { [ -f "$SHIM_SO" ] || fail "$SHIM_SO is missing: run make"; }
 need_cprog() {
-    [ -x "$CPROG" ] && [ -x "$CPROG_FORTIFY" ] || fail "$CPROG(_fortify) missing: run make $BUILD/tests/prog/cprog $BUILD/tests/prog/cprog_fortify"
+    if [ ! -x "$CPROG" ] || [ ! -x "$CPROG_FORTIFY" ]; then
+        fail "$CPROG(_fortify) missing: run make $BUILD/tests/prog/cprog $BUILD/tests/prog/cprog_fortify"
+    fi
 }
 
 # ---- time and ports -----------------------------------------------------------------------
@@ -203,7 +207,9 @@ sanitizer_runtimes() {
             *) fail "SANITIZER=$SANITIZER: don't know the runtime for '$s'" ;;
         esac
         f=$("${CC:-cc}" -print-file-name="$lib")
-        [ "$f" != "$lib" ] && [ -e "$f" ] || fail "SANITIZER=$SANITIZER: ${CC:-cc} cannot find $lib"
+        if [ "$f" = "$lib" ] || [ ! -e "$f" ]; then
+            fail "SANITIZER=$SANITIZER: ${CC:-cc} cannot find $lib"
+        fi
         pre="$pre$f "
     done
     printf '%s' "${pre% }"
@@ -222,6 +228,9 @@ need_sanitizer_ok() {
     timeout -k 2 5 env LD_PRELOAD="$pre" "$@" </dev/null >/dev/null 2>&1 ||
         skip "$1 does not run with the $SANITIZER runtime preloaded, even without the shim"
 }
+# Worked out once, so a bad SANITIZER fails the test here instead of silently running
+# "shim" runs without the shim.
+SHIM_PRELOAD=$(shim_preload) || exit 1
 if [ -n "${SANITIZER:-}" ]; then
     # The programs under test (python, wget, ...) are not ours: their own leaks at exit
     # must not turn into failures, and the runtime is preloaded first on purpose.
@@ -231,7 +240,7 @@ fi
 
 # shim [VAR=VALUE...] CMD...: runs CMD with the shim and $CFG, bounded, without capturing.
 # env applies LD_PRELOAD only to CMD, so timeout and env themselves never load the shim.
-shim() { timeout -k 3 "$RUN_TIMEOUT" env LD_PRELOAD="$(shim_preload)" CAROM_CONFIG="$CFG" "$@"; }
+shim() { timeout -k 3 "$RUN_TIMEOUT" env LD_PRELOAD="$SHIM_PRELOAD" CAROM_CONFIG="$CFG" "$@"; }
 # plain [VAR=VALUE...] CMD...: the same without the shim: the control runs.
 plain() { timeout -k 3 "$RUN_TIMEOUT" env -u LD_PRELOAD -u CAROM_CONFIG "$@"; }
 
@@ -272,6 +281,7 @@ expect_late() {
         if [ "$how" = shim ]; then
             assert_ok "with the shim, ${args[0]} should reach a server that is ${late} ms late"
             [ -z "$check" ] || assert_match "$OUT" "$check" "with the shim, unexpected output"
+            # shellcheck disable=SC2034  # read by the tests
             SHIM_CONNS=$(count_lines "$COUNT" '^conn$')
         else
             assert_failed "without the shim, ${args[0]} should fail against a server ${late} ms late (control)"

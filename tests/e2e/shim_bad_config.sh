@@ -3,6 +3,7 @@
 # "carom: FILE:LINE: ..." line on stderr, and the program then runs unaffected: a late
 # server is refused as without the shim. It must never pass unless the same file, made
 # valid, does get through the late server.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

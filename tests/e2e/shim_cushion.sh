@@ -4,6 +4,7 @@
 # 6: the circuit opens and later connects fail at once with open_errno (ECONNREFUSED), so
 # the server sees at most 6 of the 12. It must never pass unless all 12 reach the server
 # without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -3,6 +3,7 @@
 # gets ECONNREFUSED (the real call's errno), but only after the backoff delays (jitter none,
 # base 200 ms: 200 + 400 = 600 ms). It must never pass unless the same call without the
 # shim fails at once.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -3,6 +3,7 @@
 # retry policy in force a server 600 ms late is still refused, as without the shim, while
 # an ordinary connection works. It must never pass unless the same policy without
 # CAROM_DISABLE does get through.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -3,6 +3,7 @@
 # socket to fd 100 and closes the original, keeps talking over fd 100 under the shim (the
 # shim's socket tracking follows the descriptor). It must never pass unless the same
 # program fails without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -2,6 +2,7 @@
 # shim_fork.sh: after fork, parent and child each connect to a server that listens 600 ms
 # late, and both get through under the shim (the child inherits a working shim). It must
 # never pass unless the same program fails without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -3,6 +3,7 @@
 # answers fail with ETIMEDOUT after about half a second (plain recv and the fortified
 # __recv_chk). It must never pass unless the same recv blocks without the setting and
 # without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -3,6 +3,7 @@
 # through the shim. nc always connects non-blocking (SOCK_NONBLOCK, select, then
 # getsockopt SO_ERROR), with or without -w, so this is the SO_ERROR path of a foreign
 # program. It must never pass unless nc fails without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cmd nc

@@ -3,6 +3,7 @@
 # through the shim, both without a timeout (blocking connect) and with timeout=5
 # (non-blocking connect, SO_ERROR). It must never pass unless the same runs fail without
 # the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 

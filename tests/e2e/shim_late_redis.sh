@@ -3,6 +3,7 @@
 # through the shim. hiredis connects non-blocking and learns the outcome from a second
 # connect() after poll, the third place SPEC 4 names. It must never pass unless redis-cli
 # fails without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cmd redis-cli

@@ -3,6 +3,7 @@
 # 127.0.0.1:PORT once the program has resolved "localhost", while [defaults] (retries = 0)
 # governs the same address when no name was resolved. It must never pass unless the
 # resolving program fails without the shim and the non-resolving one fails with it.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -2,6 +2,7 @@
 # shim_nbconnect.sh: a non-blocking connect (EINPROGRESS, poll, getsockopt SO_ERROR, then
 # blocking send/recv) reaches a server 600 ms late under the shim with the default
 # retry_nonblocking = on. It must never pass unless the program fails without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog

@@ -2,6 +2,7 @@
 # shim_threads.sh: eight threads of one process, each with its own blocking connect, all
 # get through a server that listens 600 ms late under the shim. It must never pass unless
 # the same program fails without the shim.
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cprog
