@@ -1480,7 +1480,7 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
     }
     carom_table *t = p.oom ? NULL : build(&p);
 
-    qsort(p.diags, p.ndiags, sizeof *p.diags, cmp_diag);
+    if (p.ndiags) qsort(p.diags, p.ndiags, sizeof *p.diags, cmp_diag);
     for (size_t i = 0; i < p.ndiags; i++) {
         if (diag) diag(ud, p.diags[i].text);
         free(p.diags[i].text);

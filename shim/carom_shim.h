@@ -142,6 +142,7 @@ struct carom_fd {
     int domain, type, protocol;
     bool nonblock;       /* as far as socket()/fcntl() told us */
     bool curl_guarded;   /* a libcurl hook retries this transfer: no socket retries */
+    bool chaos_io;       /* the policy injects I/O faults: the I/O path asks chaos.c */
     uint8_t state;       /* enum carom_fd_state */
     unsigned nopts;
     struct carom_opt opts[CAROM_OPTS_MAX];
@@ -197,6 +198,29 @@ bool carom__retryable(const carom_policy *p, int err);
  * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
  * what the libcurl layer already retries. */
 extern __thread int carom__curl_depth;
+
+/* ---- chaos (chaos.c) ------------------------------------------------------------------- */
+
+enum carom_fault {
+    CAROM_F_CONNECT_REFUSE,
+    CAROM_F_CONNECT_TIMEOUT,
+    CAROM_F_DNS_FAIL,
+    CAROM_F_RESET,
+    CAROM_F_LATENCY,
+    CAROM_F_SHORT_WRITE,
+    CAROM_F_HTTP_STATUS,
+    CAROM_F__N
+};
+/* True when fault `kind`, with probability prob, strikes this call to endpoint; emits the
+ * `chaos` event then. *draw (if not NULL) gets further deterministic random bits, e.g. for
+ * a short write's length. Always false while chaos is off or prob is 0. */
+bool carom__chaos(const carom_policy *p, enum carom_fault kind, double prob, const char *endpoint,
+                  const char *call, uint64_t *draw);
+uint64_t carom__chaos_draw(enum carom_fault kind, const char *endpoint);
+/* Whether any I/O fault is configured for p (so the I/O path can skip chaos cheaply). */
+bool carom__chaos_io(const carom_policy *p);
+/* Sleeps chaos.latency_ms with probability chaos.latency (a `chaos` event when it does). */
+void carom__chaos_latency(const carom_policy *p, const char *endpoint, const char *call);
 
 /* ---- scoreboard hook ------------------------------------------------------------------- */
 

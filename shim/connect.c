@@ -58,6 +58,7 @@ const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct socka
     else
         memcpy(f->ep, key, sizeof f->ep);
     f->slot = carom__slot(f->pol, key);
+    f->chaos_io = carom__chaos_io(f->pol);
     if (len > sizeof f->peer)
         len = sizeof f->peer;
     memcpy(&f->peer, addr, len);
@@ -151,10 +152,32 @@ static int wait_connected(int fd, int timeout_ms)
     return err;
 }
 
+/* Connect faults, injected below the retry engine: a refusal sends no packet at all; a
+ * timeout waits out the attempt's timeout (1 s when none is set). Returns 0 or the errno
+ * the real connect would have failed with. */
+static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
+{
+    const carom_policy *p = f->pol;
+    if (!p || !carom__g.chaos_on)
+        return 0;
+    carom__chaos_latency(p, f->ep, "connect");
+    if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
+        return ECONNREFUSED;
+    if (carom__chaos(p, CAROM_F_CONNECT_TIMEOUT, p->chaos.connect_timeout, f->ep, "connect", NULL)) {
+        carom__sleep_ms(timeout_ms ? timeout_ms : 1000);
+        return ETIMEDOUT;
+    }
+    return 0;
+}
+
 /* One connect attempt that finishes within timeout_ms (0: the system's own), whatever
  * the socket's blocking mode; the mode is left as it was. Returns 0 or an errno. */
-static int attempt(int fd, const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
+static int attempt(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l,
+                   uint32_t timeout_ms)
 {
+    int chaos = chaos_connect(f, timeout_ms);
+    if (chaos)
+        return chaos;
     int fl = carom__real.fcntl(fd, F_GETFL);
     if (fl < 0)
         return errno;
@@ -221,7 +244,7 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
             if (replace(fd, f, ai->ai_family) != 0)
                 continue;
             uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
-            int e = attempt(fd, ai->ai_addr, ai->ai_addrlen, tmo);
+            int e = attempt(fd, f, ai->ai_addr, ai->ai_addrlen, tmo);
             if (e == 0) {
                 struct carom_event ev = {.event = "pocket", .policy = p->name, .endpoint = f->ep,
                                          .call = "connect", .delay_ms = -1, .elapsed_ms = -1,
@@ -269,7 +292,7 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
             break;
         }
         uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
-        err = attempt(fd, a, l, tmo);
+        err = attempt(fd, f, a, l, tmo);
         if (err == 0) {
             feed(f, t, true);
             emit("shot", f, (int)n, -1, (int64_t)carom_clock_elapsed(clk, carom__now_ms()), 0);
@@ -413,8 +436,19 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         if (!carom__g.active || !(f = adopt(fd, a)))
             return carom__real.connect(fd, a, l);
     }
-    if (f->curl_guarded || !a || a->sa_family != f->domain)
+    if (!a || a->sa_family != f->domain)
         return carom__real.connect(fd, a, l);
+    if (f->curl_guarded) {
+        /* libcurl's layer retries this transfer; chaos still applies at the real call. */
+        if (carom__g.chaos_on && CAROM_ENTER()) {
+            carom__fd_bind_policy(f, a, l);
+            int e = chaos_connect(f, f->pol->connect_timeout_ms);
+            carom__leave();
+            if (e)
+                return fail(e);
+        }
+        return carom__real.connect(fd, a, l);
+    }
     if (!CAROM_ENTER())
         return carom__real.connect(fd, a, l);
     int r;
@@ -446,7 +480,9 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     f->nonblock = nb;
     int err;
     if (nb) {
-        if (carom__real.connect(fd, a, l) == 0) {
+        if ((err = chaos_connect(f, p->connect_timeout_ms)) != 0) {
+            /* an injected failure, handled as the real one would be */
+        } else if (carom__real.connect(fd, a, l) == 0) {
             err = 0;
         } else {
             err = errno;
@@ -465,7 +501,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             }
         }
     } else {
-        err = attempt(fd, a, l, carom_clock_attempt_ms(&clk, carom__now_ms(), p->connect_timeout_ms));
+        err = attempt(fd, f, a, l, carom_clock_attempt_ms(&clk, carom__now_ms(), p->connect_timeout_ms));
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
             r = fail(err);
             goto out;

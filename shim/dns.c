@@ -102,7 +102,7 @@ static struct addrinfo *stale_serve(const char *node, const char *service, const
             found = true;
         }
     pthread_mutex_unlock(&stale_lock);
-    if (!found)
+    if (!found || !max_age_ms) /* dns_stale_ms = 0: never serve stale answers */
         return NULL;
     *age_ms = carom__now_ms() - copy.stamp_ms;
     if (*age_ms > max_age_ms)
@@ -225,8 +225,14 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
     carom_bounce_init(&b, &p->bounce);
     unsigned n = 1;
     int r;
+    char ep[CAROM_EP_KEY_MAX];
+    snprintf(ep, sizeof ep, "%.80s:%u", node, port);
     for (;;) {
-        r = carom__real.getaddrinfo(node, service, hints, res);
+        carom__chaos_latency(p, ep, "getaddrinfo");
+        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, "getaddrinfo", NULL))
+            r = EAI_AGAIN; /* injected below the retry loop: no query is sent */
+        else
+            r = carom__real.getaddrinfo(node, service, hints, res);
         if (r != EAI_AGAIN || !p->retry_on_eai_again || n > p->retries)
             break;
         uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
@@ -307,7 +313,10 @@ static int hb_retry(const char *name, hb_call call, void *ctx)
     unsigned n = 1;
     int herr;
     for (;;) {
-        herr = call(ctx);
+        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, name, "gethostbyname", NULL))
+            herr = TRY_AGAIN;
+        else
+            herr = call(ctx);
         if (herr != TRY_AGAIN || !p->retry_on_eai_again || n > p->retries)
             break;
         uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());

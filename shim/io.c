@@ -29,8 +29,34 @@ enum { IO_IN = 0, IO_OUT = 1 };
 /* Slow path for a tracked socket, before the real call: a non-blocking connect whose
  * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
  * on with the real call, or an errno to fail with. */
-static int io_before(int fd, struct carom_fd *f, int dir, int flags)
+/* I/O faults at the real-call boundary: latency, a reset that really shuts the socket
+ * down, and a short write (legal for any stream socket, and a classic source of bugs). */
+static int io_chaos(int fd, struct carom_fd *f, int dir, size_t *n)
 {
+    if (f->state != CAROM_FD_CONNECTED || !f->pol)
+        return 0;
+    const carom_policy *p = f->pol;
+    const char *call = dir == IO_IN ? "recv" : "send";
+    carom__chaos_latency(p, f->ep, call);
+    if (carom__chaos(p, CAROM_F_RESET, p->chaos.reset, f->ep, call, NULL)) {
+        shutdown(fd, SHUT_RDWR);
+        carom__io_failed(f, ECONNRESET);
+        return ECONNRESET;
+    }
+    uint64_t d;
+    if (dir == IO_OUT && n && *n > 1 &&
+        carom__chaos(p, CAROM_F_SHORT_WRITE, p->chaos.short_write, f->ep, call, &d))
+        *n = 1 + (size_t)(d % (*n - 1));
+    return 0;
+}
+
+static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
+{
+    if (CAROM_UNLIKELY(f->chaos_io)) {
+        int e = io_chaos(fd, f, dir, n);
+        if (e)
+            return e;
+    }
     if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) || f->state != CAROM_FD_CONNECTED)
         return 0;
     /* ioctl(FIONBIO) is not wrapped, so ask the kernel rather than trust our flag. */
@@ -88,10 +114,10 @@ static inline void io_ok(struct carom_fd *f)
 
 /* The shape every tracked-socket call takes. CALL is the real call; `flags` the MSG_*
  * flags (0 for read/write). */
-#define IO_BODY(fd, dir, flags, CALL)                                                             \
+#define IO_BODY(fd, dir, flags, len, CALL)                                                        \
     do {                                                                                          \
         ssize_t r_;                                                                               \
-        int e_ = io_before(fd, f, dir, flags);                                                    \
+        int e_ = io_before(fd, f, dir, flags, len);                                               \
         if (e_) {                                                                                 \
             errno = e_;                                                                           \
             return -1;                                                                            \
@@ -110,7 +136,7 @@ static inline void io_ok(struct carom_fd *f)
 
 static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf, size_t n)
 {
-    IO_BODY(fd, IO_IN, 0, carom__real.read(fd, buf, n));
+    IO_BODY(fd, IO_IN, 0, NULL, carom__real.read(fd, buf, n));
 }
 static inline ssize_t carom_read(int fd, void *buf, size_t n)
 {
@@ -126,7 +152,7 @@ CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const void *buf, size_t n)
 {
-    IO_BODY(fd, IO_OUT, 0, carom__real.write(fd, buf, n));
+    IO_BODY(fd, IO_OUT, 0, &n, carom__real.write(fd, buf, n));
 }
 static inline ssize_t carom_write(int fd, const void *buf, size_t n)
 {
@@ -142,7 +168,7 @@ CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
-    IO_BODY(fd, IO_IN, 0, carom__real.readv(fd, v, n));
+    IO_BODY(fd, IO_IN, 0, NULL, carom__real.readv(fd, v, n));
 }
 static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
 {
@@ -158,7 +184,7 @@ CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
 
 static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
-    IO_BODY(fd, IO_OUT, 0, carom__real.writev(fd, v, n));
+    IO_BODY(fd, IO_OUT, 0, NULL, carom__real.writev(fd, v, n));
 }
 static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
 {
@@ -174,7 +200,7 @@ CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
 
 static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
 {
-    IO_BODY(fd, IO_OUT, fl, carom__real.send(fd, buf, n, fl));
+    IO_BODY(fd, IO_OUT, fl, &n, carom__real.send(fd, buf, n, fl));
 }
 static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
 {
@@ -190,7 +216,7 @@ CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
 
 static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
 {
-    IO_BODY(fd, IO_IN, fl, carom__real.recv(fd, buf, n, fl));
+    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recv(fd, buf, n, fl));
 }
 static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
 {
@@ -207,7 +233,7 @@ CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
 static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
-    IO_BODY(fd, IO_OUT, fl, carom__real.sendto(fd, buf, n, fl, a, l));
+    IO_BODY(fd, IO_OUT, fl, &n, carom__real.sendto(fd, buf, n, fl, a, l));
 }
 static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
@@ -226,7 +252,7 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
 static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
-    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom(fd, buf, n, fl, a, l));
+    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvfrom(fd, buf, n, fl, a, l));
 }
 static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
@@ -243,7 +269,7 @@ CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockad
 
 static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
 {
-    IO_BODY(fd, IO_OUT, fl, carom__real.sendmsg(fd, m, fl));
+    IO_BODY(fd, IO_OUT, fl, NULL, carom__real.sendmsg(fd, m, fl));
 }
 static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
 {
@@ -259,7 +285,7 @@ CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 
 static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct msghdr *m, int fl)
 {
-    IO_BODY(fd, IO_IN, fl, carom__real.recvmsg(fd, m, fl));
+    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvmsg(fd, m, fl));
 }
 static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
 {
@@ -276,7 +302,7 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
 static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
 {
-    IO_BODY(fd, IO_IN, 0, carom__real.read_chk(fd, buf, n, bl));
+    IO_BODY(fd, IO_IN, 0, NULL, carom__real.read_chk(fd, buf, n, bl));
 }
 static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
 {
@@ -292,7 +318,7 @@ CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
 
 static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
 {
-    IO_BODY(fd, IO_IN, fl, carom__real.recv_chk(fd, buf, n, bl, fl));
+    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recv_chk(fd, buf, n, bl, fl));
 }
 static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
@@ -309,7 +335,7 @@ CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
-    IO_BODY(fd, IO_IN, fl, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
+    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
 }
 static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)

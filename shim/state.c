@@ -368,6 +368,15 @@ static void init_once_fn(void)
     carom__g.table = t;
     carom__g.chaos_seed = carom_policy_chaos_seed(t);
     carom__g.chaos_on = carom_policy_chaos_enabled(t);
+    /* `carom run --chaos` sets CAROM_CHAOS=1 for one run; a replay sets CAROM_CHAOS_SEED. */
+    const char *ce = secure_getenv("CAROM_CHAOS");
+    if (ce && *ce)
+        carom__g.chaos_on = strcmp(ce, "0") != 0;
+    const char *cs = secure_getenv("CAROM_CHAOS_SEED");
+    if (cs && *cs)
+        carom__g.chaos_seed = strtoull(cs, NULL, 0);
+    if (!carom__g.chaos_seed) /* seed 0: every run differs; events name the seed drawn */
+        carom__g.chaos_seed = (carom__now_ns() ^ ((uint64_t)getpid() << 40)) | 1;
     carom__fds = tab;
     atomic_thread_fence(memory_order_release);
     carom__nfds = (unsigned)want;

@@ -426,8 +426,21 @@ Test(policy_load, load_of_a_missing_file_is_one_diagnostic)
                      "carom: /nonexistent/carom.ini:0: cannot read: No such file or directory");
 }
 
+/* Some runners (the TSan stand-in) run every test in one process: put the environment
+ * back as it was. */
+static void restore_env(const char *name, const char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+}
+
 Test(policy_load, find_follows_the_spec_order)
 {
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    char *old_xdg = getenv("XDG_CONFIG_HOME") ? strdup(getenv("XDG_CONFIG_HOME")) : NULL;
+    char *old_cfg = getenv("CAROM_CONFIG") ? strdup(getenv("CAROM_CONFIG")) : NULL;
     make_tmp();
     char xdg[512], home[512], path[600], buf[1024], cwd[1024];
     cr_assert_not_null(getcwd(cwd, sizeof cwd));
@@ -466,8 +479,13 @@ Test(policy_load, find_follows_the_spec_order)
     /* $CAROM_CONFIG beats everything, even when it does not exist */
     setenv("CAROM_CONFIG", "/nonexistent/x.ini", 1);
     cr_assert_str_eq(carom_policy_find(buf, sizeof buf), "/nonexistent/x.ini");
-    unsetenv("CAROM_CONFIG");
     cr_assert_eq(chdir(cwd), 0);
+    restore_env("CAROM_CONFIG", old_cfg);
+    restore_env("XDG_CONFIG_HOME", old_xdg);
+    restore_env("HOME", old_home);
+    free(old_cfg);
+    free(old_xdg);
+    free(old_home);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     cr_assert_eq(system(cmd), 0);
@@ -476,12 +494,14 @@ Test(policy_load, find_follows_the_spec_order)
 Test(policy_load, scoreboard_env_override)
 {
     carom_table *t = parse_ok("[scoreboard]\nsocket = /run/a.sock\n");
+    char *old = getenv("CAROM_SCOREBOARD") ? strdup(getenv("CAROM_SCOREBOARD")) : NULL;
     unsetenv("CAROM_SCOREBOARD");
     cr_assert_str_eq(carom_policy_scoreboard_path(t), "/run/a.sock");
     setenv("CAROM_SCOREBOARD", "/run/b.sock", 1);
     cr_assert_str_eq(carom_policy_scoreboard_path(t), "/run/b.sock");
     cr_assert_str_eq(carom_policy_scoreboard(t), "/run/a.sock");
-    unsetenv("CAROM_SCOREBOARD");
+    restore_env("CAROM_SCOREBOARD", old);
+    free(old);
     carom_policy_free(t);
 }
 
