@@ -122,7 +122,7 @@ Test(policy_names, bounded_with_the_oldest_replaced)
 
 /* ---- many threads ------------------------------------------------------------------- */
 
-/* Half the traffic goes to 8 hot addresses, so readers and writers meet on the same
+/* Three quarters of the traffic go to 8 hot addresses, so readers and writers meet on the same
  * entries all the time (a tear needs that); the rest spreads over twice as many addresses
  * as there are slots, so writers also keep evicting each other. */
 #define ADDRS 2048

@@ -46,7 +46,7 @@ def parse_args():
     if not a.host:
         a.host = ["127.0.0.1"]
     for h in a.host:
-        if h not in LOOPBACK:
+        if h not in LOOPBACK and not h.startswith("127."):
             p.error("only loopback addresses are allowed, got %r" % h)
     if not 0 < a.lifetime <= 600:
         p.error("--lifetime must be in (0, 600]")
