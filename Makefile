@@ -13,6 +13,7 @@ CFLAGS   ?=
 CPPFLAGS += -D_GNU_SOURCE
 BASEFLAGS := -std=c11 $(WARN) $(OPT) -fPIC -pthread $(CFLAGS)
 
+comma := ,
 # SANITIZER=address | undefined | thread | address,undefined
 ifneq ($(SANITIZER),)
   SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
@@ -21,7 +22,6 @@ ifneq ($(SANITIZER),)
   endif
   BUILD := build-$(subst $(comma),-,$(SANITIZER))
 endif
-comma := ,
 
 INIH_A   := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/libinih.a /usr/lib/libinih.a /usr/lib64/libinih.a) -linih)
 
@@ -56,7 +56,7 @@ $(BUILD)/core/%.o: core/%.c core/carom_core.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 
-$(BUILD)/policy/%.o: policy/%.c policy/carom_policy.h core/carom_core.h
+$(BUILD)/policy/%.o: policy/%.c $(wildcard policy/*.h) core/carom_core.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 

@@ -49,9 +49,10 @@ static char *make_config(int n, size_t *len)
     char *t = malloc(cap);
     if (!t) exit(1);
     for (int i = 0; i < n; i++) {
-        const char *fmt[] = {"[p%d]\nmatch = h%d.example.com:%d\n", "[p%d]\nmatch = h%d.example.net\n",
-                             "[p%d]\nmatch = *.z%d.example.org:443\n",
-                             "[p%d]\nmatch = 10.%d.%d.0/24:80\n", "[p%d]\nmatch = 172.16.%d.%d:5432\n"};
+        const char *fmt[] = {
+            "[p%d]\nmatch = h%d.example.com:%d\n", "[p%d]\nmatch = h%d.example.net\n",
+            "[p%d]\nmatch = *.z%d.example.org:443\n", "[p%d]\nmatch = 10.%d.%d.0/24:80\n",
+            "[p%d]\nmatch = 172.16.%d.%d:5432\n"};
         switch (i % 5) {
         case 0:
             o += (size_t)snprintf(t + o, cap - o, fmt[0], i, i, 1000 + i);

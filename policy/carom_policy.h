@@ -16,10 +16,10 @@
 extern "C" {
 #endif
 
-#define CAROM_NAME_MAX 64     /* a policy's name (its service key), NUL included */
-#define CAROM_HOST_MAX 256    /* a host name, NUL included */
-#define CAROM_POCKETS_MAX 4   /* fallback endpoints per policy */
-#define CAROM_PATH_MAX 512    /* pocket_url, pocket_response body path */
+#define CAROM_NAME_MAX 64   /* a policy's name (its service key), NUL included */
+#define CAROM_HOST_MAX 256  /* a host name, NUL included */
+#define CAROM_POCKETS_MAX 4 /* fallback endpoints per policy */
+#define CAROM_PATH_MAX 512  /* pocket_url, pocket_response body path */
 
 typedef struct carom_hostport {
     char host[CAROM_HOST_MAX];
@@ -40,15 +40,15 @@ enum {
 };
 
 typedef struct carom_chaos {
-    double connect_refuse;  /* probabilities 0..1 */
+    double connect_refuse; /* probabilities 0..1 */
     double connect_timeout;
     double dns_fail;
     double reset;
-    double latency;         /* chance that latency_ms is added before a real call */
+    double latency; /* chance that latency_ms is added before a real call */
     uint32_t latency_ms;
     double short_write;
-    uint16_t http_status;   /* 0: none; else answered with this status ... */
-    double http_status_p;   /* ... with this probability */
+    uint16_t http_status; /* 0: none; else answered with this status ... */
+    double http_status_p; /* ... with this probability */
 } carom_chaos;
 
 /* One effective policy: [defaults] with a section's own keys laid over it. Immutable
@@ -57,15 +57,15 @@ typedef struct carom_policy {
     char name[CAROM_NAME_MAX]; /* "defaults" for the default policy */
     uint32_t index;            /* position in the table, 0 = defaults */
 
-    uint32_t retries;          /* 0..100 */
-    carom_bounce_cfg bounce;   /* base_delay_ms, max_delay_ms, jitter */
-    uint64_t retry_on[4];      /* bitmap of errno values 0..255 to retry on */
-    bool retry_on_eai_again;   /* EAI_AGAIN listed in retry_on */
+    uint32_t retries;        /* 0..100 */
+    carom_bounce_cfg bounce; /* base_delay_ms, max_delay_ms, jitter */
+    uint64_t retry_on[4];    /* bitmap of errno values 0..255 to retry on */
+    bool retry_on_eai_again; /* EAI_AGAIN listed in retry_on */
     uint32_t connect_timeout_ms;
     bool retry_nonblocking;
     uint32_t io_timeout_ms;
     uint32_t deadline_ms;
-    carom_budget_cfg budget;   /* retry_budget, retry_budget_min_per_s */
+    carom_budget_cfg budget; /* retry_budget, retry_budget_min_per_s */
     bool cushion_on;
     carom_cushion_cfg cushion; /* cushion_failures/_window/_half_open_ms/_probes */
     int open_errno;
@@ -75,8 +75,8 @@ typedef struct carom_policy {
     uint64_t http_retry_status[10]; /* bitmap of statuses 0..639 */
     uint32_t http_retry_methods;    /* CAROM_M_* bits */
     uint32_t retry_after_max_ms;
-    char pocket_url[CAROM_PATH_MAX];       /* "" when unset */
-    uint16_t pocket_response_status;       /* 0 when unset */
+    char pocket_url[CAROM_PATH_MAX]; /* "" when unset */
+    uint16_t pocket_response_status; /* 0 when unset */
     char pocket_response_body[CAROM_PATH_MAX];
     carom_chaos chaos;
 } carom_policy;
@@ -122,7 +122,7 @@ const carom_policy *carom_policy_match(const carom_table *t, const char *host,
                                        const struct sockaddr *addr, uint16_t port);
 
 const carom_policy *carom_policy_defaults(const carom_table *t);
-size_t carom_policy_count(const carom_table *t);                   /* including defaults */
+size_t carom_policy_count(const carom_table *t);                     /* including defaults */
 const carom_policy *carom_policy_at(const carom_table *t, size_t i); /* NULL past the end */
 
 /* Table-wide settings from [defaults], [scoreboard] and [chaos]. */
@@ -170,7 +170,8 @@ typedef struct carom_names carom_names;
 carom_names *carom_names_new(void);
 void carom_names_free(carom_names *n);
 /* Records that `host` resolved to addr (AF_INET / AF_INET6; the port is ignored). */
-void carom_names_learn(carom_names *n, const char *host, const struct sockaddr *addr, uint64_t now_ms);
+void carom_names_learn(carom_names *n, const char *host, const struct sockaddr *addr,
+                       uint64_t now_ms);
 /* Copies the most recently learned name for addr into buf (len >= CAROM_HOST_MAX is
  * always enough) and returns true; false when unknown or older than max_age_ms. */
 bool carom_names_lookup(carom_names *n, const struct sockaddr *addr, uint64_t now_ms,

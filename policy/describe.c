@@ -192,8 +192,7 @@ void carom_policy_describe(const carom_policy *p, carom_diag_fn emit, void *ud)
     if (p && emit) settings(p, NULL, emit, ud);
 }
 
-void carom_policy_explain(const carom_table *t, const carom_policy *p, carom_diag_fn emit,
-                          void *ud)
+void carom_policy_explain(const carom_table *t, const carom_policy *p, carom_diag_fn emit, void *ud)
 {
     if (p && emit) settings(p, state_name(t), emit, ud);
 }

@@ -11,444 +11,448 @@
 /* The network failures come first, in the order SPEC section 3 lists retry_on, so that
  * describe prints the default list exactly as the SPEC writes it; then the rest by value.
  * Aliases follow their primary name, so value -> name always gives the primary. */
-const carom__errname carom__errnames[] = {
+const carom__errname
+    carom__errnames[] =
+        {
 #define E(x) {#x, x},
 #ifdef ECONNREFUSED
-    E(ECONNREFUSED)
+            E(ECONNREFUSED)
 #endif
 #ifdef ETIMEDOUT
-    E(ETIMEDOUT)
+                E(ETIMEDOUT)
 #endif
 #ifdef EHOSTUNREACH
-    E(EHOSTUNREACH)
+                    E(EHOSTUNREACH)
 #endif
 #ifdef ENETUNREACH
-    E(ENETUNREACH)
+                        E(ENETUNREACH)
 #endif
 #ifdef ECONNRESET
-    E(ECONNRESET)
+                            E(ECONNRESET)
 #endif
 #ifdef ECONNABORTED
-    E(ECONNABORTED)
+                                E(ECONNABORTED)
 #endif
 #ifdef ENETDOWN
-    E(ENETDOWN)
+                                    E(ENETDOWN)
 #endif
 #ifdef ENETRESET
-    E(ENETRESET)
+                                        E(ENETRESET)
 #endif
 #ifdef EHOSTDOWN
-    E(EHOSTDOWN)
+                                            E(EHOSTDOWN)
 #endif
 #ifdef EPIPE
-    E(EPIPE)
+                                                E(EPIPE)
 #endif
 #ifdef EAGAIN
-    E(EAGAIN)
+                                                    E(EAGAIN)
 #endif
 #ifdef EADDRNOTAVAIL
-    E(EADDRNOTAVAIL)
+                                                        E(EADDRNOTAVAIL)
 #endif
 #ifdef EADDRINUSE
-    E(EADDRINUSE)
+                                                            E(EADDRINUSE)
 #endif
 #ifdef EACCES
-    E(EACCES)
+                                                                E(EACCES)
 #endif
 #ifdef EPERM
-    E(EPERM)
+                                                                    E(EPERM)
 #endif
 #ifdef ENOBUFS
-    E(ENOBUFS)
+                                                                        E(ENOBUFS)
 #endif
 #ifdef EPROTO
-    E(EPROTO)
+                                                                            E(EPROTO)
 #endif
 #ifdef ENOTCONN
-    E(ENOTCONN)
+                                                                                E(ENOTCONN)
 #endif
 #ifdef ESHUTDOWN
-    E(ESHUTDOWN)
+                                                                                    E(ESHUTDOWN)
 #endif
 #ifdef EINTR
-    E(EINTR)
+                                                                                        E(EINTR)
 #endif
 #ifdef ENOENT
-    E(ENOENT)
+                                                                                            E(ENOENT)
 #endif
 #ifdef ESRCH
-    E(ESRCH)
+                                                                                                E(ESRCH)
 #endif
 #ifdef EIO
-    E(EIO)
+                                                                                                    E(EIO)
 #endif
 #ifdef ENXIO
-    E(ENXIO)
+                                                                                                        E(ENXIO)
 #endif
 #ifdef E2BIG
-    E(E2BIG)
+                                                                                                            E(E2BIG)
 #endif
 #ifdef ENOEXEC
-    E(ENOEXEC)
+                                                                                                                E(ENOEXEC)
 #endif
 #ifdef EBADF
-    E(EBADF)
+                                                                                                                    E(EBADF)
 #endif
 #ifdef ECHILD
-    E(ECHILD)
+                                                                                                                        E(ECHILD)
 #endif
 #ifdef ENOMEM
-    E(ENOMEM)
+                                                                                                                            E(ENOMEM)
 #endif
 #ifdef EFAULT
-    E(EFAULT)
+                                                                                                                                E(EFAULT)
 #endif
 #ifdef ENOTBLK
-    E(ENOTBLK)
+                                                                                                                                    E(ENOTBLK)
 #endif
 #ifdef EBUSY
-    E(EBUSY)
+                                                                                                                                        E(EBUSY)
 #endif
 #ifdef EEXIST
-    E(EEXIST)
+                                                                                                                                            E(EEXIST)
 #endif
 #ifdef EXDEV
-    E(EXDEV)
+                                                                                                                                                E(EXDEV)
 #endif
 #ifdef ENODEV
-    E(ENODEV)
+                                                                                                                                                    E(ENODEV)
 #endif
 #ifdef ENOTDIR
-    E(ENOTDIR)
+                                                                                                                                                        E(ENOTDIR)
 #endif
 #ifdef EISDIR
-    E(EISDIR)
+                                                                                                                                                            E(EISDIR)
 #endif
 #ifdef EINVAL
-    E(EINVAL)
+                                                                                                                                                                E(EINVAL)
 #endif
 #ifdef ENFILE
-    E(ENFILE)
+                                                                                                                                                                    E(ENFILE)
 #endif
 #ifdef EMFILE
-    E(EMFILE)
+                                                                                                                                                                        E(EMFILE)
 #endif
 #ifdef ENOTTY
-    E(ENOTTY)
+                                                                                                                                                                            E(ENOTTY)
 #endif
 #ifdef ETXTBSY
-    E(ETXTBSY)
+                                                                                                                                                                                E(ETXTBSY)
 #endif
 #ifdef EFBIG
-    E(EFBIG)
+                                                                                                                                                                                    E(EFBIG)
 #endif
 #ifdef ENOSPC
-    E(ENOSPC)
+                                                                                                                                                                                        E(ENOSPC)
 #endif
 #ifdef ESPIPE
-    E(ESPIPE)
+                                                                                                                                                                                            E(ESPIPE)
 #endif
 #ifdef EROFS
-    E(EROFS)
+                                                                                                                                                                                                E(EROFS)
 #endif
 #ifdef EMLINK
-    E(EMLINK)
+                                                                                                                                                                                                    E(EMLINK)
 #endif
 #ifdef EDOM
-    E(EDOM)
+                                                                                                                                                                                                        E(EDOM)
 #endif
 #ifdef ERANGE
-    E(ERANGE)
+                                                                                                                                                                                                            E(ERANGE)
 #endif
 #ifdef EDEADLK
-    E(EDEADLK)
+                                                                                                                                                                                                                E(EDEADLK)
 #endif
 #ifdef ENAMETOOLONG
-    E(ENAMETOOLONG)
+                                                                                                                                                                                                                    E(ENAMETOOLONG)
 #endif
 #ifdef ENOLCK
-    E(ENOLCK)
+                                                                                                                                                                                                                        E(ENOLCK)
 #endif
 #ifdef ENOSYS
-    E(ENOSYS)
+                                                                                                                                                                                                                            E(ENOSYS)
 #endif
 #ifdef ENOTEMPTY
-    E(ENOTEMPTY)
+                                                                                                                                                                                                                                E(
+                                                                                                                                                                                                                                    ENOTEMPTY)
 #endif
 #ifdef ELOOP
-    E(ELOOP)
+                                                                                                                                                                                                                                    E(ELOOP)
 #endif
 #ifdef ENOMSG
-    E(ENOMSG)
+                                                                                                                                                                                                                                        E(ENOMSG)
 #endif
 #ifdef EIDRM
-    E(EIDRM)
+                                                                                                                                                                                                                                            E(EIDRM)
 #endif
 #ifdef ECHRNG
-    E(ECHRNG)
+                                                                                                                                                                                                                                                E(ECHRNG)
 #endif
 #ifdef EL2NSYNC
-    E(EL2NSYNC)
+                                                                                                                                                                                                                                                    E(EL2NSYNC)
 #endif
 #ifdef EL3HLT
-    E(EL3HLT)
+                                                                                                                                                                                                                                                        E(EL3HLT)
 #endif
 #ifdef EL3RST
-    E(EL3RST)
+                                                                                                                                                                                                                                                            E(EL3RST)
 #endif
 #ifdef ELNRNG
-    E(ELNRNG)
+                                                                                                                                                                                                                                                                E(ELNRNG)
 #endif
 #ifdef EUNATCH
-    E(EUNATCH)
+                                                                                                                                                                                                                                                                    E(EUNATCH)
 #endif
 #ifdef ENOCSI
-    E(ENOCSI)
+                                                                                                                                                                                                                                                                        E(ENOCSI)
 #endif
 #ifdef EL2HLT
-    E(EL2HLT)
+                                                                                                                                                                                                                                                                            E(EL2HLT)
 #endif
 #ifdef EBADE
-    E(EBADE)
+                                                                                                                                                                                                                                                                                E(EBADE)
 #endif
 #ifdef EBADR
-    E(EBADR)
+                                                                                                                                                                                                                                                                                    E(EBADR)
 #endif
 #ifdef EXFULL
-    E(EXFULL)
+                                                                                                                                                                                                                                                                                        E(EXFULL)
 #endif
 #ifdef ENOANO
-    E(ENOANO)
+                                                                                                                                                                                                                                                                                            E(ENOANO)
 #endif
 #ifdef EBADRQC
-    E(EBADRQC)
+                                                                                                                                                                                                                                                                                                E(EBADRQC)
 #endif
 #ifdef EBADSLT
-    E(EBADSLT)
+                                                                                                                                                                                                                                                                                                    E(EBADSLT)
 #endif
 #ifdef EBFONT
-    E(EBFONT)
+                                                                                                                                                                                                                                                                                                        E(EBFONT)
 #endif
 #ifdef ENOSTR
-    E(ENOSTR)
+                                                                                                                                                                                                                                                                                                            E(ENOSTR)
 #endif
 #ifdef ENODATA
-    E(ENODATA)
+                                                                                                                                                                                                                                                                                                                E(ENODATA)
 #endif
 #ifdef ETIME
-    E(ETIME)
+                                                                                                                                                                                                                                                                                                                    E(ETIME)
 #endif
 #ifdef ENOSR
-    E(ENOSR)
+                                                                                                                                                                                                                                                                                                                        E(ENOSR)
 #endif
 #ifdef ENONET
-    E(ENONET)
+                                                                                                                                                                                                                                                                                                                            E(ENONET)
 #endif
 #ifdef ENOPKG
-    E(ENOPKG)
+                                                                                                                                                                                                                                                                                                                                E(ENOPKG)
 #endif
 #ifdef EREMOTE
-    E(EREMOTE)
+                                                                                                                                                                                                                                                                                                                                    E(EREMOTE)
 #endif
 #ifdef ENOLINK
-    E(ENOLINK)
+                                                                                                                                                                                                                                                                                                                                        E(ENOLINK)
 #endif
 #ifdef EADV
-    E(EADV)
+                                                                                                                                                                                                                                                                                                                                            E(EADV)
 #endif
 #ifdef ESRMNT
-    E(ESRMNT)
+                                                                                                                                                                                                                                                                                                                                                E(ESRMNT)
 #endif
 #ifdef ECOMM
-    E(ECOMM)
+                                                                                                                                                                                                                                                                                                                                                    E(ECOMM)
 #endif
 #ifdef EMULTIHOP
-    E(EMULTIHOP)
+                                                                                                                                                                                                                                                                                                                                                        E(EMULTIHOP)
 #endif
 #ifdef EDOTDOT
-    E(EDOTDOT)
+                                                                                                                                                                                                                                                                                                                                                            E(EDOTDOT)
 #endif
 #ifdef EBADMSG
-    E(EBADMSG)
+                                                                                                                                                                                                                                                                                                                                                                E(EBADMSG)
 #endif
 #ifdef EOVERFLOW
-    E(EOVERFLOW)
+                                                                                                                                                                                                                                                                                                                                                                    E(EOVERFLOW)
 #endif
 #ifdef ENOTUNIQ
-    E(ENOTUNIQ)
+                                                                                                                                                                                                                                                                                                                                                                        E(ENOTUNIQ)
 #endif
 #ifdef EBADFD
-    E(EBADFD)
+                                                                                                                                                                                                                                                                                                                                                                            E(EBADFD)
 #endif
 #ifdef EREMCHG
-    E(EREMCHG)
+                                                                                                                                                                                                                                                                                                                                                                                E(EREMCHG)
 #endif
 #ifdef ELIBACC
-    E(ELIBACC)
+                                                                                                                                                                                                                                                                                                                                                                                    E(ELIBACC)
 #endif
 #ifdef ELIBBAD
-    E(ELIBBAD)
+                                                                                                                                                                                                                                                                                                                                                                                        E(ELIBBAD)
 #endif
 #ifdef ELIBSCN
-    E(ELIBSCN)
+                                                                                                                                                                                                                                                                                                                                                                                            E(ELIBSCN)
 #endif
 #ifdef ELIBMAX
-    E(ELIBMAX)
+                                                                                                                                                                                                                                                                                                                                                                                                E(ELIBMAX)
 #endif
 #ifdef ELIBEXEC
-    E(ELIBEXEC)
+                                                                                                                                                                                                                                                                                                                                                                                                    E(ELIBEXEC)
 #endif
 #ifdef EILSEQ
-    E(EILSEQ)
+                                                                                                                                                                                                                                                                                                                                                                                                        E(EILSEQ)
 #endif
 #ifdef ERESTART
-    E(ERESTART)
+                                                                                                                                                                                                                                                                                                                                                                                                            E(ERESTART)
 #endif
 #ifdef ESTRPIPE
-    E(ESTRPIPE)
+                                                                                                                                                                                                                                                                                                                                                                                                                E(ESTRPIPE)
 #endif
 #ifdef EUSERS
-    E(EUSERS)
+                                                                                                                                                                                                                                                                                                                                                                                                                    E(EUSERS)
 #endif
 #ifdef ENOTSOCK
-    E(ENOTSOCK)
+                                                                                                                                                                                                                                                                                                                                                                                                                        E(ENOTSOCK)
 #endif
 #ifdef EDESTADDRREQ
-    E(EDESTADDRREQ)
+                                                                                                                                                                                                                                                                                                                                                                                                                            E(EDESTADDRREQ)
 #endif
 #ifdef EMSGSIZE
-    E(EMSGSIZE)
+                                                                                                                                                                                                                                                                                                                                                                                                                                E(EMSGSIZE)
 #endif
 #ifdef EPROTOTYPE
-    E(EPROTOTYPE)
+                                                                                                                                                                                                                                                                                                                                                                                                                                    E(EPROTOTYPE)
 #endif
 #ifdef ENOPROTOOPT
-    E(ENOPROTOOPT)
+                                                                                                                                                                                                                                                                                                                                                                                                                                        E(ENOPROTOOPT)
 #endif
 #ifdef EPROTONOSUPPORT
-    E(EPROTONOSUPPORT)
+                                                                                                                                                                                                                                                                                                                                                                                                                                            E(EPROTONOSUPPORT)
 #endif
 #ifdef ESOCKTNOSUPPORT
-    E(ESOCKTNOSUPPORT)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                E(ESOCKTNOSUPPORT)
 #endif
 #ifdef EOPNOTSUPP
-    E(EOPNOTSUPP)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(EOPNOTSUPP)
 #endif
 #ifdef EPFNOSUPPORT
-    E(EPFNOSUPPORT)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                        E(EPFNOSUPPORT)
 #endif
 #ifdef EAFNOSUPPORT
-    E(EAFNOSUPPORT)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                            E(EAFNOSUPPORT)
 #endif
 #ifdef EISCONN
-    E(EISCONN)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                E(EISCONN)
 #endif
 #ifdef ETOOMANYREFS
-    E(ETOOMANYREFS)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(ETOOMANYREFS)
 #endif
 #ifdef EALREADY
-    E(EALREADY)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                        E(EALREADY)
 #endif
 #ifdef EINPROGRESS
-    E(EINPROGRESS)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                            E(EINPROGRESS)
 #endif
 #ifdef ESTALE
-    E(ESTALE)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                E(ESTALE)
 #endif
 #ifdef EUCLEAN
-    E(EUCLEAN)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(EUCLEAN)
 #endif
 #ifdef ENOTNAM
-    E(ENOTNAM)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                        E(ENOTNAM)
 #endif
 #ifdef ENAVAIL
-    E(ENAVAIL)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                            E(ENAVAIL)
 #endif
 #ifdef EISNAM
-    E(EISNAM)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                E(EISNAM)
 #endif
 #ifdef EREMOTEIO
-    E(EREMOTEIO)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(EREMOTEIO)
 #endif
 #ifdef EDQUOT
-    E(EDQUOT)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                        E(EDQUOT)
 #endif
 #ifdef ENOMEDIUM
-    E(ENOMEDIUM)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                            E(ENOMEDIUM)
 #endif
 #ifdef EMEDIUMTYPE
-    E(EMEDIUMTYPE)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                E(EMEDIUMTYPE)
 #endif
 #ifdef ECANCELED
-    E(ECANCELED)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(ECANCELED)
 #endif
 #ifdef ENOKEY
-    E(ENOKEY)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                        E(ENOKEY)
 #endif
 #ifdef EKEYEXPIRED
-    E(EKEYEXPIRED)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                            E(EKEYEXPIRED)
 #endif
 #ifdef EKEYREVOKED
-    E(EKEYREVOKED)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                E(EKEYREVOKED)
 #endif
 #ifdef EKEYREJECTED
-    E(EKEYREJECTED)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(EKEYREJECTED)
 #endif
 #ifdef EOWNERDEAD
-    E(EOWNERDEAD)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                        E(EOWNERDEAD)
 #endif
 #ifdef ENOTRECOVERABLE
-    E(ENOTRECOVERABLE)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                            E(ENOTRECOVERABLE)
 #endif
 #ifdef ERFKILL
-    E(ERFKILL)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                E(ERFKILL)
 #endif
 #ifdef EHWPOISON
-    E(EHWPOISON)
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                    E(EHWPOISON)
 #endif
 #ifdef EWOULDBLOCK
-    {"EWOULDBLOCK", EWOULDBLOCK},
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                        {"EWOULDBLOCK",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                         EWOULDBLOCK},
 #endif
 #ifdef EDEADLOCK
-    {"EDEADLOCK", EDEADLOCK},
+            {"EDEADLOCK", EDEADLOCK},
 #endif
 #ifdef ENOTSUP
-    {"ENOTSUP", ENOTSUP},
+            {"ENOTSUP", ENOTSUP},
 #endif
-    /* EAI_BADFLAGS is -1 on glibc, the same as "unknown" below, and is never a transient
-     * failure anyone retries, so it is not nameable here. */
+/* EAI_BADFLAGS is -1 on glibc, the same as "unknown" below, and is never a transient
+ * failure anyone retries, so it is not nameable here. */
 #ifdef EAI_AGAIN
-    E(EAI_AGAIN)
+            E(EAI_AGAIN)
 #endif
 #ifdef EAI_NONAME
-    E(EAI_NONAME)
+                E(EAI_NONAME)
 #endif
 #ifdef EAI_FAIL
-    E(EAI_FAIL)
+                    E(EAI_FAIL)
 #endif
 #ifdef EAI_FAMILY
-    E(EAI_FAMILY)
+                        E(EAI_FAMILY)
 #endif
 #ifdef EAI_SOCKTYPE
-    E(EAI_SOCKTYPE)
+                            E(EAI_SOCKTYPE)
 #endif
 #ifdef EAI_SERVICE
-    E(EAI_SERVICE)
+                                E(EAI_SERVICE)
 #endif
 #ifdef EAI_MEMORY
-    E(EAI_MEMORY)
+                                    E(EAI_MEMORY)
 #endif
 #ifdef EAI_SYSTEM
-    E(EAI_SYSTEM)
+                                        E(EAI_SYSTEM)
 #endif
 #ifdef EAI_OVERFLOW
-    E(EAI_OVERFLOW)
+                                            E(EAI_OVERFLOW)
 #endif
 #ifdef EAI_NODATA
-    E(EAI_NODATA)
+                                                E(EAI_NODATA)
 #endif
 #ifdef EAI_ADDRFAMILY
-    E(EAI_ADDRFAMILY)
+                                                    E(EAI_ADDRFAMILY)
 #endif
 #undef E
 };

@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MS_MAX 86400000u          /* every *_ms key: at most 24 h */
-#define MAX_SECTIONS 16384        /* bounds memory for a hostile or generated file */
-#define MAX_FILE (16u << 20)      /* carom_policy_load refuses larger files */
+#define MS_MAX 86400000u     /* every *_ms key: at most 24 h */
+#define MAX_SECTIONS 16384   /* bounds memory for a hostile or generated file */
+#define MAX_FILE (16u << 20) /* carom_policy_load refuses larger files */
 #define DEFAULT_SOCKET "/tmp/carom-scoreboard.sock"
 
 const char *const carom__key_names[CAROM__K_COUNT] = {
@@ -66,10 +66,10 @@ const char *const carom__key_names[CAROM__K_COUNT] = {
 /* ---- built-in defaults (SPEC section 3) ------------------------------------------------ */
 
 #define BIT_IN(v, w) (((v) / 64 == (w)) ? 1ull << ((v) % 64) : 0ull)
-#define RETRY_ON_W(w)                                                                          \
-    (BIT_IN(ECONNREFUSED, w) | BIT_IN(ETIMEDOUT, w) | BIT_IN(EHOSTUNREACH, w) |              \
+#define RETRY_ON_W(w)                                                                              \
+    (BIT_IN(ECONNREFUSED, w) | BIT_IN(ETIMEDOUT, w) | BIT_IN(EHOSTUNREACH, w) |                    \
      BIT_IN(ENETUNREACH, w))
-#define STATUS_W(w)                                                                            \
+#define STATUS_W(w)                                                                                \
     (BIT_IN(408, w) | BIT_IN(429, w) | BIT_IN(502, w) | BIT_IN(503, w) | BIT_IN(504, w))
 
 const carom_policy carom__builtin_policy = {
@@ -91,8 +91,8 @@ const carom_policy carom__builtin_policy = {
     .dns_stale_ms = 300000,
     .http_retry_status = {STATUS_W(0), STATUS_W(1), STATUS_W(2), STATUS_W(3), STATUS_W(4),
                           STATUS_W(5), STATUS_W(6), STATUS_W(7), STATUS_W(8), STATUS_W(9)},
-    .http_retry_methods = CAROM_M_GET | CAROM_M_HEAD | CAROM_M_PUT | CAROM_M_DELETE |
-                          CAROM_M_OPTIONS,
+    .http_retry_methods =
+        CAROM_M_GET | CAROM_M_HEAD | CAROM_M_PUT | CAROM_M_DELETE | CAROM_M_OPTIONS,
     .retry_after_max_ms = 60000,
 };
 
@@ -133,6 +133,7 @@ typedef struct parser {
     problem *diags;
     size_t ndiags, capdiags;
     bool oom;
+    bool binary; /* the value being reported is not text: escape every non-ASCII byte */
     carom_state_mode state;
     char socket[108];
     uint64_t seed;
@@ -181,24 +182,38 @@ static void add_diag(parser *p, unsigned line, char *text)
     p->ndiags++;
 }
 
-/* One problem: `carom: FILE:LINE: key: what is wrong, got "value"`. */
-__attribute__((format(printf, 6, 7))) static void
-report_n(parser *p, unsigned line, const char *key, const char *val, size_t vlen,
-         const char *fmt, ...)
+/* One problem: `carom: FILE:LINE: key: what is wrong, got "value"`. The key and the
+ * message can carry text from the file too (a key with a tab in it, a section name), so
+ * the finished line gets its control bytes escaped as well. */
+__attribute__((format(printf, 6, 7))) static void report_n(parser *p, unsigned line,
+                                                           const char *key, const char *val,
+                                                           size_t vlen, const char *fmt, ...)
 {
     char what[512], q[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    quote(q, sizeof q, val, vlen, false);
+    quote(q, sizeof q, val, vlen, p->binary);
     int n = snprintf(NULL, 0, "carom: %s:%u: %s: %s, got \"%s\"", p->file, line, key, what, q);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!text) {
+    size_t cap = n >= 0 ? (size_t)n * 4 + 1 : 0;
+    char *text = cap ? malloc(cap) : NULL, *raw = cap ? malloc((size_t)n + 1) : NULL;
+    if (!text || !raw) {
+        free(text);
+        free(raw);
         p->oom = true;
         return;
     }
-    snprintf(text, (size_t)n + 1, "carom: %s:%u: %s: %s, got \"%s\"", p->file, line, key, what, q);
+    snprintf(raw, (size_t)n + 1, "carom: %s:%u: %s: %s, got \"%s\"", p->file, line, key, what, q);
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)raw; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            o += (size_t)snprintf(text + o, cap - o, "\\x%02x", *c);
+        else
+            text[o++] = (char)*c;
+    }
+    text[o] = '\0';
+    free(raw);
     add_diag(p, line, text);
 }
 
@@ -332,7 +347,8 @@ static unsigned edit_distance(const char *a, const char *b)
             unsigned v = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
             if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+            if (i > 1 && j > 1 &&
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
                 tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
                 d[i - 2][j - 2] + 1 < v)
                 v = d[i - 2][j - 2] + 1;
@@ -834,14 +850,14 @@ static void unknown_key(parser *p, const section *s, const char *name, const cha
     for (int i = 0; i < CAROM__K_COUNT; i++)
         if (strcmp(carom__key_names[i], name) == 0) k = i;
     if (k >= 0) {
-        const char *why = k < CAROM__K_SETTINGS_END
-                              ? "policy settings go in [defaults] or a policy section"
-                          : k == CAROM__K_STATE ? "it applies to the whole table, so it goes in [defaults]"
-                          : k == CAROM__K_MATCH && s->kind == SEC_DEFAULTS
-                              ? "[defaults] governs every endpoint no policy matches"
-                          : k == CAROM__K_MATCH  ? "it goes in a policy section"
-                          : k == CAROM__K_SOCKET ? "it goes in [scoreboard]"
-                                                 : "it goes in [chaos]";
+        const char *why =
+            k < CAROM__K_SETTINGS_END ? "policy settings go in [defaults] or a policy section"
+            : k == CAROM__K_STATE     ? "it applies to the whole table, so it goes in [defaults]"
+            : k == CAROM__K_MATCH && s->kind == SEC_DEFAULTS
+                ? "[defaults] governs every endpoint no policy matches"
+            : k == CAROM__K_MATCH  ? "it goes in a policy section"
+            : k == CAROM__K_SOCKET ? "it goes in [scoreboard]"
+                                   : "it goes in [chaos]";
         report(p, p->lineno, name, value, "not allowed in %s: %s", kind_names[s->kind], why);
         return;
     }
@@ -951,9 +967,10 @@ static void new_section(parser *p, const char *name, size_t len, int kind, bool 
     if (kind != SEC_POLICY && !discard) {
         if (p->idx[kind] >= 0) {
             char key[16];
-            snprintf(key, sizeof key, "[%s]", kind == SEC_DEFAULTS ? "defaults"
-                                              : kind == SEC_CHAOS  ? "chaos"
-                                                                   : "scoreboard");
+            snprintf(key, sizeof key, "[%s]",
+                     kind == SEC_DEFAULTS ? "defaults"
+                     : kind == SEC_CHAOS  ? "chaos"
+                                          : "scoreboard");
             report_n(p, p->lineno, key, name, len, "section repeated (first at line %u)",
                      p->secs[p->idx[kind]].line);
             s->discard = true;
@@ -1068,7 +1085,7 @@ static void classify(parser *p, const char *ln, size_t len, char *out, int num)
     if (p->lineno == 1 && len >= 3 && memcmp(ln, "\xef\xbb\xbf", 3) == 0) ln += 3, len -= 3;
     size_t bad = first_bad_byte((const unsigned char *)ln, len);
     if (bad < len) {
-        char q[256], what[64];
+        char what[64];
         unsigned char c = (unsigned char)ln[bad];
         if (c == 0)
             snprintf(what, sizeof what, "a NUL byte");
@@ -1076,17 +1093,9 @@ static void classify(parser *p, const char *ln, size_t len, char *out, int num)
             snprintf(what, sizeof what, "control character 0x%02x", c);
         else
             snprintf(what, sizeof what, "invalid UTF-8");
-        quote(q, sizeof q, ln, len, true);
-        int n = snprintf(NULL, 0, "carom: %s:%u: line: binary data (%s at column %zu), got \"%s\"",
-                         p->file, p->lineno, what, bad + 1, q);
-        char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-        if (!text) {
-            p->oom = true;
-            return;
-        }
-        snprintf(text, (size_t)n + 1, "carom: %s:%u: line: binary data (%s at column %zu), got \"%s\"",
-                 p->file, p->lineno, what, bad + 1, q);
-        add_diag(p, p->lineno, text);
+        p->binary = true;
+        report_n(p, p->lineno, "line", ln, len, "binary data (%s at column %zu)", what, bad + 1);
+        p->binary = false;
         return;
     }
     /* inih's own limit: it needs room for "\r\n\0" and would silently cut a longer line. */
@@ -1159,7 +1168,7 @@ static char *reader(char *str, int num, void *stream)
 
 static void overlay(carom_policy *dst, const carom_policy *src, uint64_t set)
 {
-#define TAKE(k, field)                                                                         \
+#define TAKE(k, field)                                                                             \
     if (set & (1ull << (k))) memcpy(&dst->field, &src->field, sizeof dst->field)
     TAKE(CAROM__K_RETRIES, retries);
     TAKE(CAROM__K_BASE_DELAY_MS, bounce.base_ms);
@@ -1203,8 +1212,8 @@ static void overlay(carom_policy *dst, const carom_policy *src, uint64_t set)
 /* Checks between keys, on the effective values (inheritance applied), reported at the line
  * of whichever of the two keys this section sets later. A conflict wholly inherited from
  * [defaults] was reported there and is not repeated for every policy. */
-static void pair_check(parser *p, const section *s, int ka, int kb, bool conflict,
-                       unsigned va, unsigned vb, const char *why_a, const char *why_b)
+static void pair_check(parser *p, const section *s, int ka, int kb, bool conflict, unsigned va,
+                       unsigned vb, const char *why_a, const char *why_b)
 {
     uint64_t ma = 1ull << ka, mb = 1ull << kb;
     if (!conflict || !(s->set & (ma | mb)) || (s->bad & (ma | mb))) return;
@@ -1234,7 +1243,8 @@ static void cross_checks(parser *p, const section *s, const carom_policy *e)
     if (s->bad & (mp | mm)) return;
     char v[32];
     if ((s->set & mm) && e->chaos.latency_ms > 0 && e->chaos.latency == 0 &&
-        (!(s->set & mp) || s->kline[CAROM__K_CHAOS_LATENCY_MS] > s->kline[CAROM__K_CHAOS_LATENCY])) {
+        (!(s->set & mp) ||
+         s->kline[CAROM__K_CHAOS_LATENCY_MS] > s->kline[CAROM__K_CHAOS_LATENCY])) {
         snprintf(v, sizeof v, "%u", e->chaos.latency_ms);
         report(p, s->kline[CAROM__K_CHAOS_LATENCY_MS], "chaos.latency_ms", v,
                "has no effect while chaos.latency is 0 (set the share of calls to delay, "
@@ -1544,8 +1554,10 @@ carom_table *carom_policy_load(const char *path, carom_diag_fn diag, void *ud)
     if (err) {
         free(buf);
         if (diag) {
-            const char *msg = err == EFBIG ? "larger than 16 MiB" : strerror_r(err, ebuf, sizeof ebuf);
-            snprintf(line, sizeof line, "carom: %s:0: cannot read: %s", path ? path : "(null)", msg);
+            const char *msg =
+                err == EFBIG ? "larger than 16 MiB" : strerror_r(err, ebuf, sizeof ebuf);
+            snprintf(line, sizeof line, "carom: %s:0: cannot read: %s", path ? path : "(null)",
+                     msg);
             diag(ud, line);
         }
         return NULL;

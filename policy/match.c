@@ -117,12 +117,11 @@ uint32_t carom__table_insert(carom_table *t, const carom__pattern *p, uint32_t p
         t->keys_cap = cap;
     }
     memcpy(t->keys + t->keys_len, key, len);
-    t->slots[i] = (carom__slot){.hash = h,
-                                .key_off = (uint32_t)t->keys_len,
-                                .key_len = (uint16_t)len,
-                                .policy = pol};
+    t->slots[i] = (carom__slot){
+        .hash = h, .key_off = (uint32_t)t->keys_len, .key_len = (uint16_t)len, .policy = pol};
     t->keys_len += len;
     t->nkind[p->kind]++;
+    if (p->port == 0) t->nany[p->kind]++;
     if (p->kind == CAROM__P_WILD) {
         unsigned labels = 1;
         for (const char *c = p->host; *c; c++)
@@ -201,25 +200,32 @@ const carom_policy *carom_policy_match(const carom_table *t, const char *host,
         if (!(nip == 1 && memcmp(&ips[0], &ips[1], sizeof ips[0]) == 0)) nip++;
     }
 
+    /* Which probes can hit at all: a kind with no port-specific (or no any-port) pattern
+     * is never looked up that way. */
+    bool nport = port && t->nkind[CAROM__P_NAME] > t->nany[CAROM__P_NAME];
+    bool nany = t->nany[CAROM__P_NAME] > 0;
+    bool aport = port && t->nkind[CAROM__P_ADDR] > t->nany[CAROM__P_ADDR];
+    bool aany = t->nany[CAROM__P_ADDR] > 0;
+    bool wport = port && t->nkind[CAROM__P_WILD] > t->nany[CAROM__P_WILD];
+    bool wany = t->nany[CAROM__P_WILD] > 0;
+    bool cport = port && t->nkind[CAROM__P_CIDR] > t->nany[CAROM__P_CIDR];
+    bool cany = t->nany[CAROM__P_CIDR] > 0;
     uint32_t hit;
     /* 1. exact host and port, the name before the address literal */
-    if (port) {
-        if (nlen && (hit = find_name(t, CAROM__P_NAME, port, name, nlen)) != UINT32_MAX)
-            return &t->pol[hit];
-        if (t->nkind[CAROM__P_ADDR])
-            for (int i = 0; i < nip; i++)
-                if ((hit = find_ip(t, CAROM__P_ADDR, port, &ips[i], 0)) != UINT32_MAX)
-                    return &t->pol[hit];
-    }
-    /* 2. exact host, any port */
-    if (nlen && (hit = find_name(t, CAROM__P_NAME, 0, name, nlen)) != UINT32_MAX)
+    if (nlen && nport && (hit = find_name(t, CAROM__P_NAME, port, name, nlen)) != UINT32_MAX)
         return &t->pol[hit];
-    if (t->nkind[CAROM__P_ADDR])
+    if (aport)
         for (int i = 0; i < nip; i++)
-            if ((hit = find_ip(t, CAROM__P_ADDR, 0, &ips[i], 0)) != UINT32_MAX)
+            if ((hit = find_ip(t, CAROM__P_ADDR, port, &ips[i], 0)) != UINT32_MAX)
                 return &t->pol[hit];
+    /* 2. exact host, any port */
+    if (nlen && nany && (hit = find_name(t, CAROM__P_NAME, 0, name, nlen)) != UINT32_MAX)
+        return &t->pol[hit];
+    if (aany)
+        for (int i = 0; i < nip; i++)
+            if ((hit = find_ip(t, CAROM__P_ADDR, 0, &ips[i], 0)) != UINT32_MAX) return &t->pol[hit];
     /* 3. longest *.domain: the suffix after each dot, longest first; never the name itself */
-    if (nlen && t->nkind[CAROM__P_WILD]) {
+    if (nlen && (wport || wany)) {
         unsigned labels = 1;
         for (size_t i = 0; i < nlen; i++)
             labels += name[i] == '.';
@@ -227,24 +233,25 @@ const carom_policy *carom_policy_match(const carom_table *t, const char *host,
             if (name[i] != '.') continue;
             labels--;
             if (!(t->wild_labels & (1ull << (labels > 63 ? 63 : labels)))) continue;
-            if (port && (hit = find_name(t, CAROM__P_WILD, port, name + i + 1, nlen - i - 1)) !=
-                            UINT32_MAX)
+            const char *suffix = name + i + 1;
+            size_t sl = nlen - i - 1;
+            if (wport && (hit = find_name(t, CAROM__P_WILD, port, suffix, sl)) != UINT32_MAX)
                 return &t->pol[hit];
-            if ((hit = find_name(t, CAROM__P_WILD, 0, name + i + 1, nlen - i - 1)) != UINT32_MAX)
+            if (wany && (hit = find_name(t, CAROM__P_WILD, 0, suffix, sl)) != UINT32_MAX)
                 return &t->pol[hit];
         }
     }
     /* 4. longest CIDR prefix */
-    if (t->nkind[CAROM__P_CIDR]) {
+    if (cport || cany) {
         for (int i = 0; i < nip; i++) {
             const uint8_t *pl = ips[i].family == 4 ? t->v4_plens : t->v6_plens;
             unsigned np = ips[i].family == 4 ? t->n_v4 : t->n_v6;
             for (unsigned j = 0; j < np; j++) {
                 carom__ip m;
                 mask_ip(&m, &ips[i], pl[j]);
-                if (port && (hit = find_ip(t, CAROM__P_CIDR, port, &m, pl[j])) != UINT32_MAX)
+                if (cport && (hit = find_ip(t, CAROM__P_CIDR, port, &m, pl[j])) != UINT32_MAX)
                     return &t->pol[hit];
-                if ((hit = find_ip(t, CAROM__P_CIDR, 0, &m, pl[j])) != UINT32_MAX)
+                if (cany && (hit = find_ip(t, CAROM__P_CIDR, 0, &m, pl[j])) != UINT32_MAX)
                     return &t->pol[hit];
             }
         }

@@ -110,9 +110,8 @@ void carom_names_learn(carom_names *n, const char *host, const struct sockaddr *
         }
         if (!victim) continue;
         uint64_t s = atomic_load_explicit(&victim->seq, memory_order_relaxed);
-        if ((s & 1) || !atomic_compare_exchange_strong_explicit(&victim->seq, &s, s + 1,
-                                                                memory_order_acquire,
-                                                                memory_order_relaxed))
+        if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                           &victim->seq, &s, s + 1, memory_order_acquire, memory_order_relaxed))
             continue;
         /* Orders the odd sequence before the data stores: a reader that sees any new word
          * then sees a changed sequence on its re-check. */

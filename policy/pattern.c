@@ -139,7 +139,8 @@ static int parse_cidr(const char *s, size_t len, int af, carom__pattern *p, char
     carom__ip ip;
     if (!ip_parse_fam(s, alen, af, &ip)) {
         fail(why, wl,
-             af == AF_INET ? "not an IPv4 address before \"/\"" : "not an IPv6 address before \"/\"");
+             af == AF_INET ? "not an IPv4 address before \"/\""
+                           : "not an IPv6 address before \"/\"");
         return -1;
     }
     if (plen_len == 0 || plen_len > 3) goto badlen;
@@ -161,8 +162,9 @@ static int parse_cidr(const char *s, size_t len, int af, carom__pattern *p, char
                 masked.b[j] &= (uint8_t)(k == 0 ? 0 : 0xffu << (8 - k));
             }
             carom__ip_format(&masked, false, want, sizeof want);
-            snprintf(msg, sizeof msg, "address has bits set past the /%u prefix (did you mean %s/%u?)",
-                     plen, want, plen);
+            snprintf(msg, sizeof msg,
+                     "address has bits set past the /%u prefix (did you mean %s/%u?)", plen, want,
+                     plen);
             fail(why, wl, msg);
             return -1;
         }

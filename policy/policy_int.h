@@ -79,10 +79,10 @@ typedef struct carom__ip {
 } carom__ip;
 
 typedef struct carom__pattern {
-    uint8_t kind;  /* enum carom__pkind */
-    uint8_t plen;  /* CIDR prefix length */
-    uint16_t port; /* 0: any port */
-    carom__ip ip;  /* ADDR, CIDR (masked) */
+    uint8_t kind;              /* enum carom__pkind */
+    uint8_t plen;              /* CIDR prefix length */
+    uint16_t port;             /* 0: any port */
+    carom__ip ip;              /* ADDR, CIDR (masked) */
     char host[CAROM_HOST_MAX]; /* NAME and WILD (the domain after "*."): lower case, no
                                   trailing dot */
 } carom__pattern;
@@ -124,8 +124,10 @@ struct carom_table {
     size_t mask;
     uint8_t *keys; /* every key, back to back */
     size_t keys_len, keys_cap;
-    unsigned nkind[128]; /* patterns per carom__pkind */
-    uint64_t wild_labels; /* bit n: some *.domain has n labels (63: 63 or more) */
+    unsigned nkind[128];        /* patterns per carom__pkind ... */
+    unsigned nany[128];         /* ... of which match any port: lets a look-up skip probes that
+                                   cannot hit */
+    uint64_t wild_labels;       /* bit n: some *.domain has n labels (63: 63 or more) */
     uint8_t v4_plens[33], n_v4; /* distinct CIDR prefix lengths, longest first */
     uint8_t v6_plens[129], n_v6;
 

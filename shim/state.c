@@ -181,54 +181,51 @@ void carom__fd_copy(int from, int to)
         pool_put(old);
 }
 
-/* ---- endpoint slots (process-local; shared memory replaces the backing later) -------------- */
+/* ---- endpoint slots: shared memory (state = shared) or this process's own ------------------- */
 
-#define SLOTS 1024
+/* shm.c */
+struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32_t pol,
+                                     const char *key, uint64_t now);
+int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n, char *why,
+                      size_t whylen);
+
+#define LOCAL_SLOTS 1024u /* per-process fallback: a power of two */
 static struct carom_slot *slots;
+static unsigned nslots;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
-static uint64_t hash_key(uint32_t pol, const char *key)
+/* Attached on the first endpoint look-up, not at init: the many processes of a script
+ * that never open a connection (sh, sleep, grep) neither touch /dev/shm nor warn. */
+static void slots_attach(void)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ pol;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ull;
-    return h ? h : 1;
+    const carom_table *t = carom__g.table;
+    if (!t)
+        return;
+    if (carom_policy_state_mode(t) == CAROM_STATE_SHARED) {
+        char why[256];
+        if (carom__shm_attach(t, &slots, &nslots, why, sizeof why) == 0)
+            return;
+        /* One line, once per process, then the same behaviour with private state. */
+        static const char pre[] = "carom: shared state unavailable (";
+        static const char post[] = "); circuits and retry budgets are per process\n";
+        carom__real.write(2, pre, sizeof pre - 1);
+        carom__real.write(2, why, strlen(why));
+        carom__real.write(2, post, sizeof post - 1);
+    }
+    void *m = mmap(NULL, LOCAL_SLOTS * sizeof *slots, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) {
+        slots = m;
+        nslots = LOCAL_SLOTS;
+    }
 }
 
 struct carom_slot *carom__slot(const carom_policy *p, const char *key)
 {
+    pthread_once(&slots_once, slots_attach);
     if (!slots)
         return NULL;
-    uint64_t h = hash_key(p->index, key);
-    uint64_t now = carom__now_ms();
-    /* Linear probing over a bounded run; a free slot is claimed by one CAS on its hash, so
-     * two threads creating the same endpoint end up sharing one slot or, at worst, two
-     * adjacent ones (the later look-up finds the first). */
-    for (unsigned i = 0; i < 32; i++) {
-        struct carom_slot *s = &slots[(h + i) & (SLOTS - 1)];
-        uint64_t cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
-        if (cur == h && s->policy_index == p->index && strncmp(s->key, key, sizeof s->key - 1) == 0) {
-            atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
-            return s;
-        }
-        if (cur == 0) {
-            uint64_t zero = 0;
-            /* Claim with a reserved hash first so nobody matches a half-written key. */
-            if (atomic_compare_exchange_strong(&s->key_hash, &zero, UINT64_MAX)) {
-                s->policy_index = p->index;
-                size_t n = strlen(key);
-                if (n >= sizeof s->key)
-                    n = sizeof s->key - 1;
-                memcpy(s->key, key, n);
-                s->key[n] = 0;
-                carom_cushion_init(&s->cushion);
-                carom_budget_init(&s->budget);
-                atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
-                atomic_store_explicit(&s->key_hash, h, memory_order_release);
-                return s;
-            }
-        }
-    }
-    return NULL;
+    return carom__slots_find(slots, nslots, p->index, key, carom__now_ms());
 }
 
 /* ---- init ------------------------------------------------------------------------------------------- */
@@ -356,12 +353,7 @@ static void init_once_fn(void)
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (tab == MAP_FAILED)
         goto out;
-    slots = mmap(NULL, SLOTS * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-    if (slots == MAP_FAILED) {
-        slots = NULL;
-        goto out;
-    }
+    /* The endpoint slots are attached on first use: carom__slot. */
     carom__g.names = carom_names_new();
     if (!carom__g.names)
         goto out;

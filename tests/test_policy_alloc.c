@@ -15,7 +15,7 @@
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CAROM_NO_MALLOC_HOOK 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                   \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(memory_sanitizer)
 #define CAROM_NO_MALLOC_HOOK 1
 #endif
@@ -90,9 +90,9 @@ Test(policy_alloc, lookups_never_allocate)
     memset(&v6, 0, sizeof v6);
     v6.sin6_family = AF_INET6;
     inet_pton(AF_INET6, "fd00::9", &v6.sin6_addr);
-    static const char *const hosts[] = {"api.example.com", "db.example.com", "a.b.pay.example.com",
-                                        "x.example.org",   "10.1.2.3",       "[::1]",
-                                        "nobody.example",  NULL};
+    static const char *const hosts[] = {
+        "api.example.com", "db.example.com", "a.b.pay.example.com", "x.example.org",
+        "10.1.2.3",        "[::1]",          "nobody.example",      NULL};
     const char *seen[8 * 3 * 2];
     int k = 0;
     char buf[CAROM_HOST_MAX];

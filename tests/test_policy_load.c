@@ -68,8 +68,8 @@ Test(policy_load, builtin_defaults_match_spec)
     cr_assert_eq(p->bounce.base_ms, 100);
     cr_assert_eq(p->bounce.cap_ms, 30000);
     cr_assert_eq(p->bounce.jitter, CAROM_JITTER_DECORRELATED);
-    cr_assert(errno_set(p, ECONNREFUSED) && errno_set(p, ETIMEDOUT) &&
-              errno_set(p, EHOSTUNREACH) && errno_set(p, ENETUNREACH));
+    cr_assert(errno_set(p, ECONNREFUSED) && errno_set(p, ETIMEDOUT) && errno_set(p, EHOSTUNREACH) &&
+              errno_set(p, ENETUNREACH));
     cr_assert(!errno_set(p, ECONNRESET));
     cr_assert(p->retry_on_eai_again);
     cr_assert_eq(p->connect_timeout_ms, 0);
@@ -204,8 +204,8 @@ Test(policy_load, budget_forms)
     static const struct {
         const char *v;
         unsigned permille;
-    } cases[] = {{"20%", 200}, {"20", 200}, {"12.5%", 125}, {"0%", 0}, {"100%", 1000},
-                 {"0.1%", 1}, {"12.50%", 125}};
+    } cases[] = {{"20%", 200},   {"20", 200}, {"12.5%", 125}, {"0%", 0},
+                 {"100%", 1000}, {"0.1%", 1}, {"12.50%", 125}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[128];
         snprintf(text, sizeof text, "[defaults]\nretry_budget = %s\n", cases[i].v);
@@ -339,15 +339,39 @@ Test(policy_load, describe_round_trips_through_the_parser)
 
 Test(policy_load, explain_lists_every_setting_in_spec_order)
 {
-    static const char *const keys[] = {
-        "retries", "base_delay_ms", "max_delay_ms", "jitter", "retry_on", "connect_timeout_ms",
-        "retry_nonblocking", "io_timeout_ms", "deadline_ms", "retry_budget",
-        "retry_budget_min_per_s", "cushion", "cushion_failures", "cushion_window",
-        "cushion_half_open_ms", "cushion_probes", "open_errno", "pocket", "dns_stale_ms",
-        "http_retry_status", "http_retry_methods", "retry_after_max_ms", "pocket_url",
-        "pocket_response", "state", "chaos.connect_refuse", "chaos.connect_timeout",
-        "chaos.dns_fail", "chaos.reset", "chaos.latency", "chaos.latency_ms",
-        "chaos.short_write", "chaos.http_status"};
+    static const char *const keys[] = {"retries",
+                                       "base_delay_ms",
+                                       "max_delay_ms",
+                                       "jitter",
+                                       "retry_on",
+                                       "connect_timeout_ms",
+                                       "retry_nonblocking",
+                                       "io_timeout_ms",
+                                       "deadline_ms",
+                                       "retry_budget",
+                                       "retry_budget_min_per_s",
+                                       "cushion",
+                                       "cushion_failures",
+                                       "cushion_window",
+                                       "cushion_half_open_ms",
+                                       "cushion_probes",
+                                       "open_errno",
+                                       "pocket",
+                                       "dns_stale_ms",
+                                       "http_retry_status",
+                                       "http_retry_methods",
+                                       "retry_after_max_ms",
+                                       "pocket_url",
+                                       "pocket_response",
+                                       "state",
+                                       "chaos.connect_refuse",
+                                       "chaos.connect_timeout",
+                                       "chaos.dns_fail",
+                                       "chaos.reset",
+                                       "chaos.latency",
+                                       "chaos.latency_ms",
+                                       "chaos.short_write",
+                                       "chaos.http_status"};
     carom_table *t = carom_policy_builtin();
     lines l = {0};
     carom_policy_explain(t, carom_policy_defaults(t), collect, &l);

@@ -248,8 +248,8 @@ Test(policy_match, a_thousand_policies_each_find_their_own)
             o += (size_t)snprintf(text + o, cap - o, "[p%d]\nmatch = h%d.example.net\n", i, i);
             break;
         case 2:
-            o += (size_t)snprintf(text + o, cap - o, "[p%d]\nmatch = *.z%d.example.org:443\n", i,
-                                  i);
+            o +=
+                (size_t)snprintf(text + o, cap - o, "[p%d]\nmatch = *.z%d.example.org:443\n", i, i);
             break;
         case 3:
             o += (size_t)snprintf(text + o, cap - o, "[p%d]\nmatch = 10.%d.%d.0/24:80\n", i,

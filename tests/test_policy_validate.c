@@ -45,8 +45,8 @@ static void is(int i, unsigned line, const char *key, const char *what)
 {
     char prefix[256];
     snprintf(prefix, sizeof prefix, "carom: v.ini:%u: %s: ", line, key);
-    cr_assert(strncmp(d.text[i], prefix, strlen(prefix)) == 0, "diag %d: %s\n  want prefix: %s",
-              i, d.text[i], prefix);
+    cr_assert(strncmp(d.text[i], prefix, strlen(prefix)) == 0, "diag %d: %s\n  want prefix: %s", i,
+              d.text[i], prefix);
     cr_assert(strstr(d.text[i], what), "diag %d: %s\n  want: %s", i, d.text[i], what);
     cr_assert(strstr(d.text[i], ", got \""), "diag %d lacks got: %s", i, d.text[i]);
 }
@@ -266,15 +266,15 @@ Test(policy_validate, pockets_urls_responses_sockets_seeds)
 
 Test(policy_validate, syntax_errors_are_all_reported)
 {
-    bad("retries = 1\n"          /* 1: outside any section */
-        "[defaults\n"            /* 2: unclosed */
-        "[defaults] junk\n"      /* 3: text after ] */
-        "[]\n"                   /* 4: empty name */
-        "just some words\n"      /* 5: not key = value */
-        "= 5\n"                  /* 6: no key */
-        "[defaults]\n"           /* 7 */
-        "retries 3 ; = 4\n"      /* 8: comment before any '=' */
-        "[defaults]\n",          /* 9: repeated */
+    bad("retries = 1\n"     /* 1: outside any section */
+        "[defaults\n"       /* 2: unclosed */
+        "[defaults] junk\n" /* 3: text after ] */
+        "[]\n"              /* 4: empty name */
+        "just some words\n" /* 5: not key = value */
+        "= 5\n"             /* 6: no key */
+        "[defaults]\n"      /* 7 */
+        "retries 3 ; = 4\n" /* 8: comment before any '=' */
+        "[defaults]\n",     /* 9: repeated */
         8);
     is(0, 1, "retries", "outside any section");
     is(1, 2, "section", "not closed");
@@ -316,6 +316,14 @@ Test(policy_validate, binary_garbage_reports_the_line)
         for (const char *c = d.text[i]; *c; c++)
             cr_assert((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f, "raw byte in %s",
                       d.text[i]);
+}
+
+Test(policy_validate, tabs_in_keys_and_names_are_escaped)
+{
+    bad("[defaults]\nre\ttries = 1\n[a\tb]\nmatch = x:1\n", 2);
+    cr_assert_str_eq(d.text[0], "carom: v.ini:2: re\\x09tries: unknown key (did you mean "
+                                "\"retries\"?), got \"1\"");
+    is(1, 3, "[a\\x09b]", "printable ASCII");
 }
 
 Test(policy_validate, overlong_lines_are_errors_not_truncations)

@@ -18,10 +18,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"run", carom_cmd_run},
-        {"check", carom_cmd_check},
-        {"explain", carom_cmd_explain},
-        {"scoreboard", carom_cmd_scoreboard},
+        {"run", carom_cmd_run},           {"check", carom_cmd_check},
+        {"explain", carom_cmd_explain},   {"scoreboard", carom_cmd_scoreboard},
         {"cushions", carom_cmd_cushions},
     };
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||

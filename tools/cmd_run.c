@@ -31,7 +31,8 @@ static int find_shim(char *out, size_t len)
             *slash = 0;
             const char *rel[] = {"/libcarom_shim.so", "/../lib/carom/libcarom_shim.so"};
             for (size_t i = 0; i < 2; i++) {
-                snprintf(out, len, "%s%s", exe, rel[i]);
+                if ((size_t)snprintf(out, len, "%s%s", exe, rel[i]) >= len)
+                    continue;
                 char real[PATH_MAX];
                 if (access(out, R_OK) == 0 && realpath(out, real)) {
                     snprintf(out, len, "%s", real);
@@ -167,7 +168,9 @@ int carom_cmd_run(int argc, char **argv)
     char *pre = malloc(n);
     if (!pre)
         return 127;
-    snprintf(pre, n, "%s%s%s", shim, old && *old ? " " : "", old ? old : "");
+    /* After whatever is preloaded already: a sanitizer runtime must stay first, and an
+     * interposer the user chose keeps its place in front of ours. */
+    snprintf(pre, n, "%s%s%s", old ? old : "", old && *old ? " " : "", shim);
     setenv("LD_PRELOAD", pre, 1);
     execvp(argv[i], &argv[i]);
     fprintf(stderr, "carom run: %s: %s\n", argv[i], strerror(errno));

@@ -6,6 +6,9 @@
 need_shim
 need_cprog
 CAROM=$CAROM_ROOT/$BUILD/carom
+# carom run appends the shim to LD_PRELOAD: a sanitizer runtime, when there is one, first.
+rt=$(sanitizer_runtimes)
+[ -z "$rt" ] || export LD_PRELOAD=$rt
 
 port=$(free_port)
 server "$port" echo 0
