@@ -1,14 +1,45 @@
 #!/usr/bin/env bash
-# bench/run.sh: runs every benchmark executable in $BUILD/bench/ (BUILD defaults to build)
-# and prints their `name value unit` lines. It must never build anything or hide a failing
-# benchmark: a benchmark that exits non-zero makes this script exit non-zero.
+# bench/run.sh: the whole benchmark suite, as `make bench` runs it: every benchmark program
+# in $BUILD/bench/ (BUILD defaults to build), then the shim's per-call cost, start-up,
+# scale, the sidecar comparison and recovery; prints their `name value unit` lines and
+# writes bench/RESULTS.md (bench/report.sh). It must never build anything, never hide a
+# failing benchmark (any failure makes it exit non-zero, after writing what it has), and
+# never leave a process behind (each script cleans up after itself; this one bounds each).
 set -u
+set -o pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+export BUILD
 
+start=$(date +%s)
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+out=$(mktemp "${TMPDIR:-/tmp}/carom-bench-results.XXXXXX")
+trap 'rm -f "$out"' EXIT
 rc=0
+
+# step LIMIT_S NAME COMMAND...: one part, bounded in time, its lines printed and kept.
+step() {
+  local limit=$1 name=$2 t0 r
+  shift 2
+  t0=$(date +%s)
+  timeout -k 5 "$limit" "$@" | tee -a "$out"
+  r=$?
+  echo "bench/run.sh: $name: $(($(date +%s) - t0)) s" >&2
+  if [ "$r" != 0 ]; then echo "bench/run.sh: $name failed (exit $r)" >&2; rc=1; fi
+}
+
 for b in "$BUILD"/bench/*; do
   [ -f "$b" ] && [ -x "$b" ] || continue
-  "$b" || { echo "bench/run.sh: $b exited with $?" >&2; rc=1; }
+  step 120 "$(basename "$b")" "$b"
 done
+step 150 shim_cost bench/shim_cost.sh
+step 60 startup bench/startup.sh
+step 150 scale bench/scale.sh
+step 150 sidecar bench/sidecar.sh
+step 120 recovery bench/recovery.sh
+
+secs=$(($(date +%s) - start))
+bench/report.sh "$out" "$secs" "$load" >bench/RESULTS.md.tmp && mv bench/RESULTS.md.tmp bench/RESULTS.md ||
+  { echo "bench/run.sh: could not write bench/RESULTS.md" >&2; rc=1; }
+echo "bench/run.sh: wrote bench/RESULTS.md ($secs s)" >&2
 exit "$rc"

@@ -1,59 +1,58 @@
 #!/usr/bin/env bash
-# bench/shim_cost.sh: the shim's extra cost per wrapped call, as instructions counted by
-# callgrind (stable on a noisy machine) and as a wall-clock ratio, each against the same
-# program without the shim in the same run. Prints `name value unit` lines; it must never
-# report a figure it did not measure (a failed run prints nothing for that figure).
-set -u
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-SHIM=$PWD/$BUILD/libcarom_shim.so
-PROG=$PWD/$BUILD/bench-prog/io_loop
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-printf '[defaults]\nstate = process\n' >"$tmp/carom.ini"
-export CAROM_CONFIG=$tmp/carom.ini CAROM_SCOREBOARD=$tmp/none.sock
+# bench/shim_cost.sh: the shim's extra cost per wrapped call (untracked fd, tracked socket,
+# connect, getaddrinfo), as instructions counted by callgrind (stable on a noisy machine)
+# and as a wall-clock ratio, each against the same program without the shim in the same
+# run. Prints `name value unit` lines; it must never report a figure it did not measure (a
+# failed run prints nothing for that figure, and the script then exits non-zero).
+. "$(dirname "$0")/lib.sh"
+need_valgrind
+PROG=$BPROG/io_loop
 
-# Instructions of one run: callgrind's total "Ir" (the program, libc and the shim).
-ir() {
-  local out=$tmp/cg.$RANDOM pre=
-  if [ "$1" = shim ]; then pre=$SHIM; shift; fi
-  # valgrind hands LD_PRELOAD on to the program it runs.
-  env ${pre:+LD_PRELOAD=$pre} valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1 || return 1
-  awk '/^summary:|^totals:/ {print $2; exit}' "$out"
-}
+# The defaults every user gets, state = shared included: connect's cushion lives in
+# shared memory, as it does in production. The marker line gives this file a segment of
+# its own (see shm_config).
+printf '; carom bench: shim_cost\n[defaults]\n' >"$tmp/carom.ini"
+check_config "$tmp/carom.ini" || exit 1
+shm_config "$tmp/carom.ini"
+export CAROM_CONFIG=$tmp/carom.ini
+rc=0
 
-# per_call MODE CALLS_PER_ROUND N1 N2: start-up cancels out between N1 and N2 rounds.
-per_call() {
-  local mode=$1 k=$2 n1=$3 n2=$4 a b c d
-  a=$(ir "$PROG" "$mode" "$n1") && b=$(ir "$PROG" "$mode" "$n2") &&
-  c=$(ir shim "$PROG" "$mode" "$n1") && d=$(ir shim "$PROG" "$mode" "$n2") || return 1
-  awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v n=$((n2 - n1)) -v k="$k" \
-    'BEGIN { printf "%.1f %.1f\n", ((d - c) - (b - a)) / (n * k), (b - a) / (n * k) }'
-}
-
-# Wall clock: median of 5 runs each way, as a ratio.
+# Wall clock: io_loop times its own loop (start-up excluded). Runs alternate plain and
+# shim, so a change in the machine's load falls on both; the figure is the median of the
+# per-pair ratios.
 wall_ratio() {
-  local mode=$1 n=$2 i p=() s=()
-  for i in 1 2 3 4 5; do
-    p+=("$( { /usr/bin/time -f %e "$PROG" "$mode" "$n" >/dev/null; } 2>&1 )")
-    s+=("$( { LD_PRELOAD=$SHIM /usr/bin/time -f %e "$PROG" "$mode" "$n" >/dev/null; } 2>&1 )")
+  local i p s r=()
+  for i in 1 2 3 4 5 6 7; do
+    p=$("$PROG" "$@") && s=$(LD_PRELOAD=$SHIM "$PROG" "$@") || return 1
+    r+=("$(calc "$s / $p" 4)")
   done
-  local mp ms
-  mp=$(printf '%s\n' "${p[@]}" | sort -n | sed -n 3p); ms=$(printf '%s\n' "${s[@]}" | sort -n | sed -n 3p)
-  awk -v p="$mp" -v s="$ms" 'BEGIN { if (p > 0) printf "%.3f\n", s / p; else print "nan" }'
+  printf '%s\n' "${r[@]}" | median | xargs printf '%.3f\n'
 }
 
-if ! command -v valgrind >/dev/null; then echo "shim_cost: valgrind missing (make deps)" >&2; exit 1; fi
 untracked=
-read -r extra base < <(per_call pipe 2 2000 12000) && { untracked=$extra
-  echo "shim_untracked_fd_extra_instr $extra instructions"; echo "shim_untracked_fd_base_instr $base instructions"; }
+if read -r extra base < <(per_call 2 2000 12000 "$PROG" pipe); then
+  untracked=$extra
+  echo "shim_untracked_fd_extra_instr $extra instructions"
+  echo "shim_untracked_fd_base_instr $base instructions"
+else rc=1; fi
 # A socket round is send+recv on the tracked client end and recv+send on the accepted end,
 # which the shim does not track: the tracked call's own cost is 2 * mean - untracked.
-read -r extra base < <(per_call socket 4 2000 12000) && [ -n "$untracked" ] && {
-  echo "shim_tracked_socket_extra_instr $(awk -v m="$extra" -v u="$untracked" 'BEGIN{printf "%.1f", 2*m-u}') instructions"
-  echo "shim_tracked_socket_base_instr $base instructions"; }
-read -r extra base < <(per_call connect 1 200 1200) && {
-  echo "shim_connect_extra_instr $extra instructions"; echo "shim_connect_base_instr $base instructions"; }
-read -r extra base < <(per_call getaddrinfo 1 200 1200) && {
-  echo "shim_getaddrinfo_extra_instr $extra instructions"; echo "shim_getaddrinfo_base_instr $base instructions"; }
-echo "shim_untracked_fd_wall_ratio $(wall_ratio pipe 2000000) x"
-echo "shim_tracked_socket_wall_ratio $(wall_ratio socket 200000) x"
+if [ -n "$untracked" ] && read -r extra base < <(per_call 4 2000 12000 "$PROG" socket); then
+  echo "shim_tracked_socket_extra_instr $(calc "2 * $extra - $untracked") instructions"
+  echo "shim_tracked_socket_base_instr $base instructions"
+else rc=1; fi
+if read -r extra base < <(per_call 1 200 1200 "$PROG" connect); then
+  echo "shim_connect_extra_instr $extra instructions"
+  echo "shim_connect_base_instr $base instructions"
+else rc=1; fi
+if read -r extra base < <(per_call 1 200 1200 "$PROG" getaddrinfo); then
+  echo "shim_getaddrinfo_extra_instr $extra instructions"
+  echo "shim_getaddrinfo_base_instr $base instructions"
+else rc=1; fi
+
+for f in "untracked_fd pipe 1000000" "tracked_socket socket 100000" "connect connect 10000" \
+  "getaddrinfo getaddrinfo 20000"; do
+  set -- $f
+  if r=$(wall_ratio "$2" "$3"); then echo "shim_$1_wall_ratio $r x"; else rc=1; fi
+done
+exit "$rc"

@@ -1091,6 +1091,9 @@ static void classify(parser *p, const char *ln, size_t len, char *out, int num)
             snprintf(what, sizeof what, "a NUL byte");
         else if (c < 0x20 || c == 0x7f)
             snprintf(what, sizeof what, "control character 0x%02x", c);
+        else if (c == 0xc2 && bad + 1 < len && (unsigned char)ln[bad + 1] >= 0x80 &&
+                 (unsigned char)ln[bad + 1] <= 0x9f)
+            snprintf(what, sizeof what, "control character U+%04X", (unsigned char)ln[bad + 1]);
         else
             snprintf(what, sizeof what, "invalid UTF-8");
         p->binary = true;
@@ -1334,22 +1337,15 @@ static char *join_patterns(const carom__pattern *pats, size_t n)
     return s;
 }
 
-/* The line where policy number `pol` (1-based among kept policy sections) claims pat. */
-static unsigned claim_line(const parser *p, uint32_t pol, const carom__pattern *pat)
+/* The line where section o claims pat. */
+static unsigned claim_line(const section *o, const carom__pattern *pat)
 {
     uint8_t want[CAROM__KEY_MAX], have[CAROM__KEY_MAX];
     size_t wl = carom__pattern_key(pat, want);
-    uint32_t seen = 0;
-    for (size_t q = 0; q < p->nsecs; q++) {
-        const section *o = &p->secs[q];
-        if (o->kind != SEC_POLICY || o->discard) continue;
-        if (++seen != pol) continue;
-        for (size_t j = 0; j < o->npats; j++)
-            if (carom__pattern_key(&o->pats[j], have) == wl && memcmp(have, want, wl) == 0)
-                return o->patline[j];
-        return o->line;
-    }
-    return 0;
+    for (size_t j = 0; j < o->npats; j++)
+        if (carom__pattern_key(&o->pats[j], have) == wl && memcmp(have, want, wl) == 0)
+            return o->patline[j];
+    return o->line;
 }
 
 static carom_table *build(parser *p)
@@ -1409,8 +1405,10 @@ static carom_table *build(parser *p)
         npat += s->npats;
     }
     carom_table *t = table_new(n);
-    if (!t || !carom__table_reserve(t, npat)) {
+    size_t *sec_of = malloc(n * sizeof *sec_of); /* policy index -> its section */
+    if (!t || !sec_of || !carom__table_reserve(t, npat)) {
         carom_policy_free(t);
+        free(sec_of);
         return p->oom = true, NULL;
     }
     t->pol[0] = def;
@@ -1423,6 +1421,7 @@ static carom_table *build(parser *p)
         section *s = &p->secs[i];
         if (s->kind != SEC_POLICY || s->discard) continue;
         carom_policy *e = &t->pol[at];
+        sec_of[at] = i;
         *e = def;
         overlay(e, &s->v, s->set);
         snprintf(e->name, sizeof e->name, "%s", s->name);
@@ -1446,12 +1445,13 @@ static carom_table *build(parser *p)
                 report(p, line, from_match ? "match" : key, txt, "pattern listed twice");
                 continue;
             }
-            unsigned oline = claim_line(p, other, &s->pats[j]);
+            unsigned oline = claim_line(&p->secs[sec_of[other]], &s->pats[j]);
             report(p, line, from_match ? "match" : key, txt,
                    "pattern already claimed by [%s] (line %u)", t->pol[other].name, oline);
         }
         at++;
     }
+    free(sec_of);
     t->state = p->state;
     memcpy(t->scoreboard, p->socket, sizeof t->scoreboard);
     t->seed = p->seed;

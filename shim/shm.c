@@ -21,10 +21,11 @@
  * - 4096 slots; a key lives in the first usable slot of a run of 32 starting at
  *   hash % 4096 (linear probing; keys are never deleted back to 0, only replaced, so a
  *   free slot ends every run).
- * - A key found nowhere in its run takes the first free slot; with none free, the first
- *   slot stuck "being initialised" for CLAIM_STALE_MS (its claimer died), else the first
- *   slot idle for IDLE_MS, else the least recently used slot of the run if it has been
- *   idle for LRU_MIN_IDLE_MS. Otherwise the caller gets NULL and acts without a cushion. */
+ * - A key found nowhere in its run takes the first slot of the run stuck "being
+ *   initialised" for CLAIM_STALE_MS (its claimer died), else the first free slot, else the
+ *   first slot idle for IDLE_MS, else the least recently used slot of the run if it has
+ *   been idle for LRU_MIN_IDLE_MS. Otherwise the caller gets NULL and acts without a
+ *   cushion. */
 #define SHM_SLOTS 4096u
 #define PROBE 32u
 #define IDLE_MS (10ull * 60 * 1000)
@@ -167,6 +168,21 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
                 continue; /* still being set up: treat as someone else's */
         }
         if (cur == 0) {
+            /* The end of the run: the key is nowhere. A claim its claimer never finished
+             * (often for this very key) is put to use before a free slot is spent. */
+            if (stale) {
+                struct carom_slot *got = take(stale, stale_v, h, pol, key, now);
+                if (got)
+                    return got;
+                /* Someone else took it, maybe for this key: look before taking another. */
+                uint64_t c = await_publish(stale, atomic_load_explicit(&stale->key_hash,
+                                                                       memory_order_acquire));
+                if (c == h && slot_is(stale, h, pol, key)) {
+                    touch(stale, now);
+                    return stale;
+                }
+                stale = NULL;
+            }
             struct carom_slot *got = take(s, 0, h, pol, key, now);
             if (got)
                 return got;

@@ -4,6 +4,8 @@
 # listen anywhere but loopback, never need anything beyond the standard library, and never
 # outlive its --lifetime: every test relies on it going away by itself.
 import argparse
+import email.utils
+import hashlib
 import os
 import select
 import signal
@@ -29,12 +31,26 @@ def parse_args():
     p.add_argument("--late", type=int, default=0, metavar="MS",
                    help="refuse connections (nothing listens) for MS ms after start")
     p.add_argument("--mode", default="echo",
-                   choices=["echo", "http", "redis", "reset", "blackhole", "slow", "close"])
+                   choices=["echo", "http", "static", "redis", "reset", "blackhole", "slow",
+                            "close"])
     p.add_argument("--http-status", default="200", metavar="LIST",
                    help="statuses for successive HTTP requests; the last one repeats")
     p.add_argument("--retry-after", type=int, default=None, metavar="S",
                    help="send Retry-After: S with every non-2xx HTTP answer")
     p.add_argument("--body", default="hello\n", help="HTTP 2xx body")
+    # For the libcurl tests (tests/e2e/curl_*.sh): bodies whose every byte can be checked,
+    # answers cut by a reset, byte ranges, Retry-After dates and a static file tree.
+    p.add_argument("--body-size", type=int, default=None, metavar="N",
+                   help="HTTP 2xx body: N bytes of the checkable pattern (see pattern())")
+    p.add_argument("--ranges", action="store_true",
+                   help="honour 'Range: bytes=S-[E]' on 2xx answers with 206")
+    p.add_argument("--reset-after", type=int, default=None, metavar="N",
+                   help="cut the first --reset-times 2xx answers after N body bytes with a "
+                        "reset (RST)")
+    p.add_argument("--reset-times", type=int, default=1, metavar="K")
+    p.add_argument("--retry-after-date", action="store_true",
+                   help="send --retry-after as an HTTP-date that many seconds ahead")
+    p.add_argument("--root", metavar="DIR", help="static mode: serve the files under DIR")
     p.add_argument("--delay", type=int, default=None, metavar="MS",
                    help="wait this long before each answer (slow mode: default 1000)")
     p.add_argument("--count", metavar="FILE",
@@ -60,7 +76,23 @@ def parse_args():
         p.error("--http-status: empty")
     if a.delay is None:
         a.delay = 1000 if a.mode == "slow" else 0
+    if a.mode == "static" and not a.root:
+        p.error("--mode static needs --root")
+    if a.body_size is not None and not 0 <= a.body_size <= (64 << 20):
+        p.error("--body-size must be in [0, 64 MiB]")
     return a
+
+
+def pattern(n):
+    """n bytes with b[i] = ((i ^ i>>8 ^ i>>16) * 157) & 0xff: a checker that knows the
+    offset can verify every byte (tests/prog/curlprog.c computes the same)."""
+    base = bytes((j ^ (j >> 8)) & 0xff for j in range(65536))
+    out = bytearray()
+    k = 0
+    while len(out) < n:
+        out += base.translate(bytes((((x ^ k) & 0xff) * 157) & 0xff for x in range(256)))
+        k += 1
+    return bytes(out[:n])
 
 
 class Server:
@@ -70,6 +102,9 @@ class Server:
         self.deadline = self.start + args.lifetime
         self.lock = threading.Lock()
         self.requests = 0
+        self.resets = 0
+        self.body = (pattern(args.body_size) if args.body_size is not None
+                     else args.body.encode())
 
     def remaining(self):
         return max(0.05, self.deadline - time.monotonic())
@@ -120,48 +155,132 @@ class Server:
         while c.recv(65536):
             pass
 
-    def mode_http(self, c):
-        buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                if len(buf) > 65536:
-                    return
-                data = c.recv(65536)
-                if not data:
-                    return
-                buf += data
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split()
-            method = parts[0] if parts else "?"
-            path = parts[1] if len(parts) > 1 else "?"
-            clen = 0
-            for h in lines[1:]:
-                k, _, v = h.partition(":")
-                if k.strip().lower() == "content-length":
-                    clen = int(v.strip() or 0)
+    def read_request(self, c, buf):
+        """One request from c: (method, path, headers dict, body, rest of buf), or None
+        when the client went away. Answers 'Expect: 100-continue' and reads chunked
+        bodies, so uploads of any kind arrive whole."""
+        while b"\r\n\r\n" not in buf:
+            if len(buf) > 65536:
+                return None
+            data = c.recv(65536)
+            if not data:
+                return None
+            buf += data
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split()
+        method = parts[0] if parts else "?"
+        path = parts[1] if len(parts) > 1 else "?"
+        hdrs = {}
+        for h in lines[1:]:
+            k, _, v = h.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if hdrs.get("expect", "").lower() == "100-continue":
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = b""
+        if "chunked" in hdrs.get("transfer-encoding", "").lower():
+            while True:
+                while b"\r\n" not in buf:
+                    data = c.recv(65536)
+                    if not data:
+                        return None
+                    buf += data
+                size_line, buf = buf.split(b"\r\n", 1)
+                size = int(size_line.split(b";")[0] or b"0", 16)
+                while len(buf) < size + 2:
+                    data = c.recv(65536)
+                    if not data:
+                        return None
+                    buf += data
+                body += buf[:size]
+                buf = buf[size + 2:]
+                if size == 0:
+                    break
+        else:
+            clen = int(hdrs.get("content-length", "0") or 0)
             while len(buf) < clen:
                 data = c.recv(65536)
                 if not data:
-                    return
+                    return None
                 buf += data
-            buf = buf[clen:]
+            body, buf = buf[:clen], buf[clen:]
+        return method, path, hdrs, body, buf
+
+    def static_file(self, path):
+        """The bytes of the file under --root that path names, or None."""
+        rel = path.split("?", 1)[0].lstrip("/")
+        full = os.path.realpath(os.path.join(self.a.root, rel))
+        root = os.path.realpath(self.a.root)
+        if not (full == root or full.startswith(root + os.sep)) or not os.path.isfile(full):
+            return None
+        with open(full, "rb") as f:
+            return f.read()
+
+    def mode_http(self, c):
+        buf = b""
+        while True:
+            req = self.read_request(c, buf)
+            if req is None:
+                return
+            method, path, rhdrs, rbody, buf = req
             with self.lock:
                 n = self.requests
                 self.requests += 1
             status = self.a.statuses[min(n, len(self.a.statuses) - 1)]
-            self.record("req %s %s %d" % (method, path, status))
-            body = (self.a.body if 200 <= status < 300 else "status %d\n" % status).encode()
+            ok = 200 <= status < 300
+            body = self.body if ok else ("status %d\n" % status).encode()
+            if ok and self.a.mode == "static":
+                body = self.static_file(path)
+                if body is None:
+                    status, ok, body = 404, False, b"not found\n"
+            extra = []
+            note = ""
+            rng = rhdrs.get("range", "")
+            if ok and self.a.ranges and rng.startswith("bytes="):
+                first, _, last = rng[6:].partition("-")
+                start = int(first or 0)
+                end = int(last) if last else len(body) - 1
+                note += " range=%d" % start
+                if start >= len(body):
+                    status, ok = 416, False
+                    extra.append("Content-Range: bytes */%d" % len(body))
+                    body = b""
+                else:
+                    extra.append("Content-Range: bytes %d-%d/%d" % (start, end, len(body)))
+                    status, body = 206, body[start:end + 1]
+            if rbody or "content-length" in rhdrs or "transfer-encoding" in rhdrs:
+                note += " len=%d md5=%s" % (len(rbody), hashlib.md5(rbody).hexdigest()[:12])
+            self.record("req %s %s %d%s" % (method, path, status, note))
             hdrs = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status")),
                     "Content-Type: text/plain",
                     "Content-Length: %d" % len(body),
-                    "Connection: close"]
-            if self.a.retry_after is not None and not 200 <= status < 300:
-                hdrs.append("Retry-After: %d" % self.a.retry_after)
+                    "Connection: close"] + extra
+            if self.a.ranges:
+                hdrs.append("Accept-Ranges: bytes")
+            if self.a.retry_after is not None and not ok:
+                if self.a.retry_after_date:
+                    when = email.utils.formatdate(time.time() + self.a.retry_after, usegmt=True)
+                    hdrs.append("Retry-After: %s" % when)
+                else:
+                    hdrs.append("Retry-After: %d" % self.a.retry_after)
             self.pause()
             out = ("\r\n".join(hdrs) + "\r\n\r\n").encode()
+            cut = None
+            if ok and self.a.reset_after is not None and method != "HEAD":
+                with self.lock:
+                    if self.resets < self.a.reset_times:
+                        self.resets += 1
+                        cut = min(self.a.reset_after, len(body))
+            if cut is not None:
+                # Part of the body, a moment for the client to read it, then a reset.
+                c.sendall(out + body[:cut])
+                time.sleep(0.2)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             c.sendall(out if method == "HEAD" else out + body)
             return  # Connection: close keeps one request per connection, easy to count
+
+    mode_static = mode_http
 
     def mode_redis(self, c):
         f = c.makefile("rb")

@@ -1,0 +1,337 @@
+/* cmd_cushions.c: `carom cushions`: lists the circuits in the shared-memory table of the
+ * current user and config (endpoint, policy, state, failures in window, time until
+ * half-open), as a table or --json, once or --watch. It maps the table read-only and must
+ * never write to it, create it, or trust a file that is not the user's own carom table;
+ * the slot layout comes from the table's self-describing header, not from shim headers. */
+#include "carom_tools.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/carom_core.h"
+#include "../policy/carom_policy.h"
+
+/* The header words, as shim/shm.c writes them (docs/scoreboard.md, "Shared state"). */
+enum {
+    H_MAGIC,
+    H_VERSION,
+    H_NSLOTS,
+    H_SIZE,
+    H_UID,
+    H_SLOT_SIZE,
+    H_SLOTS_OFF,
+    H_OFF_KEY_HASH,
+    H_OFF_LAST_USED,
+    H_OFF_POLICY,
+    H_OFF_KEY,
+    H_KEY_MAX,
+    H_OFF_CUSHION,
+    H_CONFIG_HASH,
+    H_EVICTIONS,
+    H__N
+};
+#define SHM_MAGIC 0x31766d6873726163ull
+#define SHM_VERSION 1u
+#define RESERVED (1ull << 63)
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void to_stderr(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+
+struct row {
+    unsigned slot;
+    char endpoint[256], policy[CAROM_NAME_MAX];
+    carom_cushion_view v;
+    unsigned window;
+    uint64_t idle_ms;
+};
+
+struct table {
+    const unsigned char *base;
+    size_t size;
+    uint64_t w[H__N];
+};
+
+/* Maps the table read-only after checking it is ours and laid out as documented. Returns
+ * 0, 1 when there is none (yet), -1 on a file we refuse. */
+static int map_table(const char *name, struct table *tb)
+{
+    int fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        fprintf(stderr, "carom cushions: %s: %s\n", name, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0)
+        bad = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        bad = "not a regular file";
+    else if (st.st_uid != geteuid())
+        bad = "owned by another user";
+    else if ((st.st_mode & 07777) != 0600)
+        bad = "mode is not 0600";
+    else if ((size_t)st.st_size < H__N * 8)
+        bad = "too small";
+    void *m = MAP_FAILED;
+    if (!bad && (m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        bad = strerror(errno);
+    close(fd);
+    if (bad) {
+        fprintf(stderr, "carom cushions: %s: %s\n", name, bad);
+        return -1;
+    }
+    tb->base = m;
+    tb->size = (size_t)st.st_size;
+    const _Atomic uint64_t *w = m;
+    for (unsigned i = 0; i < H__N; i++)
+        tb->w[i] = atomic_load_explicit(&w[i], i == H_MAGIC ? memory_order_acquire : memory_order_relaxed);
+    const uint64_t *h = tb->w;
+    bool ok = h[H_MAGIC] == SHM_MAGIC && h[H_VERSION] == SHM_VERSION && h[H_SIZE] == tb->size &&
+              h[H_UID] == geteuid() && h[H_NSLOTS] > 0 && h[H_SLOT_SIZE] > 0 &&
+              h[H_SLOTS_OFF] >= H__N * 8 && h[H_NSLOTS] <= (tb->size - h[H_SLOTS_OFF]) / h[H_SLOT_SIZE] &&
+              h[H_OFF_KEY_HASH] + 8 <= h[H_SLOT_SIZE] && h[H_OFF_LAST_USED] + 8 <= h[H_SLOT_SIZE] &&
+              h[H_OFF_POLICY] + 4 <= h[H_SLOT_SIZE] && h[H_KEY_MAX] > 0 &&
+              h[H_OFF_KEY] + h[H_KEY_MAX] <= h[H_SLOT_SIZE] &&
+              h[H_OFF_CUSHION] + sizeof(carom_cushion) <= h[H_SLOT_SIZE] &&
+              h[H_OFF_KEY_HASH] % 8 == 0 && h[H_OFF_LAST_USED] % 8 == 0 &&
+              h[H_OFF_CUSHION] % 8 == 0 && h[H_SLOTS_OFF] % 8 == 0 && h[H_SLOT_SIZE] % 8 == 0;
+    if (!ok) {
+        fprintf(stderr, "carom cushions: %s: not a carom table this version can read\n", name);
+        munmap(m, tb->size);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    /* Open first, then half-open, then closed: what needs attention on top. */
+    static const int rank[] = {[CAROM_CUSHION_CLOSED] = 2, [CAROM_CUSHION_OPEN] = 0,
+                               [CAROM_CUSHION_HALF_OPEN] = 1};
+    if (rank[x->v.mode] != rank[y->v.mode])
+        return rank[x->v.mode] - rank[y->v.mode];
+    int c = strcmp(x->endpoint, y->endpoint);
+    return c ? c : strcmp(x->policy, y->policy);
+}
+
+/* Reads every published slot; a slot changing under us (claimed, evicted) is skipped. */
+static size_t collect(const struct table *tb, const carom_table *t, struct row *rows)
+{
+    const uint64_t *h = tb->w;
+    size_t n = 0;
+    uint64_t now = mono_ms();
+    for (uint64_t i = 0; i < h[H_NSLOTS]; i++) {
+        const unsigned char *s = tb->base + h[H_SLOTS_OFF] + i * h[H_SLOT_SIZE];
+        const _Atomic uint64_t *kh = (const _Atomic uint64_t *)(s + h[H_OFF_KEY_HASH]);
+        uint64_t k = atomic_load_explicit(kh, memory_order_acquire);
+        if (k == 0 || (k & RESERVED))
+            continue;
+        struct row *r = &rows[n];
+        memset(r, 0, sizeof *r);
+        r->slot = (unsigned)i;
+        size_t km = h[H_KEY_MAX] < sizeof r->endpoint ? h[H_KEY_MAX] : sizeof r->endpoint;
+        memcpy(r->endpoint, s + h[H_OFF_KEY], km);
+        r->endpoint[km - 1] = 0;
+        uint32_t pol;
+        memcpy(&pol, s + h[H_OFF_POLICY], sizeof pol);
+        uint64_t used = atomic_load_explicit((const _Atomic uint64_t *)(s + h[H_OFF_LAST_USED]),
+                                             memory_order_relaxed);
+        r->idle_ms = now > used ? now - used : 0;
+        const carom_policy *p = carom_policy_at(t, pol);
+        if (!p)
+            continue; /* not this config's policy: cannot interpret its cushion */
+        snprintf(r->policy, sizeof r->policy, "%s", p->name);
+        r->window = p->cushion.window;
+        carom_cushion_peek((const carom_cushion *)(s + h[H_OFF_CUSHION]), &p->cushion, now, &r->v);
+        if (atomic_load_explicit(kh, memory_order_acquire) != k)
+            continue;
+        n++;
+    }
+    qsort(rows, n, sizeof *rows, cmp_row);
+    return n;
+}
+
+static const char *mode_name(carom_cushion_mode m)
+{
+    return m == CAROM_CUSHION_OPEN ? "open" : m == CAROM_CUSHION_HALF_OPEN ? "half_open" : "closed";
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f || c >= 0x80)
+            fprintf(out, "\\u%04x", c); /* keys are ASCII host:port; anything else, escaped */
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void print_json(FILE *out, const struct row *rows, size_t n)
+{
+    fputs("[", out);
+    for (size_t i = 0; i < n; i++) {
+        const struct row *r = &rows[i];
+        fputs(i ? ",\n " : "", out);
+        fputs("{\"endpoint\":", out);
+        json_str(out, r->endpoint);
+        fputs(",\"policy\":", out);
+        json_str(out, r->policy);
+        fprintf(out,
+                ",\"state\":\"%s\",\"failures\":%u,\"window\":%u,\"half_open_in_ms\":%llu,"
+                "\"probes\":%u,\"idle_ms\":%llu,\"slot\":%u}",
+                mode_name(r->v.mode), r->v.failures_in_window, r->window,
+                (unsigned long long)r->v.ms_until_half_open, r->v.probes_admitted,
+                (unsigned long long)r->idle_ms, r->slot);
+    }
+    fputs("]\n", out);
+}
+
+static void safe(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; *src && n + 1 < cap; src++)
+        dst[n++] = ((unsigned char)*src < 0x20 || *src == 0x7f) ? '?' : *src;
+    dst[n] = 0;
+}
+
+static void print_text(FILE *out, const struct row *rows, size_t n, const char *name)
+{
+    fprintf(out, "%-40s %-20s %-9s %8s  %s\n", "ENDPOINT", "POLICY", "STATE", "FAILURES",
+            "HALF-OPEN IN");
+    for (size_t i = 0; i < n; i++) {
+        const struct row *r = &rows[i];
+        char ep[256], pol[CAROM_NAME_MAX], fails[24], in[24];
+        safe(ep, sizeof ep, r->endpoint);
+        safe(pol, sizeof pol, r->policy);
+        snprintf(fails, sizeof fails, "%u/%u", r->v.failures_in_window, r->window);
+        if (r->v.mode == CAROM_CUSHION_OPEN)
+            snprintf(in, sizeof in, r->v.ms_until_half_open ? "%.1fs" : "now (next call probes)",
+                     (double)r->v.ms_until_half_open / 1000.0);
+        else
+            snprintf(in, sizeof in, "-");
+        fprintf(out, "%-40s %-20s %-9s %8s  %s\n", ep, pol, mode_name(r->v.mode), fails, in);
+    }
+    if (!n)
+        fprintf(out, "(no circuits in %s yet)\n", name);
+}
+
+static const char usage[] = "usage: carom cushions [-c FILE] [--json] [--watch] [--path]\n";
+
+int carom_cmd_cushions(int argc, char **argv)
+{
+    bool json = false, watch = false, only_path = false;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--path") == 0) {
+            only_path = true;
+        } else if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--watch") == 0) {
+            watch = true;
+        } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            file = argv[++i];
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    /* The same search as the shim ($CAROM_CONFIG, ./carom.ini, ...): the table's name
+     * hashes the file's content, so only the same file finds the same table. */
+    char buf[4096];
+    const char *path = file ? file : carom_policy_find(buf, sizeof buf);
+    carom_table *t = path ? carom_policy_load(path, to_stderr, NULL) : carom_policy_builtin();
+    if (!t)
+        return 1;
+    const char *shown = path ? path : "(built-in defaults)";
+    char name[96];
+    snprintf(name, sizeof name, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
+             (unsigned long long)carom_policy_hash(t));
+    if (only_path) { /* where the table of this config lives, whether it exists or not */
+        printf("%s\n", name);
+        carom_policy_free(t);
+        return 0;
+    }
+    if (carom_policy_state_mode(t) == CAROM_STATE_PROCESS) {
+        fprintf(stderr, "carom cushions: %s says state = process: circuits live in each process\n",
+                shown);
+        if (json)
+            fputs("[]\n", stdout);
+        carom_policy_free(t);
+        return 0;
+    }
+    struct table tb;
+    int m = map_table(name, &tb);
+    if (m != 0) {
+        if (m > 0) {
+            fprintf(stderr, "carom cushions: no shared state for %s yet (%s)\n", shown, name);
+            if (json)
+                fputs("[]\n", stdout);
+        }
+        carom_policy_free(t);
+        return m > 0 ? 0 : 1;
+    }
+    struct row *rows = calloc(tb.w[H_NSLOTS], sizeof *rows);
+    if (!rows) {
+        fprintf(stderr, "carom cushions: out of memory\n");
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    bool tty = isatty(STDOUT_FILENO);
+    do {
+        size_t n = collect(&tb, t, rows);
+        if (watch && tty && !json)
+            fputs("\033[H\033[J", stdout);
+        if (json)
+            print_json(stdout, rows, n);
+        else
+            print_text(stdout, rows, n, name);
+        fflush(stdout);
+        if (watch)
+            for (int i = 0; i < 10 && !stop; i++)
+                usleep(100000);
+    } while (watch && !stop);
+    free(rows);
+    munmap((void *)tb.base, tb.size);
+    carom_policy_free(t);
+    return 0;
+}
