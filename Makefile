@@ -140,8 +140,12 @@ fuzz: deps
 	    -o $(FUZZ_BUILD)/$$n $$f $(POLICY_SRC) $(CORE_SRC) $(INIH_A) -lm; \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
 	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
-	  $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    $(FUZZ_BUILD)/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	  if ! $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/$$n- $(FUZZ_BUILD)/corpus-$$n tests/fuzz/corpus/$$n \
+	    >$(FUZZ_BUILD)/$$n.log 2>&1; then \
+	    tail -n 40 $(FUZZ_BUILD)/$$n.log; echo "fuzz $$n: FAILED (see $(FUZZ_BUILD)/$$n.log)"; exit 1; \
+	  fi; \
+	  grep -E 'stat::number_of_executed_units|stat::new_units_added' $(FUZZ_BUILD)/$$n.log; \
 	done
 
 # ---- set-up ------------------------------------------------------------------------------

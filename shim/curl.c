@@ -196,10 +196,12 @@ struct rec {
     bool ticketed;
     bool committed; /* the program has a response's headers */
     long committed_status;
+    bool ranges_ok;       /* that response can be resumed: Accept-Ranges: bytes, or a 206 */
     curl_off_t delivered; /* body bytes the program accepted */
     curl_off_t read_total; /* upload bytes read since the last rewind */
     curl_off_t resume_at;
     CURLcode first_fail; /* what a committed transfer reports if it cannot be completed */
+    char first_err[CURL_ERROR_SIZE]; /* and the error text libcurl gave with it */
     bool url_tried, canned_tried; /* the pockets, each at most once per shot */
     bool pocket_next, in_pocket;  /* the next / the current attempt goes to pocket_url */
     bool over_url, over_resume, over_timeout, over_ctimeout, over_port;
@@ -213,6 +215,7 @@ struct rec {
     long block_status; /* of the block being read */
     unsigned block_lines;
     bool block_location;
+    bool block_ranges;
     curl_off_t cr_start; /* Content-Range start in the block, -1: none */
     uint32_t ra_ms;      /* Retry-After of the final block; 0: none */
     bool status_retry;   /* the final status is one to retry */
@@ -224,7 +227,9 @@ struct rec {
     struct hlog log;
     size_t held;
 
-    long canned_status; /* a pocket_response was delivered: CURLINFO_RESPONSE_CODE */
+    /* CURLINFO_RESPONSE_CODE as the program saw it: a pocket_response's status, or the first
+     * response's when a resumed attempt (206) completed it. 0: libcurl's own. */
+    long canned_status;
 };
 
 struct mrec {
@@ -873,6 +878,7 @@ static bool commit(struct rec *r)
     if (!r->committed) {
         r->committed = true;
         r->committed_status = r->status;
+        r->ranges_ok = r->block_ranges || r->status == 206;
     }
     return flush(r);
 }
@@ -1000,7 +1006,7 @@ static size_t tr_header(char *buf, size_t size, size_t nitems, void *ud)
     }
     if (r->block_lines++ == 0) {
         r->block_status = 0;
-        r->block_location = false;
+        r->block_location = r->block_ranges = false;
         r->cr_start = -1;
         if (len > 5 && strncasecmp(buf, "HTTP/", 5) == 0) {
             const char *s = memchr(buf, ' ', len);
@@ -1009,6 +1015,11 @@ static size_t tr_header(char *buf, size_t size, size_t nitems, void *ud)
         }
     } else if (len >= 9 && strncasecmp(buf, "Location:", 9) == 0) {
         r->block_location = true;
+    } else if (len > 14 && strncasecmp(buf, "Accept-Ranges:", 14) == 0) {
+        const char *v = buf + 14;
+        while (v < buf + len && *v == ' ')
+            v++;
+        r->block_ranges = buf + len - v >= 5 && strncasecmp(v, "bytes", 5) == 0;
     } else if (len > 20 && strncasecmp(buf, "Content-Range:", 14) == 0) {
         const char *s = buf + 14;
         while (s < buf + len && *s == ' ')
@@ -1134,10 +1145,12 @@ static bool before_request(CURLcode c)
     return c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST;
 }
 
+/* A GET the server said it serves in ranges, whose bytes the program got undecoded (a
+ * Content-Encoding would make the offsets the decoder's, not the server's). */
 static bool resumable(const struct rec *r)
 {
     return r->p.req == REQ_GET && !r->p.custom && !r->p.range && !r->p.encoding &&
-           (r->committed_status == 200 || r->committed_status == 206);
+           r->ranges_ok && (r->committed_status == 200 || r->committed_status == 206);
 }
 
 /* Sets up a guarded transfer: resolves the policy and installs the trampolines. False
@@ -1176,6 +1189,7 @@ static bool shot_begin(struct rec *r)
     r->n = 0;
     r->committed = false;
     r->committed_status = 0;
+    r->ranges_ok = false;
     r->delivered = 0;
     r->read_total = 0;
     r->first_fail = CURLE_OK;
@@ -1269,6 +1283,7 @@ static void prep_attempt(struct rec *r)
         r->resume_at = r->p.resume + r->delivered;
         R.easy_setopt(r->h, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)r->resume_at);
         r->over_resume = true;
+        set_canned(r, r->committed_status);
     }
     uint64_t now = carom__now_ms();
     if (r->pol->deadline_ms) {
@@ -1339,8 +1354,10 @@ static bool deliver_canned(struct rec *r, CURLcode *rc)
     const carom_policy *p = r->pol;
     char *body = NULL;
     size_t blen = 0;
-    if (!p->pocket_response_status || !read_file(p->pocket_response_body, &body, &blen))
+    if (!p->pocket_response_status)
         return false;
+    if (p->pocket_response_body[0] && !read_file(p->pocket_response_body, &body, &blen))
+        return false; /* an unreadable body: the real failure stands */
     emit(r, "pocket", (int)r->n, -1, -1, NULL, "response");
     long st = p->pocket_response_status;
     char lines[3][64];
@@ -1355,7 +1372,7 @@ static bool deliver_canned(struct rec *r, CURLcode *rc)
         ok = log_add(&r->log, LOG_H, lines[i], strlen(lines[i]));
     ok = ok && log_add(&r->log, LOG_H, "\r\n", 2);
     bool fail = r->p.failonerror && st >= 400;
-    for (size_t off = 0; ok && !fail && off < blen; off += CURL_MAX_WRITE_SIZE) {
+    for (size_t off = 0; ok && !fail && body && off < blen; off += CURL_MAX_WRITE_SIZE) {
         size_t n = blen - off < CURL_MAX_WRITE_SIZE ? blen - off : CURL_MAX_WRITE_SIZE;
         ok = log_add(&r->log, LOG_W, body + off, n);
     }
@@ -1494,8 +1511,12 @@ static int attempt_end(struct rec *r, CURLcode rc, CURLcode *out, uint32_t *dela
     r->last_err = fail_status ? r->last_http : code_name(rc);
     if (!(fail_status || fail_code || r->mismatch))
         return ACT_DONE;
-    if (r->first_fail == CURLE_OK)
+    if (r->first_fail == CURLE_OK) {
         r->first_fail = rc != CURLE_OK ? rc : CURLE_RECV_ERROR;
+        r->first_err[0] = 0;
+        if (r->p.errbuf)
+            snprintf(r->first_err, sizeof r->first_err, "%s", r->p.errbuf);
+    }
     int act = plan(r, rc, delay);
     if (act == ACT_POCKET) {
         act = pockets(r, out);
@@ -1511,10 +1532,11 @@ static int attempt_end(struct rec *r, CURLcode rc, CURLcode *out, uint32_t *dela
     if ((r->st == ST_HOLD || (r->st == ST_COLLECT && !r->committed)) && !commit(r) &&
         *out == CURLE_OK)
         *out = CURLE_WRITE_ERROR;
-    if (r->committed && r->st == ST_DISCARD)
+    if (r->committed && (r->st == ST_DISCARD || *out == CURLE_RANGE_ERROR)) {
         *out = r->first_fail;
-    else if (r->committed && *out == CURLE_RANGE_ERROR)
-        *out = r->first_fail;
+        if (r->p.errbuf && r->first_err[0])
+            snprintf(r->p.errbuf, CURL_ERROR_SIZE, "%s", r->first_err);
+    }
     return ACT_DONE;
 }
 

@@ -27,7 +27,7 @@ struct xfer {
     const char *text;    /* expected body text, or NULL */
     long long bytes;     /* body bytes received */
     long long bad_at;    /* first wrong byte, -1: none */
-    int blocks;          /* status lines the header callback saw */
+    int blocks;          /* final status lines the header callback saw */
     long long up_size;   /* upload: bytes to send */
     long long up_pos;    /* upload: read position */
     long long up_read;   /* upload: bytes handed to libcurl, over all attempts */
@@ -61,7 +61,9 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
-    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+    /* Final responses only: a 100 Continue is part of the same exchange. */
+    const char *sp = len >= 5 && memcmp(buf, "HTTP/", 5) == 0 ? memchr(buf, ' ', len) : NULL;
+    if (sp && sp + 1 < buf + len && sp[1] != '1')
         x->blocks++;
     return len;
 }
