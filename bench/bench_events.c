@@ -111,15 +111,13 @@ int main(void)
         nanosleep(&ts, NULL);
         with = per_call(loop_emit, 20000) - base;
     }
-    if (l >= 0)
-        close(l);
+    if (l >= 0) close(l);
     unlink(path);
     rmdir(dir);
 
     printf("scoreboard_emit_nolistener_ns %.1f ns\n", none);
     printf("scoreboard_encode_ns %.1f ns\n", enc);
-    if (with >= 0)
-        printf("scoreboard_emit_listener_ns %.1f ns\n", with);
+    if (with >= 0) printf("scoreboard_emit_listener_ns %.1f ns\n", with);
     if (none >= 50) {
         fprintf(stderr, "bench_events: an event with no listener costs %.1f ns (limit 50)\n", none);
         return 1;

@@ -6,7 +6,7 @@
 
 set -u
 set -o pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 BUILD=${BUILD:-build}
 ROOT=$PWD
 SHIM=$ROOT/$BUILD/libcarom_shim.so
@@ -87,7 +87,10 @@ stop() {
 # is not empty), bounded (default 5 s).
 wait_file() {
   local i
-  for ((i = 0; i < ${2:-50}; i++)); do [ "${3:--s}" "$1" ] && return 0; sleep 0.1; done
+  for ((i = 0; i < ${2:-50}; i++)); do
+    if [ "${3:--s}" = -e ]; then [ -e "$1" ] && return 0; else [ -s "$1" ] && return 0; fi
+    sleep 0.1
+  done
   echo "$BENCH_NAME: timed out waiting for $1" >&2
   return 1
 }

@@ -6,6 +6,7 @@
 # server on a fresh port; the clock starts when the server is launched. Prints `name value
 # unit` lines (a run that never succeeds counts as inf in the median). It must never leave
 # a server running and never talk to anything but 127.0.0.1.
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || { say "curl missing (make deps installs it)"; exit 1; }
 RUNS=${RECOVERY_RUNS:-7}

@@ -7,7 +7,7 @@
 # never leave a process behind (each script cleans up after itself; this one bounds each).
 set -u
 set -o pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
 
@@ -39,7 +39,12 @@ step 150 sidecar bench/sidecar.sh
 step 120 recovery bench/recovery.sh
 
 secs=$(($(date +%s) - start))
-bench/report.sh "$out" "$secs" "$load" >bench/RESULTS.md.tmp && mv bench/RESULTS.md.tmp bench/RESULTS.md ||
-  { echo "bench/run.sh: could not write bench/RESULTS.md" >&2; rc=1; }
+# Written beside and renamed, so a failed report never leaves a half-written RESULTS.md.
+if bench/report.sh "$out" "$secs" "$load" >bench/RESULTS.md.tmp; then
+  mv bench/RESULTS.md.tmp bench/RESULTS.md
+else
+  rm -f bench/RESULTS.md.tmp
+  echo "bench/run.sh: could not write bench/RESULTS.md" >&2; rc=1
+fi
 echo "bench/run.sh: wrote bench/RESULTS.md ($secs s)" >&2
 exit "$rc"

@@ -4,6 +4,7 @@
 # 10 vs 1,000 policies, connect with 10 vs 1,000 cushions in shared memory. Instructions by
 # callgrind, start-up and set-up cancelled by two iteration counts (lib.sh per_call).
 # Prints `name value unit` lines; it must never report a figure it did not measure.
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_valgrind
 PROG=$BPROG/io_loop

@@ -6,12 +6,13 @@
 # latency per round trip (p50, p99) against direct, the throughput of each, and how many
 # times more haproxy adds than carom. It must never leave haproxy or a server running,
 # never bind beyond 127.0.0.1, and never report a figure it did not measure.
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 command -v haproxy >/dev/null || { say "haproxy missing (make deps installs it)"; exit 1; }
 
-ROUNDS=${SIDECAR_ROUNDS:-7}   # alternating repetitions; every figure is a median over them
-RT=${SIDECAR_RT:-20000}       # timed round trips per run, one connection
-THREADS=2 MS=300              # then this many connections for this long: throughput
+ROUNDS=${SIDECAR_ROUNDS:-6}   # repetitions (two of each ring order); figures are medians
+TURNS=40 BATCH=500            # per client and round: 20,000 timed round trips, in turns
+THREADS=2                     # then as many turns of this many connections at once
 LIFE=300                      # no server or haproxy outlives this many seconds
 
 # Everything on one CPU: a round trip is then a pair of context switches on one core,
@@ -51,33 +52,79 @@ printf '; carom bench: sidecar\n[defaults]\n\n[backend]\nmatch = 127.0.0.1\nretr
 check_config "$tmp/carom.ini" || exit 1
 shm_config "$tmp/carom.ini"
 
-# client PROTO HOW: one run; prints "P50_NS P99_NS RPS".
+# client PROTO HOW ARGS...: one rr_client run the HOW way (direct, carom, haproxy). It
+# execs, so it must run in a subshell (bg does that): the pid bg records is then
+# rr_client's own, and killing it on exit leaves nothing behind.
 client() {
-  local proto=$1 how=$2 port
+  local proto=$1 how=${2%2} port
+  shift 2
   case $proto-$how in
   echo-haproxy) port=$echo_front ;; http-haproxy) port=$http_front ;;
   echo-*) port=$echo_back ;; http-*) port=$http_back ;;
   esac
   if [ "$how" = carom ]; then
-    CAROM_CONFIG=$tmp/carom.ini LD_PRELOAD=$SHIM "${pin[@]}" "$BPROG/rr_client" "$proto" "$port" "$RT" "$THREADS" "$MS"
+    CAROM_CONFIG=$tmp/carom.ini LD_PRELOAD=$SHIM exec "${pin[@]}" "$BPROG/rr_client" "$proto" "$port" "$@"
   else
-    "${pin[@]}" "$BPROG/rr_client" "$proto" "$port" "$RT" "$THREADS" "$MS"
+    exec "${pin[@]}" "$BPROG/rr_client" "$proto" "$port" "$@"
   fi
+}
+
+# ring PROTO HOW...: the clients, one per HOW, run at once but take turns: a token goes
+# round a ring of FIFOs and only its holder makes round trips (BATCH per connection), so
+# a burst of load from elsewhere on the machine hits every way alike instead of whichever
+# ran at the time. Prints "P50_NS P99_NS RPS" per HOW, in the order given.
+ring() {
+  local proto=$1 n i pids=() fds=() fd ok=0
+  shift
+  n=$#
+  local ways=("$@")
+  rm -f "$tmp"/ring.*
+  for ((i = 0; i < n; i++)); do
+    mkfifo "$tmp/ring.$i"
+    # Held open here too, so a token written after its reader finished never fails.
+    exec {fd}<>"$tmp/ring.$i"
+    fds+=("$fd")
+  done
+  for ((i = 0; i < n; i++)); do
+    bg client "$proto" "${ways[i]}" "$THREADS" "$TURNS" "$BATCH" "$tmp/ring.$i" "$tmp/ring.$(((i + 1) % n))" \
+      >"$tmp/ring.$i.out"
+    pids+=("$BG_PID")
+  done
+  printf t >&"${fds[0]}"
+  for ((i = 0; i < n; i++)); do wait "${pids[i]}" || ok=1; done
+  for fd in "${fds[@]}"; do exec {fd}>&-; done
+  [ "$ok" = 0 ] || { say "$proto: a client failed"; return 1; }
+  for ((i = 0; i < n; i++)); do cat "$tmp/ring.$i.out"; done | tr '\n' ' '
+  echo
 }
 
 rc=0
 for proto in echo http; do
   : >"$tmp/$proto.runs"
   for ((r = 0; r < ROUNDS; r++)); do
-    # Direct runs bracket each round, so the baseline is taken around the others, and
-    # their disagreement is the noise of the measurement; the middle two swap each round.
-    if ((r % 2)); then order=(direct haproxy carom direct2); else order=(direct carom haproxy direct2); fi
-    declare -A got=()
-    for how in "${order[@]}"; do
-      got[$how]=$(client "$proto" "${how%2}") || { say "$proto $how: client failed"; rc=1; continue 3; }
-    done
-    echo "${got[direct]} ${got[direct2]} ${got[carom]} ${got[haproxy]}" >>"$tmp/$proto.runs"
+    # Two direct clients: their disagreement is the noise of the measurement. The order in
+    # the ring cycles so that direct, direct2 and carom each follow haproxy (whose work
+    # can spill into the next turn) in one round of three: no way is favoured.
+    # ring runs in this shell (not in a $(...) subshell), so the clients it starts are in
+    # this shell's list of processes to kill on exit.
+    case $((r % 3)) in
+    0) ways=(direct carom haproxy direct2) ;;
+    1) ways=(direct haproxy carom direct2) ;;
+    2) ways=(direct carom direct2 haproxy) ;;
+    esac
+    ring "$proto" "${ways[@]}" >"$tmp/figures" || { rc=1; continue; }
+    declare -A fig=()
+    read -r -a nums <"$tmp/figures"
+    for ((i = 0; i < 4; i++)); do fig[${ways[i]}]="${nums[*]:i*3:3}"; done
+    read -r d1 d2 d3 <<<"${fig[direct]}"
+    read -r e1 e2 e3 <<<"${fig[direct2]}"
+    read -r c1 c2 c3 <<<"${fig[carom]}"
+    read -r h1 h2 h3 <<<"${fig[haproxy]}"
+    [ -n "${e3:-}" ] || { say "$proto: round $r gave no figures"; rc=1; continue; }
+    echo "$d1 $d2 $d3 $e1 $e2 $e3 $c1 $c2 $c3 $h1 $h2 $h3" >>"$tmp/$proto.runs"
   done
+  [ -s "$tmp/$proto.runs" ] || continue
+  [ -z "${SIDECAR_DEBUG:-}" ] || cat "$tmp/$proto.runs" >&2
   # Columns: 1-3 direct, 4-6 direct again, 7-9 carom, 10-12 haproxy (p50 p99 rps each).
   # Each figure is the median over rounds of that round's value; latencies in us.
   col() { awk "{ print $1 }" "$tmp/$proto.runs" | median; }
@@ -96,6 +143,10 @@ for proto in echo http; do
   printf 'sidecar_%s_direct_rps %.0f roundtrips/s\n' "$proto" "$(col '($3 + $6) / 2')"
   printf 'sidecar_%s_carom_rps %.0f roundtrips/s\n' "$proto" "$(col '$9')"
   printf 'sidecar_%s_haproxy_rps %.0f roundtrips/s\n' "$proto" "$(col '$12')"
+  # Throughput as a share of direct in the same round: steadier than the absolute figures,
+  # which follow the machine's load from round to round.
+  printf 'sidecar_%s_carom_rps_ratio %.3f x\n' "$proto" "$(col '$9 * 2 / ($3 + $6)')"
+  printf 'sidecar_%s_haproxy_rps_ratio %.3f x\n' "$proto" "$(col '$12 * 2 / ($3 + $6)')"
   # How many times more latency haproxy adds than carom. carom's added latency counts as
   # no less than the measurement's own noise (half the two direct runs' disagreement, and
   # at least 0.05 us), so a difference lost in noise cannot flatter the ratio.

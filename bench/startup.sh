@@ -1,42 +1,57 @@
 #!/usr/bin/env bash
-# bench/startup.sh: what the shim adds to a process that does nothing (/bin/true): loading
-# it, reading and validating a realistic carom.ini (the repository's, state = shared) and
-# attaching to shared memory; as instructions (callgrind) and as wall time (median of
-# interleaved spawns), each against /bin/true without the shim in the same run. Prints
-# `name value unit` lines; it must never report a figure it did not measure.
+# bench/startup.sh: what the shim adds to the start of a process: one that does nothing
+# (/bin/true: loading the shim, reading and validating a realistic carom.ini, the
+# repository's, state = shared), and one that makes a single connection (the same, plus
+# attaching to shared memory, which the shim does at the first endpoint look-up); as
+# instructions (callgrind) and as wall time (median of interleaved spawns), each against
+# the same program without the shim in the same run. Prints `name value unit` lines; it
+# must never report a figure it did not measure.
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_valgrind
 TRUE=$(command -v true | grep / || echo /bin/true)
 [ -x "$TRUE" ] || TRUE=/bin/true
 rc=0
 
-# The repository's carom.ini, as a user would deploy it. Its segment is the one every
-# user of that file shares, so it is left in place: most processes attach to an existing
-# segment rather than create one, and that is the case measured after the first run.
-export CAROM_CONFIG=$ROOT/carom.ini
+# The repository's carom.ini as a user would deploy it, plus a marker line: its bytes name
+# the shared-memory segment, so the copy gets a segment of its own, removed afterwards,
+# and the benchmark's endpoints never land in the circuits of whoever uses the original.
+{ echo "; carom bench: startup"; cat carom.ini; } >"$tmp/carom.ini"
+export CAROM_CONFIG=$tmp/carom.ini
 check_config "$CAROM_CONFIG" || exit 1
+grep -Eq '^state *= *shared' "$CAROM_CONFIG" || say "note: carom.ini does not say state = shared"
+shm_config "$CAROM_CONFIG"
 
-# Instructions: the loader's work and libc's start-up vary by a few hundred instructions
-# with the environment and address layout, so each side is the median of three runs.
-plain=() shim=()
-for i in 1 2 3; do
-  plain+=("$(ir "$TRUE")") && shim+=("$(ir shim "$TRUE")") || { rc=1; break; }
-done
-if [ "$rc" = 0 ]; then
-  p=$(printf '%s\n' "${plain[@]}" | median); s=$(printf '%s\n' "${shim[@]}" | median)
-  echo "startup_base_instr $p instructions"
-  echo "startup_extra_instr $((s - p)) instructions"
-fi
+# figure NAME PROGRAM ARGS...: instructions and wall time the shim adds to one run.
+figure() {
+  local name=$1 plain=() shim=() i p s pm sm p9 s9
+  shift
+  # The loader's work and libc's start-up vary by a few hundred instructions with the
+  # environment and address layout, so each side is the median of three runs.
+  for i in 1 2 3; do
+    plain+=("$(ir "$@")") && shim+=("$(ir shim "$@")") || return 1
+  done
+  p=$(printf '%s\n' "${plain[@]}" | median) s=$(printf '%s\n' "${shim[@]}" | median)
+  echo "${name}_base_instr $p instructions"
+  echo "${name}_extra_instr $((s - p)) instructions"
+  # Wall time: spawn to reaped exit, plain and preloaded runs interleaved.
+  read -r pm sm p9 s9 < <("$BPROG/spawn" 400 "$SHIM" "$@") && [ -n "${s9:-}" ] || return 1
+  echo "${name}_base_us $(calc "$pm / 1000" 1) us"
+  echo "${name}_extra_us $(calc "($sm - $pm) / 1000" 1) us"
+  echo "${name}_extra_p90_us $(calc "($s9 - $p9) / 1000" 1) us"
+}
 
-# Wall time: spawn-to-exit, plain and preloaded runs interleaved.
-if read -r pm sm p9 s9 < <("$BPROG/spawn" 500 "$SHIM" "$TRUE"); then
-  echo "startup_base_us $(calc "$pm / 1000" 1) us"
-  echo "startup_extra_us $(calc "($sm - $pm) / 1000" 1) us"
-  echo "startup_extra_p90_us $(calc "($s9 - $p9) / 1000" 1) us"
-else rc=1; fi
-
-# Whether start-up attached to shared memory at all (this config's segment exists): the
-# figures above include the attach only if so.
-if [ -e "$(shm_path "$CAROM_CONFIG")" ]; then echo "startup_shm_attached 1 bool"
-else echo "startup_shm_attached 0 bool"; fi
+figure startup "$TRUE" || rc=1
+attached=0
+[ -e "$(shm_path "$CAROM_CONFIG")" ] && attached=1
+# /bin/true opens no connection, so by design it never attaches (shim/state.c attaches at
+# the first endpoint look-up, sparing the many processes of a script that never connect).
+echo "startup_shm_attached $attached bool"
+# One connection to a listener of its own (io_loop connect 1): start-up, the attach to
+# the segment (which the first run created; later runs attach to it, as most processes
+# do) and one connect.
+figure startup_connect "$BPROG/io_loop" connect 1 || rc=1
+attached=0
+[ -e "$(shm_path "$CAROM_CONFIG")" ] && attached=1
+echo "startup_connect_shm_attached $attached bool"
 exit "$rc"

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@ struct carom_real {
     int (*connect)(int, const struct sockaddr *, socklen_t);
     int (*close)(int);
     int (*close_range)(unsigned, unsigned, int);
+    void (*closefrom)(int);
     int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
@@ -60,6 +62,12 @@ struct carom_real {
     int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
                             int *);
+    /* The longjmp family: a jump out of a signal handler that interrupted the shim
+     * abandons its recursion guard (state.c). */
+    void (*longjmp)(struct __jmp_buf_tag *, int);
+    void (*siglongjmp)(struct __jmp_buf_tag *, int);
+    void (*_longjmp)(struct __jmp_buf_tag *, int);
+    void (*longjmp_chk)(struct __jmp_buf_tag *, int);
 };
 extern struct carom_real carom__real;
 void carom__bind(void);
@@ -156,6 +164,7 @@ struct carom_fd {
     struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
+    _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
 };
 
 /* Indexed by fd, sized from RLIMIT_NOFILE at init; NULL entries are untracked fds. Reads
@@ -172,6 +181,12 @@ static inline struct carom_fd *carom__fd(int fd)
 struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol);
 void carom__fd_untrack(int fd);
 void carom__fd_copy(int from, int to); /* dup: `to` tracks what `from` tracked */
+/* fd no longer holds the socket f describes (closed where no wrapper saw it, the number
+ * reused). A few system calls: only before acting on the descriptor. */
+bool carom__fd_stale(int fd, const struct carom_fd *f);
+/* True in a vfork child (it runs in its parent's memory, so it must not change the
+ * parent's fd table). One getpid: only on paths that change the table. */
+bool carom__vfork_child(void);
 
 /* ---- the engine, applied (connect.c, io.c, dns.c) ------------------------------------- */
 

@@ -218,8 +218,18 @@ static int replace(int fd, struct carom_fd *f, int family)
     }
     if (fl >= 0)
         carom__real.fcntl(nfd, F_SETFL, fl);
-    int r = carom__real.dup3(nfd, fd, (fdfl >= 0 && (fdfl & FD_CLOEXEC)) ? O_CLOEXEC : 0);
-    int e = errno;
+    /* Another thread (or a signal handler) may have closed fd while we slept, and the
+     * number may hold its file by now: dup3 would put a socket in its place
+     * (hostile_closerace.sh). close() forgets the record first and then waits while
+     * `replacing` is set (state.c); both sides use sequentially consistent atomics, so
+     * either we see the record gone or close() waits for this dup3. */
+    atomic_store(&f->replacing, 1);
+    int r = -1, e = EBADF;
+    if (atomic_load(&carom__fds[fd]) == f) {
+        r = carom__real.dup3(nfd, fd, (fdfl >= 0 && (fdfl & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+        e = errno;
+    }
+    atomic_store(&f->replacing, 0);
     carom__real.close(nfd);
     if (r < 0)
         return e;
@@ -287,6 +297,8 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         carom__sleep_ms(delay);
         n++;
         int e = replace(fd, f, a->sa_family);
+        if (e == EBADF)
+            return err; /* closed meanwhile: the record may be someone else's now */
         if (e != 0) {
             feed(f, t, false);
             break;
@@ -384,6 +396,13 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
         carom__nb_success(f);
         return 0;
     }
+    if (carom__fd_stale(fd, f)) {
+        /* Closed behind our back, the number reused: not ours to retry (a retry would
+         * dup3 a socket over whatever the program holds there now). */
+        if (!carom__vfork_child())
+            carom__fd_untrack(fd);
+        return err;
+    }
     carom_shot_clock clk;
     carom_clock_start(&clk, carom__now_ms(), f->pol->deadline_ms);
     if (f->pol->retry_nonblocking && !f->curl_guarded && carom__retryable(f->pol, err)) {
@@ -392,7 +411,8 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
         feed(f, f->ticket, false);
         emit("shot", f, 1, -1, -1, err);
     }
-    f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+    if (atomic_load(&carom__fds[fd]) == f)
+        f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
     return err;
 }
 
@@ -521,7 +541,8 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         goto out;
     }
     err = retry_loop(fd, f, a, l, err, t, &clk);
-    f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+    if (atomic_load(&carom__fds[fd]) == f) /* else closed meanwhile: not ours to write */
+        f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
     r = err ? fail(err) : 0;
 out:
     carom__leave();
@@ -539,8 +560,13 @@ static int carom_socket(int domain, int type, int protocol)
 {
     int fd = carom__real.socket(domain, type, protocol);
     if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
-        (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+        (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM) {
+        /* A number closed where no wrapper saw it (fclose, a raw system call) may still
+         * carry a TCP record: a UDP or UNIX socket there must not inherit it. */
+        if (CAROM_UNLIKELY(carom__fd(fd) != NULL))
+            carom__fd_untrack(fd);
         return fd;
+    }
     carom__init();
     if (carom__g.active) {
         struct carom_fd *f = carom__fd_track(fd, domain, type, protocol);
@@ -641,7 +667,7 @@ static void settle_polled(struct pollfd *fds, nfds_t n)
             int e = carom__nb_surface(fds[i].fd, f, err);
             if (e == 0)
                 fds[i].revents = (short)(fds[i].events & (POLLOUT | POLLWRNORM));
-            else
+            else if (carom__fd(fds[i].fd) == f)
                 f->pending_err = e;
         }
         carom__leave();

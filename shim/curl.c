@@ -62,18 +62,27 @@ static __thread int inside;
 
 /* A call carom does not act on: straight to libcurl, with anything libcurl calls back in
  * the meantime passed through as well. */
-#define PASS(type, expr)                                                                          \
-    do {                                                                                          \
-        inside++;                                                                                 \
-        type r_ = (expr);                                                                         \
-        inside--;                                                                                 \
-        return r_;                                                                                \
+#define PASS(type, expr)                                                                           \
+    do {                                                                                           \
+        inside++;                                                                                  \
+        type r_ = (expr);                                                                          \
+        inside--;                                                                                  \
+        return r_;                                                                                 \
     } while (0)
 
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
-static void fork_prepare(void) { pthread_mutex_lock(&tab_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&tab_lock); }
-static void fork_child(void) { pthread_mutex_unlock(&tab_lock); }
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&tab_lock);
+}
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&tab_lock);
+}
+static void fork_child(void)
+{
+    pthread_mutex_unlock(&tab_lock);
+}
 
 static void *sym(void *lib, const char *name)
 {
@@ -92,8 +101,7 @@ static void bind_curl(void)
         lib = NULL;
         for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++)
             lib = dlopen(names[i], RTLD_LAZY | RTLD_NOLOAD);
-        if (!lib)
-            return;
+        if (!lib) return;
     }
 #define L(field, name) *(void **)&R.field = sym(lib, name)
     L(easy_setopt, "curl_easy_setopt");
@@ -196,17 +204,18 @@ struct rec {
     bool ticketed;
     bool committed; /* the program has a response's headers */
     long committed_status;
-    bool ranges_ok;       /* that response can be resumed: Accept-Ranges: bytes, or a 206 */
-    curl_off_t delivered; /* body bytes the program accepted */
+    bool ranges_ok;        /* that response can be resumed: Accept-Ranges: bytes, or a 206 */
+    curl_off_t delivered;  /* body bytes the program accepted */
     curl_off_t read_total; /* upload bytes read since the last rewind */
     curl_off_t resume_at;
     CURLcode first_fail; /* what a committed transfer reports if it cannot be completed */
     char first_err[CURL_ERROR_SIZE]; /* and the error text libcurl gave with it */
-    bool url_tried, canned_tried; /* the pockets, each at most once per shot */
-    bool pocket_next, in_pocket;  /* the next / the current attempt goes to pocket_url */
+    bool url_tried, canned_tried;    /* the pockets, each at most once per shot */
+    bool pocket_next, in_pocket;     /* the next / the current attempt goes to pocket_url */
     bool over_url, over_resume, over_timeout, over_ctimeout, over_port;
     char *pocket_url;
     const char *last_err; /* name of the last failure, for events */
+    const char *stop;     /* why the last failure was not retried, for the shot event */
     char last_http[16];
 
     /* ---- the attempt */
@@ -265,8 +274,7 @@ static unsigned bucket(const void *p)
 
 static struct rec *rec_find(CURL *h)
 {
-    if (!atomic_load_explicit(&n_recs, memory_order_relaxed))
-        return NULL;
+    if (!atomic_load_explicit(&n_recs, memory_order_relaxed)) return NULL;
     pthread_mutex_lock(&tab_lock);
     struct rec *r = recs[bucket(h)];
     while (r && r->h != h)
@@ -278,11 +286,9 @@ static struct rec *rec_find(CURL *h)
 static struct rec *rec_get(CURL *h)
 {
     struct rec *r = rec_find(h);
-    if (r)
-        return r;
+    if (r) return r;
     r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     r->h = h;
     pthread_mutex_lock(&tab_lock);
     unsigned b = bucket(h);
@@ -295,8 +301,7 @@ static struct rec *rec_get(CURL *h)
 
 static struct rec *rec_take(CURL *h)
 {
-    if (!atomic_load_explicit(&n_recs, memory_order_relaxed))
-        return NULL;
+    if (!atomic_load_explicit(&n_recs, memory_order_relaxed)) return NULL;
     pthread_mutex_lock(&tab_lock);
     struct rec **pp = &recs[bucket(h)];
     while (*pp && (*pp)->h != h)
@@ -312,8 +317,7 @@ static struct rec *rec_take(CURL *h)
 
 static struct mrec *mrec_find(CURLM *m)
 {
-    if (!atomic_load_explicit(&n_mrecs, memory_order_relaxed))
-        return NULL;
+    if (!atomic_load_explicit(&n_mrecs, memory_order_relaxed)) return NULL;
     pthread_mutex_lock(&tab_lock);
     struct mrec *x = mrecs[bucket(m)];
     while (x && x->m != m)
@@ -325,11 +329,9 @@ static struct mrec *mrec_find(CURLM *m)
 static struct mrec *mrec_get(CURLM *m)
 {
     struct mrec *x = mrec_find(m);
-    if (x)
-        return x;
+    if (x) return x;
     x = calloc(1, sizeof *x);
-    if (!x)
-        return NULL;
+    if (!x) return NULL;
     x->m = m;
     pthread_mutex_lock(&tab_lock);
     unsigned b = bucket(m);
@@ -342,8 +344,7 @@ static struct mrec *mrec_get(CURLM *m)
 
 static struct mrec *mrec_take(CURLM *m)
 {
-    if (!atomic_load_explicit(&n_mrecs, memory_order_relaxed))
-        return NULL;
+    if (!atomic_load_explicit(&n_mrecs, memory_order_relaxed)) return NULL;
     pthread_mutex_lock(&tab_lock);
     struct mrec **pp = &mrecs[bucket(m)];
     while (*pp && (*pp)->m != m)
@@ -407,14 +408,10 @@ static union carom_arg take_arg(int opt, va_list *ap)
 
 static CURLcode fwd_setopt(CURL *h, int opt, union carom_arg a)
 {
-    if (opt < CURLOPTTYPE_OBJECTPOINT)
-        return R.easy_setopt(h, (CURLoption)opt, a.l);
-    if (opt < CURLOPTTYPE_FUNCTIONPOINT)
-        return R.easy_setopt(h, (CURLoption)opt, a.p);
-    if (opt < CURLOPTTYPE_OFF_T)
-        return R.easy_setopt(h, (CURLoption)opt, a.f);
-    if (opt < CURLOPTTYPE_BLOB)
-        return R.easy_setopt(h, (CURLoption)opt, a.o);
+    if (opt < CURLOPTTYPE_OBJECTPOINT) return R.easy_setopt(h, (CURLoption)opt, a.l);
+    if (opt < CURLOPTTYPE_FUNCTIONPOINT) return R.easy_setopt(h, (CURLoption)opt, a.p);
+    if (opt < CURLOPTTYPE_OFF_T) return R.easy_setopt(h, (CURLoption)opt, a.f);
+    if (opt < CURLOPTTYPE_BLOB) return R.easy_setopt(h, (CURLoption)opt, a.o);
     return R.easy_setopt(h, (CURLoption)opt, a.p);
 }
 
@@ -579,17 +576,41 @@ static void record(struct prog *p, int opt, union carom_arg a)
 static bool tracked_opt(int opt)
 {
     switch (opt) {
-    case CURLOPT_WRITEFUNCTION: case CURLOPT_WRITEDATA: case CURLOPT_HEADERFUNCTION:
-    case CURLOPT_HEADERDATA: case CURLOPT_READFUNCTION: case CURLOPT_READDATA:
-    case CURLOPT_SEEKFUNCTION: case CURLOPT_SEEKDATA: case CURLOPT_IOCTLFUNCTION:
-    case CURLOPT_ERRORBUFFER: case CURLOPT_URL: case CURLOPT_CURLU: case CURLOPT_PORT:
-    case CURLOPT_CUSTOMREQUEST: case CURLOPT_POST: case CURLOPT_POSTFIELDS:
-    case CURLOPT_COPYPOSTFIELDS: case CURLOPT_HTTPPOST: case CURLOPT_MIMEPOST:
-    case CURLOPT_UPLOAD: case CURLOPT_PUT: case CURLOPT_HTTPGET: case CURLOPT_NOBODY:
-    case CURLOPT_HEADER: case CURLOPT_FAILONERROR: case CURLOPT_FOLLOWLOCATION:
-    case CURLOPT_RANGE: case CURLOPT_ACCEPT_ENCODING: case CURLOPT_CONNECT_ONLY:
-    case CURLOPT_RESUME_FROM: case CURLOPT_RESUME_FROM_LARGE: case CURLOPT_TIMEOUT:
-    case CURLOPT_TIMEOUT_MS: case CURLOPT_CONNECTTIMEOUT: case CURLOPT_CONNECTTIMEOUT_MS:
+    case CURLOPT_WRITEFUNCTION:
+    case CURLOPT_WRITEDATA:
+    case CURLOPT_HEADERFUNCTION:
+    case CURLOPT_HEADERDATA:
+    case CURLOPT_READFUNCTION:
+    case CURLOPT_READDATA:
+    case CURLOPT_SEEKFUNCTION:
+    case CURLOPT_SEEKDATA:
+    case CURLOPT_IOCTLFUNCTION:
+    case CURLOPT_ERRORBUFFER:
+    case CURLOPT_URL:
+    case CURLOPT_CURLU:
+    case CURLOPT_PORT:
+    case CURLOPT_CUSTOMREQUEST:
+    case CURLOPT_POST:
+    case CURLOPT_POSTFIELDS:
+    case CURLOPT_COPYPOSTFIELDS:
+    case CURLOPT_HTTPPOST:
+    case CURLOPT_MIMEPOST:
+    case CURLOPT_UPLOAD:
+    case CURLOPT_PUT:
+    case CURLOPT_HTTPGET:
+    case CURLOPT_NOBODY:
+    case CURLOPT_HEADER:
+    case CURLOPT_FAILONERROR:
+    case CURLOPT_FOLLOWLOCATION:
+    case CURLOPT_RANGE:
+    case CURLOPT_ACCEPT_ENCODING:
+    case CURLOPT_CONNECT_ONLY:
+    case CURLOPT_RESUME_FROM:
+    case CURLOPT_RESUME_FROM_LARGE:
+    case CURLOPT_TIMEOUT:
+    case CURLOPT_TIMEOUT_MS:
+    case CURLOPT_CONNECTTIMEOUT:
+    case CURLOPT_CONNECTTIMEOUT_MS:
         return true;
     default:
         return false;
@@ -600,7 +621,7 @@ static bool tracked_opt(int opt)
 
 struct url {
     char scheme[8];
-    const char *auth; /* the authority, after "scheme://" */
+    const char *auth;     /* the authority, after "scheme://" */
     const char *user_end; /* the '@' ending userinfo, or NULL */
     char host[CAROM_HOST_MAX];
     bool v6;
@@ -628,26 +649,22 @@ static bool parse_url(const char *s, long port_opt, struct url *u)
     } else {
         static const char *const other[] = {"ftp.", "dict.", "ldap.", "imap.", "smtp.", "pop3."};
         for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
-            if (strncasecmp(s, other[i], strlen(other[i])) == 0)
-                return false;
+            if (strncasecmp(s, other[i], strlen(other[i])) == 0) return false;
         memcpy(u->scheme, "http", 5);
         a = s;
     }
     u->auth = a;
     const char *end = a + strcspn(a, "/?#");
     for (const char *q = a; q < end; q++)
-        if (*q == '@')
-            u->user_end = q;
+        if (*q == '@') u->user_end = q;
     const char *h = u->user_end ? u->user_end + 1 : a;
     const char *q;
     size_t hl;
     if (*h == '[') {
         const char *close = memchr(h, ']', (size_t)(end - h));
-        if (!close)
-            return false;
+        if (!close) return false;
         hl = (size_t)(close - h - 1);
-        if (hl >= sizeof u->host)
-            return false;
+        if (hl >= sizeof u->host) return false;
         memcpy(u->host, h + 1, hl);
         u->v6 = true;
         q = close + 1;
@@ -656,31 +673,25 @@ static bool parse_url(const char *s, long port_opt, struct url *u)
         while (q < end && *q != ':')
             q++;
         hl = (size_t)(q - h);
-        if (hl >= sizeof u->host)
-            return false;
+        if (hl >= sizeof u->host) return false;
         memcpy(u->host, h, hl);
     }
     u->host[hl] = 0;
-    if (!hl)
-        return false;
+    if (!hl) return false;
     long port = u->scheme[4] == 's' ? 443 : 80;
     if (q < end && *q == ':' && q + 1 < end) {
         long v = 0;
         for (const char *d = q + 1; d < end; d++) {
-            if (*d < '0' || *d > '9')
-                return false;
+            if (*d < '0' || *d > '9') return false;
             v = v * 10 + (*d - '0');
-            if (v > 65535)
-                return false;
+            if (v > 65535) return false;
         }
         port = v;
     } else if (q < end && *q != ':') {
         return false;
     }
-    if (port_opt > 0 && port_opt <= 65535)
-        port = port_opt;
-    if (port <= 0)
-        return false;
+    if (port_opt > 0 && port_opt <= 65535) port = port_opt;
+    if (port <= 0) return false;
     u->port = (uint16_t)port;
     u->rest = end;
     return true;
@@ -699,31 +710,51 @@ static void ep_key(char *buf, size_t len, const char *host, bool v6, uint16_t po
 static const char *code_name(CURLcode c)
 {
     switch (c) {
-    case CURLE_OK: return NULL;
-    case CURLE_COULDNT_RESOLVE_PROXY: return "CURLE_COULDNT_RESOLVE_PROXY";
-    case CURLE_COULDNT_RESOLVE_HOST: return "CURLE_COULDNT_RESOLVE_HOST";
-    case CURLE_COULDNT_CONNECT: return "CURLE_COULDNT_CONNECT";
-    case CURLE_PARTIAL_FILE: return "CURLE_PARTIAL_FILE";
-    case CURLE_HTTP_RETURNED_ERROR: return "CURLE_HTTP_RETURNED_ERROR";
-    case CURLE_WRITE_ERROR: return "CURLE_WRITE_ERROR";
-    case CURLE_READ_ERROR: return "CURLE_READ_ERROR";
-    case CURLE_OPERATION_TIMEDOUT: return "CURLE_OPERATION_TIMEDOUT";
-    case CURLE_RANGE_ERROR: return "CURLE_RANGE_ERROR";
-    case CURLE_ABORTED_BY_CALLBACK: return "CURLE_ABORTED_BY_CALLBACK";
-    case CURLE_TOO_MANY_REDIRECTS: return "CURLE_TOO_MANY_REDIRECTS";
-    case CURLE_GOT_NOTHING: return "CURLE_GOT_NOTHING";
-    case CURLE_SSL_CONNECT_ERROR: return "CURLE_SSL_CONNECT_ERROR";
-    case CURLE_SEND_ERROR: return "CURLE_SEND_ERROR";
-    case CURLE_RECV_ERROR: return "CURLE_RECV_ERROR";
-    case CURLE_SEND_FAIL_REWIND: return "CURLE_SEND_FAIL_REWIND";
-    case CURLE_HTTP2: return "CURLE_HTTP2";
-    case CURLE_HTTP2_STREAM: return "CURLE_HTTP2_STREAM";
-    default: return "CURLE_OTHER";
+    case CURLE_OK:
+        return NULL;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "CURLE_COULDNT_RESOLVE_PROXY";
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "CURLE_COULDNT_RESOLVE_HOST";
+    case CURLE_COULDNT_CONNECT:
+        return "CURLE_COULDNT_CONNECT";
+    case CURLE_PARTIAL_FILE:
+        return "CURLE_PARTIAL_FILE";
+    case CURLE_HTTP_RETURNED_ERROR:
+        return "CURLE_HTTP_RETURNED_ERROR";
+    case CURLE_WRITE_ERROR:
+        return "CURLE_WRITE_ERROR";
+    case CURLE_READ_ERROR:
+        return "CURLE_READ_ERROR";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "CURLE_OPERATION_TIMEDOUT";
+    case CURLE_RANGE_ERROR:
+        return "CURLE_RANGE_ERROR";
+    case CURLE_ABORTED_BY_CALLBACK:
+        return "CURLE_ABORTED_BY_CALLBACK";
+    case CURLE_TOO_MANY_REDIRECTS:
+        return "CURLE_TOO_MANY_REDIRECTS";
+    case CURLE_GOT_NOTHING:
+        return "CURLE_GOT_NOTHING";
+    case CURLE_SSL_CONNECT_ERROR:
+        return "CURLE_SSL_CONNECT_ERROR";
+    case CURLE_SEND_ERROR:
+        return "CURLE_SEND_ERROR";
+    case CURLE_RECV_ERROR:
+        return "CURLE_RECV_ERROR";
+    case CURLE_SEND_FAIL_REWIND:
+        return "CURLE_SEND_FAIL_REWIND";
+    case CURLE_HTTP2:
+        return "CURLE_HTTP2";
+    case CURLE_HTTP2_STREAM:
+        return "CURLE_HTTP2_STREAM";
+    default:
+        return "CURLE_OTHER";
     }
 }
 
-static void emit(const struct rec *r, const char *what, int attempt, int64_t delay,
-                 int64_t elapsed, const char *err, const char *detail)
+static void emit(const struct rec *r, const char *what, int attempt, int64_t delay, int64_t elapsed,
+                 const char *err, const char *detail)
 {
     struct carom_event ev = {.event = what,
                              .policy = r->pol ? r->pol->name : "defaults",
@@ -744,12 +775,11 @@ static bool cushion_on(const struct rec *r)
 
 static void feed(struct rec *r, bool ok)
 {
-    if (!r->ticketed)
-        return;
+    if (!r->ticketed) return;
     r->ticketed = false;
-    if (!cushion_on(r))
-        return;
-    int tr = carom_cushion_record(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), r->ticket, ok);
+    if (!cushion_on(r)) return;
+    int tr =
+        carom_cushion_record(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), r->ticket, ok);
     if (tr == CAROM_CUSHION_OPEN)
         emit(r, "open", 0, -1, -1, NULL, NULL);
     else if (tr == CAROM_CUSHION_CLOSED)
@@ -759,11 +789,10 @@ static void feed(struct rec *r, bool ok)
 static carom_verdict ask(struct rec *r)
 {
     r->ticketed = false;
-    if (!cushion_on(r))
-        return CAROM_ALLOW;
-    carom_verdict v = carom_cushion_allow(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), &r->ticket);
-    if (v == CAROM_PROBE)
-        emit(r, "half_open", 0, -1, -1, NULL, NULL);
+    if (!cushion_on(r)) return CAROM_ALLOW;
+    carom_verdict v =
+        carom_cushion_allow(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), &r->ticket);
+    if (v == CAROM_PROBE) emit(r, "half_open", 0, -1, -1, NULL, NULL);
     r->ticketed = v != CAROM_REJECT;
     return v;
 }
@@ -771,8 +800,7 @@ static carom_verdict ask(struct rec *r)
 /* How long an open circuit stays open; 0 when it is not open. */
 static uint64_t open_for_ms(const struct rec *r)
 {
-    if (!cushion_on(r))
-        return 0;
+    if (!cushion_on(r)) return 0;
     carom_cushion_view v;
     carom_cushion_peek(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), &v);
     return v.mode == CAROM_CUSHION_OPEN ? (v.ms_until_half_open ? v.ms_until_half_open : 1) : 0;
@@ -796,14 +824,11 @@ static size_t to_header(struct rec *r, char *buf, size_t len)
 {
     if (r->p.header) {
         size_t w = to_write(r, buf, len);
-        if (w != len)
-            return w;
+        if (w != len) return w;
     }
-    if (r->p.header_fn)
-        return r->p.header_fn(buf, 1, len, r->p.header_data);
+    if (r->p.header_fn) return r->p.header_fn(buf, 1, len, r->p.header_data);
     if (r->p.header_data) {
-        if (r->p.write_fn)
-            return r->p.write_fn(buf, 1, len, r->p.header_data);
+        if (r->p.write_fn) return r->p.write_fn(buf, 1, len, r->p.header_data);
         return fwrite(buf, 1, len, r->p.header_data);
     }
     return len;
@@ -819,8 +844,7 @@ static bool log_add(struct hlog *l, int kind, const char *buf, size_t len)
         while (cap < need)
             cap *= 2;
         unsigned char *nb = realloc(l->buf, cap);
-        if (!nb)
-            return false;
+        if (!nb) return false;
         l->buf = nb;
         l->cap = cap;
     }
@@ -860,14 +884,12 @@ static bool flush(struct rec *r)
         } else {
             /* A pause cannot be honoured for data that libcurl no longer holds. */
             ok = to_write(r, data, len) == len;
-            if (ok)
-                r->delivered += len;
+            if (ok) r->delivered += len;
         }
     }
     inside--;
     log_clear(r);
-    if (!ok)
-        r->write_failed = true;
+    if (!ok) r->write_failed = true;
     return ok;
 }
 
@@ -891,13 +913,12 @@ static uint32_t method_bit(const struct rec *r)
         static const struct {
             const char *name;
             uint32_t bit;
-        } m[] = {{"GET", CAROM_M_GET},         {"HEAD", CAROM_M_HEAD},   {"PUT", CAROM_M_PUT},
-                 {"DELETE", CAROM_M_DELETE},   {"OPTIONS", CAROM_M_OPTIONS},
-                 {"POST", CAROM_M_POST},       {"PATCH", CAROM_M_PATCH}, {"TRACE", CAROM_M_TRACE},
-                 {"CONNECT", CAROM_M_CONNECT}};
+        } m[] = {
+            {"GET", CAROM_M_GET},       {"HEAD", CAROM_M_HEAD},       {"PUT", CAROM_M_PUT},
+            {"DELETE", CAROM_M_DELETE}, {"OPTIONS", CAROM_M_OPTIONS}, {"POST", CAROM_M_POST},
+            {"PATCH", CAROM_M_PATCH},   {"TRACE", CAROM_M_TRACE},     {"CONNECT", CAROM_M_CONNECT}};
         for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-            if (strcasecmp(r->p.custom, m[i].name) == 0)
-                return m[i].bit;
+            if (strcasecmp(r->p.custom, m[i].name) == 0) return m[i].bit;
         return 0;
     }
     switch (r->p.req) {
@@ -921,8 +942,7 @@ static bool method_ok(const struct rec *r)
 
 static bool status_retryable(const struct rec *r, long code)
 {
-    if (code < 100 || code >= 640)
-        return false;
+    if (code < 100 || code >= 640) return false;
     return ((r->pol->http_retry_status[code >> 6] >> (code & 63)) & 1) && method_ok(r);
 }
 
@@ -945,8 +965,7 @@ static void block_end(struct rec *r)
                 (r->p.follow && r->block_location &&
                  (code == 301 || code == 302 || code == 303 || code == 307 || code == 308));
     r->block_lines = 0;
-    if (!more)
-        final_block(r, code);
+    if (!more) final_block(r, code);
 }
 
 static void final_block(struct rec *r, long code)
@@ -1009,9 +1028,11 @@ static size_t tr_header(char *buf, size_t size, size_t nitems, void *ud)
         r->block_location = r->block_ranges = false;
         r->cr_start = -1;
         if (len > 5 && strncasecmp(buf, "HTTP/", 5) == 0) {
+            /* libcurl's buffer has no terminating NUL: three digits, read in place */
             const char *s = memchr(buf, ' ', len);
-            if (s && s + 4 <= buf + len && s[1] >= '0' && s[1] <= '9')
-                r->block_status = strtol(s + 1, NULL, 10);
+            if (s && s + 4 <= buf + len && s[1] >= '1' && s[1] <= '9' && s[2] >= '0' &&
+                s[2] <= '9' && s[3] >= '0' && s[3] <= '9')
+                r->block_status = (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
         }
     } else if (len >= 9 && strncasecmp(buf, "Location:", 9) == 0) {
         r->block_location = true;
@@ -1024,17 +1045,20 @@ static size_t tr_header(char *buf, size_t size, size_t nitems, void *ud)
         const char *s = buf + 14;
         while (s < buf + len && *s == ' ')
             s++;
-        if (buf + len - s > 6 && strncasecmp(s, "bytes ", 6) == 0)
-            r->cr_start = strtoll(s + 6, NULL, 10);
+        if (buf + len - s > 6 && strncasecmp(s, "bytes ", 6) == 0) {
+            curl_off_t v = 0;
+            const char *d = s + 6;
+            for (; d < buf + len && *d >= '0' && *d <= '9' && v < (INT64_MAX - 9) / 10; d++)
+                v = v * 10 + (*d - '0');
+            r->cr_start = d > s + 6 ? v : -1;
+        }
     }
-    if (!log_add(&r->log, LOG_H, buf, len))
-        return 0;
+    if (!log_add(&r->log, LOG_H, buf, len)) return 0;
     if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n'))
         block_end(r);
     else if (r->log.n > COLLECT_MAX)
         final_block(r, r->block_status);
-    if (r->write_failed)
-        return 0;
+    if (r->write_failed) return 0;
     return len;
 }
 
@@ -1044,8 +1068,7 @@ static size_t tr_write(char *buf, size_t size, size_t nitems, void *ud)
     size_t len = size * nitems;
     if (r->st == ST_COLLECT) /* body bytes: the last block was the final response */
         final_block(r, r->block_status);
-    if (r->write_failed)
-        return 0;
+    if (r->write_failed) return 0;
     if (r->st == ST_HOLD) {
         if (r->held + len <= HOLD_MAX && log_add(&r->log, LOG_W, buf, len)) {
             r->held += len;
@@ -1056,20 +1079,17 @@ static size_t tr_write(char *buf, size_t size, size_t nitems, void *ud)
         uint32_t delay;
         int act = reads_body(r) ? ACT_DONE : plan(r, CURLE_OK, &delay);
         if (act == ACT_DONE) {
-            if (!commit(r))
-                return 0;
+            if (!commit(r)) return 0;
         } else {
             log_clear(r);
             r->st = ST_DISCARD;
         }
     }
-    if (r->st == ST_DISCARD)
-        return len;
+    if (r->st == ST_DISCARD) return len;
     inside++;
     size_t w = to_write(r, buf, len);
     inside--;
-    if (w == len)
-        r->delivered += (curl_off_t)len;
+    if (w == len) r->delivered += (curl_off_t)len;
     return w;
 }
 
@@ -1077,9 +1097,8 @@ static size_t tr_read(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct rec *r = ud;
     inside++;
-    size_t n = r->p.read_fn
-                   ? r->p.read_fn(buf, size, nitems, r->p.read_data)
-                   : fread(buf, size, nitems, r->p.read_data_set ? r->p.read_data : stdin);
+    size_t n = r->p.read_fn ? r->p.read_fn(buf, size, nitems, r->p.read_data)
+                            : fread(buf, size, nitems, r->p.read_data_set ? r->p.read_data : stdin);
     inside--;
     if (n != CURL_READFUNC_ABORT && n != CURL_READFUNC_PAUSE && n <= size * nitems)
         r->read_total += (curl_off_t)n;
@@ -1098,8 +1117,7 @@ static int tr_seek(void *ud, curl_off_t off, int origin)
                  ? CURL_SEEKFUNC_OK
                  : CURL_SEEKFUNC_CANTSEEK;
     inside--;
-    if (rc == CURL_SEEKFUNC_OK)
-        r->read_total = origin == SEEK_SET ? off : 1;
+    if (rc == CURL_SEEKFUNC_OK) r->read_total = origin == SEEK_SET ? off : 1;
     return rc;
 }
 
@@ -1107,8 +1125,7 @@ static int tr_seek(void *ud, curl_off_t off, int origin)
  * (Curl_readrewind): the program's seek function, else fseek on the default reader's FILE. */
 static bool rewind_upload(struct rec *r)
 {
-    if (!reads_body(r) || r->read_total == 0)
-        return true;
+    if (!reads_body(r) || r->read_total == 0) return true;
     bool ok = false;
     inside++;
     if (r->p.seek_fn)
@@ -1116,8 +1133,7 @@ static bool rewind_upload(struct rec *r)
     else if (!r->p.read_fn)
         ok = fseeko(r->p.read_data_set ? r->p.read_data : stdin, 0, SEEK_SET) == 0;
     inside--;
-    if (ok)
-        r->read_total = 0;
+    if (ok) r->read_total = 0;
     return ok;
 }
 
@@ -1149,19 +1165,17 @@ static bool before_request(CURLcode c)
  * Content-Encoding would make the offsets the decoder's, not the server's). */
 static bool resumable(const struct rec *r)
 {
-    return r->p.req == REQ_GET && !r->p.custom && !r->p.range && !r->p.encoding &&
-           r->ranges_ok && (r->committed_status == 200 || r->committed_status == 206);
+    return r->p.req == REQ_GET && !r->p.custom && !r->p.range && !r->p.encoding && r->ranges_ok &&
+           (r->committed_status == 200 || r->committed_status == 206);
 }
 
 /* Sets up a guarded transfer: resolves the policy and installs the trampolines. False
  * when the handle's URL is not one carom guards. */
 static bool shot_begin(struct rec *r)
 {
-    if (!r->p.url || r->p.connect_only || r->p.curlu)
-        return false;
+    if (!r->p.url || r->p.connect_only || r->p.curlu) return false;
     struct url u;
-    if (!parse_url(r->p.url, r->p.port, &u))
-        return false;
+    if (!parse_url(r->p.url, r->p.port, &u)) return false;
     memcpy(r->scheme, u.scheme, sizeof r->scheme);
     memcpy(r->host, u.host, sizeof r->host);
     r->v6 = u.v6;
@@ -1194,11 +1208,10 @@ static bool shot_begin(struct rec *r)
     r->read_total = 0;
     r->first_fail = CURLE_OK;
     r->url_tried = r->canned_tried = r->pocket_next = r->in_pocket = false;
-    r->last_err = NULL;
+    r->last_err = r->stop = NULL;
     r->ticketed = false;
     set_canned(r, 0);
-    if (r->slot)
-        carom_budget_first(&r->slot->budget, now);
+    if (r->slot) carom_budget_first(&r->slot->budget, now);
 
     R.easy_setopt(r->h, CURLOPT_WRITEFUNCTION, tr_write);
     R.easy_setopt(r->h, CURLOPT_WRITEDATA, r);
@@ -1230,8 +1243,7 @@ static void shot_restore(struct rec *r)
     R.easy_setopt(h, CURLOPT_WRITEDATA, r->p.write_data_set ? r->p.write_data : (void *)stdout);
     R.easy_setopt(h, CURLOPT_HEADERFUNCTION, r->p.header_fn);
     R.easy_setopt(h, CURLOPT_HEADERDATA, r->p.header_data_set ? r->p.header_data : NULL);
-    if (r->p.header)
-        R.easy_setopt(h, CURLOPT_HEADER, 1L);
+    if (r->p.header) R.easy_setopt(h, CURLOPT_HEADER, 1L);
     if (r->tramp_rw) {
         R.easy_setopt(h, CURLOPT_READFUNCTION, r->p.read_fn);
         R.easy_setopt(h, CURLOPT_READDATA, r->p.read_data_set ? r->p.read_data : (void *)stdin);
@@ -1240,16 +1252,11 @@ static void shot_restore(struct rec *r)
         R.easy_setopt(h, CURLOPT_SEEKFUNCTION, r->p.seek_fn);
         R.easy_setopt(h, CURLOPT_SEEKDATA, r->p.seek_data);
     }
-    if (r->over_resume)
-        R.easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)r->p.resume);
-    if (r->over_url)
-        R.easy_setopt(h, CURLOPT_URL, r->p.url);
-    if (r->over_port)
-        R.easy_setopt(h, CURLOPT_PORT, r->p.port);
-    if (r->over_timeout)
-        R.easy_setopt(h, CURLOPT_TIMEOUT_MS, r->p.timeout_ms);
-    if (r->over_ctimeout)
-        R.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->p.ctimeout_ms);
+    if (r->over_resume) R.easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)r->p.resume);
+    if (r->over_url) R.easy_setopt(h, CURLOPT_URL, r->p.url);
+    if (r->over_port) R.easy_setopt(h, CURLOPT_PORT, r->p.port);
+    if (r->over_timeout) R.easy_setopt(h, CURLOPT_TIMEOUT_MS, r->p.timeout_ms);
+    if (r->over_ctimeout) R.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->p.ctimeout_ms);
     r->tramp_rw = r->tramp_seek = false;
     r->over_resume = r->over_url = r->over_port = r->over_timeout = r->over_ctimeout = false;
     free(r->pocket_url);
@@ -1264,7 +1271,7 @@ static void shot_end(struct rec *r, CURLcode rc)
     shot_restore(r);
     const char *err = rc == CURLE_OK ? NULL : r->last_err ? r->last_err : code_name(rc);
     emit(r, "shot", (int)r->n, -1, (int64_t)carom_clock_elapsed(&r->clk, carom__now_ms()), err,
-         NULL);
+         err ? r->stop : NULL);
 }
 
 /* Per-attempt options: where to resume, the pocket's URL, what is left of the deadline. */
@@ -1289,8 +1296,7 @@ static void prep_attempt(struct rec *r)
     if (r->pol->deadline_ms) {
         uint64_t left = carom_clock_left(&r->clk, now);
         long t = left > 0x7fffffff ? 0x7fffffff : (long)(left ? left : 1);
-        if (r->p.timeout_ms && r->p.timeout_ms < t)
-            t = r->p.timeout_ms;
+        if (r->p.timeout_ms && r->p.timeout_ms < t) t = r->p.timeout_ms;
         R.easy_setopt(r->h, CURLOPT_TIMEOUT_MS, t);
         r->over_timeout = true;
     }
@@ -1303,8 +1309,7 @@ static void prep_attempt(struct rec *r)
 
 static void circuit_message(struct rec *r, uint64_t ms)
 {
-    if (!r->p.errbuf)
-        return;
+    if (!r->p.errbuf) return;
     unsigned s = (unsigned)((ms + 999) / 1000);
     snprintf(r->p.errbuf, CURL_ERROR_SIZE, "carom: circuit open for %s (retry in %u s)", r->ep,
              s ? s : 1);
@@ -1313,8 +1318,7 @@ static void circuit_message(struct rec *r, uint64_t ms)
 static bool read_file(const char *path, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
+    if (fd < 0) return false;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     bool ok = buf != NULL;
@@ -1329,12 +1333,9 @@ static bool read_file(const char *path, char **out, size_t *len)
             cap *= 2;
         }
         ssize_t got = carom__real.read(fd, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            ok = false;
-        if (got <= 0)
-            break;
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) ok = false;
+        if (got <= 0) break;
         n += (size_t)got;
     }
     carom__real.close(fd);
@@ -1354,8 +1355,7 @@ static bool deliver_canned(struct rec *r, CURLcode *rc)
     const carom_policy *p = r->pol;
     char *body = NULL;
     size_t blen = 0;
-    if (!p->pocket_response_status)
-        return false;
+    if (!p->pocket_response_status) return false;
     if (p->pocket_response_body[0] && !read_file(p->pocket_response_body, &body, &blen))
         return false; /* an unreadable body: the real failure stands */
     emit(r, "pocket", (int)r->n, -1, -1, NULL, "response");
@@ -1377,8 +1377,7 @@ static bool deliver_canned(struct rec *r, CURLcode *rc)
         ok = log_add(&r->log, LOG_W, body + off, n);
     }
     free(body);
-    if (!ok)
-        return false;
+    if (!ok) return false;
     set_canned(r, st);
     r->committed = false;
     ok = commit(r);
@@ -1404,14 +1403,10 @@ static bool pocket_url_ready(struct rec *r)
     size_t ulen = u.user_end ? (size_t)(u.user_end - u.auth) + 1 : 0;
     size_t need = strlen(pu.scheme) + 3 + ulen + strlen(pu.host) + 2 + 6 + strlen(u.rest) + 2;
     char *s = malloc(need);
-    if (!s)
-        return false;
-    snprintf(s, need, "%s://%.*s%s%s%s:%u%s", pu.scheme, (int)ulen, u.auth, pu.v6 ? "[" : "",
-             pu.host, pu.v6 ? "]" : "", pu.port, u.rest[0] == '/' ? u.rest : "/");
-    if (u.rest[0] && u.rest[0] != '/') { /* "?q" or "#f" right after the authority */
-        snprintf(s, need, "%s://%.*s%s%s%s:%u/%s", pu.scheme, (int)ulen, u.auth,
-                 pu.v6 ? "[" : "", pu.host, pu.v6 ? "]" : "", pu.port, u.rest);
-    }
+    if (!s) return false;
+    /* "?q" right after the authority still needs the path's slash */
+    snprintf(s, need, "%s://%.*s%s%s%s:%u%s%s", pu.scheme, (int)ulen, u.auth, pu.v6 ? "[" : "",
+             pu.host, pu.v6 ? "]" : "", pu.port, u.rest[0] == '/' ? "" : "/", u.rest);
     free(r->pocket_url);
     r->pocket_url = s;
     char detail[CAROM_EP_KEY_MAX];
@@ -1427,8 +1422,7 @@ static bool pocket_url_ready(struct rec *r)
  * repeated. */
 static int pockets(struct rec *r, CURLcode *rc)
 {
-    if (r->committed || (!method_ok(r) && !before_request(*rc)))
-        return ACT_DONE;
+    if (r->committed || (!method_ok(r) && !before_request(*rc))) return ACT_DONE;
     if (!r->url_tried && r->pol->pocket_url[0]) {
         r->url_tried = true;
         if (rewind_upload(r) && pocket_url_ready(r)) {
@@ -1454,31 +1448,36 @@ static int plan(struct rec *r, CURLcode rc, uint32_t *delay)
     r->planned = true;
     r->plan_act = ACT_DONE;
     *delay = r->plan_delay = 0;
-    bool can = !r->in_pocket && !r->mismatch && !r->write_failed && r->n <= r->pol->retries;
-    if (can && !r->status_retry) {
+    /* Why not, for the shot event's detail: the first reason that holds. */
+    const char *why = r->in_pocket             ? "pocket attempt"
+                      : r->mismatch            ? "resume refused"
+                      : r->write_failed        ? "write error"
+                      : r->n > r->pol->retries ? "retries spent"
+                                               : NULL;
+    if (!why && !r->status_retry) {
         if (!before_request(rc) && !method_ok(r))
-            can = false;
+            why = "method";
         else if (r->committed && !resumable(r))
-            can = false;
+            why = "cannot resume";
     }
     uint32_t d = 0;
-    if (can) {
+    if (!why) {
         d = r->ra_ms ? carom_bounce_retry_after(&r->b, r->ra_ms, r->pol->retry_after_max_ms)
                      : carom_bounce_next(&r->b, &r->pol->bounce, carom__rng());
         uint64_t now = carom__now_ms();
         if (!carom_clock_fits(&r->clk, now, d))
-            can = false;
+            why = "deadline";
         else if (open_for_ms(r) > d)
-            can = false; /* the circuit would still refuse the retry */
+            why = "circuit open"; /* it would still refuse the retry */
     }
-    if (can && !rewind_upload(r))
-        can = false;
-    if (can && r->slot &&
+    if (!why && !rewind_upload(r)) why = "cannot rewind";
+    if (!why && r->slot &&
         !carom_budget_try_retry(&r->slot->budget, &r->pol->budget, carom__now_ms())) {
         emit(r, "budget_exhausted", (int)r->n + 1, -1, -1, r->last_err, NULL);
-        can = false;
+        why = "budget";
     }
-    if (can) {
+    r->stop = why;
+    if (!why) {
         emit(r, "retry", (int)r->n + 1, d, -1, r->last_err, NULL);
         r->plan_act = ACT_RETRY;
         *delay = r->plan_delay = d;
@@ -1500,33 +1499,26 @@ static int attempt_end(struct rec *r, CURLcode rc, CURLcode *out, uint32_t *dela
         /* The transfer ended inside a header block (or never had a final one): the
          * program gets what libcurl gave. */
         r->status = r->block_status;
-        if (!commit(r) && rc == CURLE_OK)
-            *out = rc = CURLE_WRITE_ERROR;
+        if (!commit(r) && rc == CURLE_OK) *out = rc = CURLE_WRITE_ERROR;
     }
     bool fail_status = r->status_retry;
     bool fail_code = !fail_status && transient(rc) && !r->write_failed;
     feed(r, !(fail_status || fail_code));
-    if (fail_status)
-        snprintf(r->last_http, sizeof r->last_http, "HTTP %ld", r->status);
+    if (fail_status) snprintf(r->last_http, sizeof r->last_http, "HTTP %ld", r->status);
     r->last_err = fail_status ? r->last_http : code_name(rc);
-    if (!(fail_status || fail_code || r->mismatch))
-        return ACT_DONE;
+    if (!(fail_status || fail_code || r->mismatch)) return ACT_DONE;
     if (r->first_fail == CURLE_OK) {
         r->first_fail = rc != CURLE_OK ? rc : CURLE_RECV_ERROR;
         r->first_err[0] = 0;
-        if (r->p.errbuf)
-            snprintf(r->first_err, sizeof r->first_err, "%s", r->p.errbuf);
+        if (r->p.errbuf) snprintf(r->first_err, sizeof r->first_err, "%s", r->p.errbuf);
     }
     int act = plan(r, rc, delay);
     if (act == ACT_POCKET) {
         act = pockets(r, out);
-        if (act == ACT_POCKET)
-            return act;
-        if (r->canned_status)
-            return ACT_DONE;
+        if (act == ACT_POCKET) return act;
+        if (r->canned_status) return ACT_DONE;
     }
-    if (act == ACT_RETRY)
-        return act;
+    if (act == ACT_RETRY) return act;
     /* Final: the program gets this attempt's response, or the first failure when it already
      * has part of another one. */
     if ((r->st == ST_HOLD || (r->st == ST_COLLECT && !r->committed)) && !commit(r) &&
@@ -1560,9 +1552,10 @@ static int attempt_start(struct rec *r, CURLcode *rc)
     }
     if (ask(r) == CAROM_REJECT) {
         *rc = r->committed ? r->first_fail : CURLE_COULDNT_CONNECT;
+        if (r->committed && r->p.errbuf && r->first_err[0])
+            snprintf(r->p.errbuf, CURL_ERROR_SIZE, "%s", r->first_err);
         r->last_err = "circuit open";
-        if (pockets(r, rc) == ACT_POCKET)
-            return attempt_start(r, rc);
+        if (pockets(r, rc) == ACT_POCKET) return attempt_start(r, rc);
         if (!r->canned_status && !r->committed) {
             uint64_t ms = open_for_ms(r);
             circuit_message(r, ms ? ms : r->pol->cushion.half_open_ms);
@@ -1579,20 +1572,17 @@ static int attempt_start(struct rec *r, CURLcode *rc)
 static CURLcode carom_curl_easy_setopt(CURL *h, CURLoption opt, union carom_arg a)
 {
     bind_now();
-    if (!R.easy_setopt)
-        return CURLE_FAILED_INIT;
+    if (!R.easy_setopt) return CURLE_FAILED_INIT;
     if (inside || !tracked_opt(opt) || !can_guard())
         return fwd_setopt(h, opt, a); /* setopt never calls back into libcurl's API */
     struct rec *r = rec_get(h);
-    if (!r)
-        return fwd_setopt(h, opt, a);
+    if (!r) return fwd_setopt(h, opt, a);
     if (r->in_shot && overridden(r, opt)) {
         record(&r->p, opt, a);
         return CURLE_OK;
     }
     CURLcode rc = fwd_setopt(h, opt, a);
-    if (rc == CURLE_OK)
-        record(&r->p, opt, a);
+    if (rc == CURLE_OK) record(&r->p, opt, a);
     return rc;
 }
 
@@ -1616,18 +1606,14 @@ static CURLcode real_perform(CURL *h)
 
 static CURLcode carom_curl_easy_perform(CURL *h)
 {
-    if (inside)
-        return R.easy_perform(h);
+    if (inside) return R.easy_perform(h);
     bind_now();
-    if (!R.easy_perform)
-        return CURLE_FAILED_INIT;
+    if (!R.easy_perform) return CURLE_FAILED_INIT;
     struct rec *r = can_guard() ? rec_find(h) : NULL;
-    if (!r || r->in_shot || !shot_begin(r))
-        return real_perform(h);
+    if (!r || r->in_shot || !shot_begin(r)) return real_perform(h);
     CURLcode rc = CURLE_OK;
     for (;;) {
-        if (attempt_start(r, &rc) == ACT_DONE)
-            break;
+        if (attempt_start(r, &rc) == ACT_DONE) break;
         /* CHAOS HOOK (chaos.http_status, a later issue): at this real-call boundary a
          * synthesized response would replace the real transfer. */
         carom__curl_depth++;
@@ -1635,10 +1621,8 @@ static CURLcode carom_curl_easy_perform(CURL *h)
         carom__curl_depth--;
         uint32_t delay;
         int act = attempt_end(r, got, &rc, &delay);
-        if (act == ACT_DONE)
-            break;
-        if (act == ACT_RETRY && delay)
-            carom__sleep_ms(delay);
+        if (act == ACT_DONE) break;
+        if (act == ACT_RETRY && delay) carom__sleep_ms(delay);
     }
     shot_end(r, rc);
     return rc;
@@ -1656,8 +1640,7 @@ static void carom_curl_easy_reset(CURL *h)
         return;
     }
     bind_now();
-    if (!R.easy_reset)
-        return;
+    if (!R.easy_reset) return;
     inside++;
     R.easy_reset(h);
     inside--;
@@ -1675,20 +1658,16 @@ CAROM_EXPORT void curl_easy_reset(CURL *h)
 
 static CURL *carom_curl_easy_duphandle(CURL *h)
 {
-    if (inside)
-        return R.easy_duphandle(h);
+    if (inside) return R.easy_duphandle(h);
     bind_now();
-    if (!R.easy_duphandle)
-        return NULL;
+    if (!R.easy_duphandle) return NULL;
     inside++;
     CURL *nh = R.easy_duphandle(h);
     inside--;
     struct rec *r = nh ? rec_find(h) : NULL;
-    if (!r)
-        return nh;
+    if (!r) return nh;
     struct rec *nr = rec_get(nh);
-    if (!nr)
-        return nh;
+    if (!nr) return nh;
     prog_free(&nr->p);
     set_canned(nr, 0);
     nr->p = r->p;
@@ -1712,8 +1691,7 @@ CAROM_EXPORT CURL *curl_easy_duphandle(CURL *h)
 
 static void unschedule(struct mrec *mr, struct rec *r)
 {
-    if (!r->scheduled)
-        return;
+    if (!r->scheduled) return;
     for (struct rec **pp = &mr->sched; *pp; pp = &(*pp)->snext) {
         if (*pp == r) {
             *pp = r->snext;
@@ -1729,8 +1707,7 @@ static void drop_msgs(struct mrec *mr, CURL *h)
 {
     size_t w = mr->qhead;
     for (size_t i = mr->qhead; i < mr->qn; i++)
-        if (mr->q[i].easy_handle != h)
-            mr->q[w++] = mr->q[i];
+        if (mr->q[i].easy_handle != h) mr->q[w++] = mr->q[i];
     mr->qn = w;
 }
 
@@ -1744,13 +1721,11 @@ static void carom_curl_easy_cleanup(CURL *h)
         return;
     }
     bind_now();
-    if (!R.easy_cleanup)
-        return;
+    if (!R.easy_cleanup) return;
     if (r && r->m) {
         unschedule(r->m, r);
         drop_msgs(r->m, h);
-        if (r->in_shot)
-            r->m->nguard--;
+        if (r->in_shot) r->m->nguard--;
     }
     inside++;
     R.easy_cleanup(h);
@@ -1772,14 +1747,12 @@ CAROM_EXPORT void curl_easy_cleanup(CURL *h)
 static CURLcode carom_curl_easy_getinfo(CURL *h, CURLINFO info, void *arg)
 {
     bind_now();
-    if (!R.easy_getinfo)
-        return CURLE_FAILED_INIT;
+    if (!R.easy_getinfo) return CURLE_FAILED_INIT;
     if (CAROM_LIKELY(!atomic_load_explicit(&n_canned, memory_order_relaxed)) ||
         info != CURLINFO_RESPONSE_CODE || !arg)
         return R.easy_getinfo(h, info, arg);
     struct rec *r = rec_find(h);
-    if (!r || !r->canned_status)
-        return R.easy_getinfo(h, info, arg);
+    if (!r || !r->canned_status) return R.easy_getinfo(h, info, arg);
     *(long *)arg = r->canned_status;
     return CURLE_OK;
 }
@@ -1798,13 +1771,11 @@ CAROM_EXPORT CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
 
 static void queue_msg(struct mrec *mr, CURL *h, CURLMSG what, CURLcode rc)
 {
-    if (mr->qhead == mr->qn)
-        mr->qhead = mr->qn = 0;
+    if (mr->qhead == mr->qn) mr->qhead = mr->qn = 0;
     if (mr->qn == mr->qcap) {
         size_t cap = mr->qcap ? mr->qcap * 2 : 16;
         CURLMsg *nq = realloc(mr->q, cap * sizeof *nq);
-        if (!nq)
-            return;
+        if (!nq) return;
         mr->q = nq;
         mr->qcap = cap;
     }
@@ -1818,14 +1789,11 @@ static void queue_msg(struct mrec *mr, CURL *h, CURLMSG what, CURLcode rc)
 /* The timeout the program should wait at most: libcurl's, or sooner when a retry is due. */
 static long sched_wait_ms(struct mrec *mr, long lib_ms)
 {
-    if (mr->fresh)
-        return 0;
-    if (!mr->nsched)
-        return lib_ms;
+    if (mr->fresh) return 0;
+    if (!mr->nsched) return lib_ms;
     uint64_t due = UINT64_MAX;
     for (struct rec *r = mr->sched; r; r = r->snext)
-        if (r->due_ms < due)
-            due = r->due_ms;
+        if (r->due_ms < due) due = r->due_ms;
     uint64_t now = carom__now_ms();
     long d = due <= now ? 0 : (long)(due - now > 0x7fffffff ? 0x7fffffff : due - now);
     return lib_ms < 0 || d < lib_ms ? d : lib_ms;
@@ -1836,16 +1804,13 @@ static long sched_wait_ms(struct mrec *mr, long lib_ms)
  * sooner. forced: libcurl just set its timer, so the program must hear about it. */
 static int tell_timer(struct mrec *mr, bool forced)
 {
-    if (!mr->timer_fn)
-        return 0;
+    if (!mr->timer_fn) return 0;
     uint64_t now = carom__now_ms();
     long lib = -1;
-    if (mr->lib_due_set)
-        lib = mr->lib_due <= now ? 0 : (long)(mr->lib_due - now);
+    if (mr->lib_due_set) lib = mr->lib_due <= now ? 0 : (long)(mr->lib_due - now);
     long ms = sched_wait_ms(mr, lib);
     uint64_t want = ms < 0 ? 0 : now + (uint64_t)ms;
-    if (!forced && mr->told_set == (ms >= 0) && (ms < 0 || mr->told == want))
-        return 0;
+    if (!forced && mr->told_set == (ms >= 0) && (ms < 0 || mr->told == want)) return 0;
     mr->told_set = ms >= 0;
     mr->told = want;
     return mr->timer_fn(mr->m, ms, mr->timer_data);
@@ -1894,8 +1859,7 @@ static CURLMcode real_add(struct mrec *mr, struct rec *r)
 /* Starts the next attempt of every scheduled transfer that is due. */
 static void readd_due(struct mrec *mr)
 {
-    if (!mr->nsched)
-        return;
+    if (!mr->nsched) return;
     uint64_t now = carom__now_ms();
     for (struct rec **pp = &mr->sched; *pp;) {
         struct rec *r = *pp;
@@ -1950,8 +1914,7 @@ static void drain(struct mrec *mr)
         inside++;
         CURLMsg *msg = R.multi_info_read(mr->m, &left);
         inside--;
-        if (!msg)
-            return;
+        if (!msg) return;
         CURLMSG what = msg->msg;
         CURL *h = msg->easy_handle;
         CURLcode rc = msg->data.result;
@@ -1965,19 +1928,14 @@ static void drain(struct mrec *mr)
 
 static CURLMcode carom_curl_multi_add_handle(CURLM *m, CURL *h)
 {
-    if (inside)
-        return R.multi_add_handle(m, h);
+    if (inside) return R.multi_add_handle(m, h);
     bind_now();
-    if (!R.multi_add_handle)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_add_handle) return CURLM_INTERNAL_ERROR;
     struct rec *r = can_guard() ? rec_find(h) : NULL;
-    if (!r)
-        PASS(CURLMcode, R.multi_add_handle(m, h));
-    if (r->in_shot)
-        return CURLM_ADDED_ALREADY;
+    if (!r) PASS(CURLMcode, R.multi_add_handle(m, h));
+    if (r->in_shot) return CURLM_ADDED_ALREADY;
     struct mrec *mr = mrec_get(m);
-    if (!mr || !shot_begin(r))
-        PASS(CURLMcode, R.multi_add_handle(m, h));
+    if (!mr || !shot_begin(r)) PASS(CURLMcode, R.multi_add_handle(m, h));
     r->m = mr;
     r->added = false;
     mr->nguard++;
@@ -2007,14 +1965,11 @@ CAROM_EXPORT CURLMcode curl_multi_add_handle(CURLM *m, CURL *h)
 
 static CURLMcode carom_curl_multi_remove_handle(CURLM *m, CURL *h)
 {
-    if (inside)
-        return R.multi_remove_handle(m, h);
+    if (inside) return R.multi_remove_handle(m, h);
     bind_now();
-    if (!R.multi_remove_handle)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_remove_handle) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_remove_handle(m, h));
+    if (!mr) PASS(CURLMcode, R.multi_remove_handle(m, h));
     drop_msgs(mr, h);
     struct rec *r = guarded_in(mr, h);
     if (!r) {
@@ -2046,37 +2001,30 @@ CAROM_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
 }
 
 /* Runs one real multi call with the sockets it creates marked as guarded. */
-#define MULTI_CALL(mr, expr)                                                                      \
-    do {                                                                                          \
-        bool g_ = (mr)->nguard > 0;                                                               \
-        inside++;                                                                                 \
-        if (g_)                                                                                   \
-            carom__curl_depth++;                                                                  \
-        expr;                                                                                     \
-        if (g_)                                                                                   \
-            carom__curl_depth--;                                                                  \
-        inside--;                                                                                 \
+#define MULTI_CALL(mr, expr)                                                                       \
+    do {                                                                                           \
+        bool g_ = (mr)->nguard > 0;                                                                \
+        inside++;                                                                                  \
+        if (g_) carom__curl_depth++;                                                               \
+        expr;                                                                                      \
+        if (g_) carom__curl_depth--;                                                               \
+        inside--;                                                                                  \
     } while (0)
 
 static CURLMcode carom_curl_multi_perform(CURLM *m, int *running)
 {
-    if (inside)
-        return R.multi_perform(m, running);
+    if (inside) return R.multi_perform(m, running);
     bind_now();
-    if (!R.multi_perform)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_perform) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_perform(m, running));
+    if (!mr) PASS(CURLMcode, R.multi_perform(m, running));
     readd_due(mr);
     CURLMcode mc;
     int run = 0;
     MULTI_CALL(mr, mc = R.multi_perform(m, &run));
-    if (mr->nguard)
-        drain(mr);
+    if (mr->nguard) drain(mr);
     mr->fresh = false;
-    if (running)
-        *running = run + (int)mr->nsched;
+    if (running) *running = run + (int)mr->nsched;
     tell_timer(mr, false);
     return mc;
 }
@@ -2088,25 +2036,19 @@ CAROM_EXPORT CURLMcode curl_multi_perform(CURLM *m, int *running)
 
 static CURLMcode carom_curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
 {
-    if (inside)
-        return R.multi_socket_action(m, s, ev, running);
+    if (inside) return R.multi_socket_action(m, s, ev, running);
     bind_now();
-    if (!R.multi_socket_action)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_socket_action) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_socket_action(m, s, ev, running));
-    if (s == CURL_SOCKET_TIMEOUT)
-        mr->told_set = false; /* the program's timer fired */
+    if (!mr) PASS(CURLMcode, R.multi_socket_action(m, s, ev, running));
+    if (s == CURL_SOCKET_TIMEOUT) mr->told_set = false; /* the program's timer fired */
     readd_due(mr);
     CURLMcode mc;
     int run = 0;
     MULTI_CALL(mr, mc = R.multi_socket_action(m, s, ev, &run));
-    if (mr->nguard)
-        drain(mr);
+    if (mr->nguard) drain(mr);
     mr->fresh = false;
-    if (running)
-        *running = run + (int)mr->nsched;
+    if (running) *running = run + (int)mr->nsched;
     tell_timer(mr, false);
     return mc;
 }
@@ -2118,29 +2060,23 @@ CAROM_EXPORT CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int e
 
 static CURLMsg *carom_curl_multi_info_read(CURLM *m, int *left)
 {
-    if (inside)
-        return R.multi_info_read(m, left);
+    if (inside) return R.multi_info_read(m, left);
     bind_now();
-    if (!R.multi_info_read)
-        return NULL;
+    if (!R.multi_info_read) return NULL;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMsg *, R.multi_info_read(m, left));
+    if (!mr) PASS(CURLMsg *, R.multi_info_read(m, left));
     for (;;) {
         if (mr->qhead < mr->qn) {
             mr->cur = mr->q[mr->qhead++];
-            if (left)
-                *left = (int)(mr->qn - mr->qhead);
+            if (left) *left = (int)(mr->qn - mr->qhead);
             return &mr->cur;
         }
         inside++;
         CURLMsg *msg = R.multi_info_read(m, left);
         inside--;
-        if (!msg)
-            return NULL;
+        if (!msg) return NULL;
         struct rec *r = msg->msg == CURLMSG_DONE ? guarded_in(mr, msg->easy_handle) : NULL;
-        if (!r || !r->added)
-            return msg;
+        if (!r || !r->added) return msg;
         on_done(mr, r, msg->data.result);
     }
 }
@@ -2152,19 +2088,15 @@ CAROM_EXPORT CURLMsg *curl_multi_info_read(CURLM *m, int *left)
 
 static CURLMcode carom_curl_multi_cleanup(CURLM *m)
 {
-    if (inside)
-        return R.multi_cleanup(m);
+    if (inside) return R.multi_cleanup(m);
     bind_now();
-    if (!R.multi_cleanup)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_cleanup) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_cleanup(m));
+    if (!mr) PASS(CURLMcode, R.multi_cleanup(m));
     inside++;
     CURLMcode mc = R.multi_cleanup(m);
     inside--;
-    if (mc != CURLM_OK)
-        return mc;
+    if (mc != CURLM_OK) return mc;
     mrec_take(m);
     /* Transfers still under way or waiting for a retry end with the multi. */
     pthread_mutex_lock(&tab_lock);
@@ -2182,8 +2114,7 @@ static CURLMcode carom_curl_multi_cleanup(CURLM *m)
         r->snext = NULL;
         r->scheduled = r->added = false;
         r->ticketed = false;
-        if (r->in_shot)
-            shot_end(r, CURLE_ABORTED_BY_CALLBACK);
+        if (r->in_shot) shot_end(r, CURLE_ABORTED_BY_CALLBACK);
         r->m = NULL;
     }
     free(mr->q);
@@ -2199,14 +2130,11 @@ CAROM_EXPORT CURLMcode curl_multi_cleanup(CURLM *m)
 static CURLMcode carom_curl_multi_poll(CURLM *m, struct curl_waitfd *fds, unsigned n, int ms,
                                        int *ready)
 {
-    if (inside)
-        return R.multi_poll(m, fds, n, ms, ready);
+    if (inside) return R.multi_poll(m, fds, n, ms, ready);
     bind_now();
-    if (!R.multi_poll)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_poll) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_poll(m, fds, n, ms, ready));
+    if (!mr) PASS(CURLMcode, R.multi_poll(m, fds, n, ms, ready));
     int t = (int)sched_wait_ms(mr, ms);
     inside++;
     CURLMcode mc = R.multi_poll(m, fds, n, t, ready);
@@ -2223,14 +2151,11 @@ CAROM_EXPORT CURLMcode curl_multi_poll(CURLM *m, struct curl_waitfd *fds, unsign
 static CURLMcode carom_curl_multi_wait(CURLM *m, struct curl_waitfd *fds, unsigned n, int ms,
                                        int *ready)
 {
-    if (inside)
-        return R.multi_wait(m, fds, n, ms, ready);
+    if (inside) return R.multi_wait(m, fds, n, ms, ready);
     bind_now();
-    if (!R.multi_wait)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_wait) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_wait(m, fds, n, ms, ready));
+    if (!mr) PASS(CURLMcode, R.multi_wait(m, fds, n, ms, ready));
     int t = (int)sched_wait_ms(mr, ms);
     inside++;
     CURLMcode mc = R.multi_wait(m, fds, n, t, ready);
@@ -2246,19 +2171,15 @@ CAROM_EXPORT CURLMcode curl_multi_wait(CURLM *m, struct curl_waitfd *fds, unsign
 
 static CURLMcode carom_curl_multi_timeout(CURLM *m, long *ms)
 {
-    if (inside)
-        return R.multi_timeout(m, ms);
+    if (inside) return R.multi_timeout(m, ms);
     bind_now();
-    if (!R.multi_timeout)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_timeout) return CURLM_INTERNAL_ERROR;
     struct mrec *mr = mrec_find(m);
-    if (!mr)
-        PASS(CURLMcode, R.multi_timeout(m, ms));
+    if (!mr) PASS(CURLMcode, R.multi_timeout(m, ms));
     inside++;
     CURLMcode mc = R.multi_timeout(m, ms);
     inside--;
-    if (mc == CURLM_OK && ms)
-        *ms = sched_wait_ms(mr, *ms);
+    if (mc == CURLM_OK && ms) *ms = sched_wait_ms(mr, *ms);
     return mc;
 }
 
@@ -2269,12 +2190,9 @@ CAROM_EXPORT CURLMcode curl_multi_timeout(CURLM *m, long *ms)
 
 static CURLMcode fwd_msetopt(CURLM *m, int opt, union carom_arg a)
 {
-    if (opt < CURLOPTTYPE_OBJECTPOINT)
-        return R.multi_setopt(m, (CURLMoption)opt, a.l);
-    if (opt < CURLOPTTYPE_FUNCTIONPOINT)
-        return R.multi_setopt(m, (CURLMoption)opt, a.p);
-    if (opt < CURLOPTTYPE_OFF_T)
-        return R.multi_setopt(m, (CURLMoption)opt, a.f);
+    if (opt < CURLOPTTYPE_OBJECTPOINT) return R.multi_setopt(m, (CURLMoption)opt, a.l);
+    if (opt < CURLOPTTYPE_FUNCTIONPOINT) return R.multi_setopt(m, (CURLMoption)opt, a.p);
+    if (opt < CURLOPTTYPE_OFF_T) return R.multi_setopt(m, (CURLMoption)opt, a.f);
     return R.multi_setopt(m, (CURLMoption)opt, a.o);
 }
 
@@ -2283,13 +2201,11 @@ static CURLMcode fwd_msetopt(CURLM *m, int opt, union carom_arg a)
 static CURLMcode carom_curl_multi_setopt(CURLM *m, CURLMoption opt, union carom_arg a)
 {
     bind_now();
-    if (!R.multi_setopt)
-        return CURLM_INTERNAL_ERROR;
+    if (!R.multi_setopt) return CURLM_INTERNAL_ERROR;
     if (inside || (opt != CURLMOPT_TIMERFUNCTION && opt != CURLMOPT_TIMERDATA) || !can_guard())
         return fwd_msetopt(m, opt, a);
     struct mrec *mr = mrec_get(m);
-    if (!mr)
-        return fwd_msetopt(m, opt, a);
+    if (!mr) return fwd_msetopt(m, opt, a);
     if (opt == CURLMOPT_TIMERDATA) {
         mr->timer_data = a.p;
         return mr->timer_fn ? CURLM_OK : fwd_msetopt(m, opt, a);
@@ -2297,13 +2213,11 @@ static CURLMcode carom_curl_multi_setopt(CURLM *m, CURLMoption opt, union carom_
     mr->timer_fn = (curl_multi_timer_callback)a.f;
     if (!mr->timer_fn) {
         CURLMcode mc = R.multi_setopt(m, CURLMOPT_TIMERFUNCTION, (curl_multi_timer_callback)NULL);
-        if (mc == CURLM_OK)
-            mc = R.multi_setopt(m, CURLMOPT_TIMERDATA, mr->timer_data);
+        if (mc == CURLM_OK) mc = R.multi_setopt(m, CURLMOPT_TIMERDATA, mr->timer_data);
         return mc;
     }
     CURLMcode mc = R.multi_setopt(m, CURLMOPT_TIMERFUNCTION, tr_timer);
-    if (mc == CURLM_OK)
-        mc = R.multi_setopt(m, CURLMOPT_TIMERDATA, (void *)mr);
+    if (mc == CURLM_OK) mc = R.multi_setopt(m, CURLMOPT_TIMERDATA, (void *)mr);
     return mc;
 }
 

@@ -204,6 +204,13 @@ static struct addrinfo *open_last(struct addrinfo *res, uint16_t port)
         }
     }
     *gt = bad;
+    /* The C library hangs the canonical name (AI_CANONNAME) on the first entry only, and
+     * programs read it there without a check: it moves with the head, or they would
+     * dereference NULL (hostile_canonname.sh). Each node still frees its own. */
+    if (good != res && res->ai_canonname && !good->ai_canonname) {
+        good->ai_canonname = res->ai_canonname;
+        res->ai_canonname = NULL;
+    }
     return good;
 }
 

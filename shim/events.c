@@ -44,8 +44,7 @@ static void sb_resolve_path(void)
         p = carom_policy_scoreboard_path(carom__g.table);
     } else {
         p = secure_getenv("CAROM_SCOREBOARD");
-        if (!p || !*p)
-            p = "/tmp/carom-scoreboard.sock";
+        if (!p || !*p) p = "/tmp/carom-scoreboard.sock";
     }
     size_t n = strlen(p);
     if (n == 0 || n >= sizeof sb_to.sun_path)
@@ -63,8 +62,7 @@ static void sb_resolve_path(void)
 void carom__emit_fd_closed(int lo, int hi)
 {
     int fd = atomic_load_explicit(&sb_fd, memory_order_relaxed);
-    if (CAROM_LIKELY(fd < 0 || fd < lo || fd > hi))
-        return;
+    if (CAROM_LIKELY(fd < 0 || fd < lo || fd > hi)) return;
     int expect = fd;
     atomic_compare_exchange_strong(&sb_fd, &expect, -1);
     for (int i = 0; i < 1000 && atomic_load(&sb_inflight) > 0; i++)
@@ -76,8 +74,7 @@ void carom__emit_fd_closed(int lo, int hi)
 static int sb_open(void)
 {
     int busy = 0;
-    if (!atomic_compare_exchange_strong(&sb_opening, &busy, 1))
-        return -1;
+    if (!atomic_compare_exchange_strong(&sb_opening, &busy, 1)) return -1;
     int fd = carom__real.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd >= 0) {
         /* Autobind: binding only the family makes the kernel pick a unique abstract name,
@@ -104,8 +101,7 @@ static bool sb_still_ours(int fd)
 {
     struct sockaddr_un got;
     socklen_t len = sizeof got;
-    if (getsockname(fd, (struct sockaddr *)&got, &len) != 0 || len != sb_self_len)
-        return false;
+    if (getsockname(fd, (struct sockaddr *)&got, &len) != 0 || len != sb_self_len) return false;
     return memcmp(&got, &sb_self, len) == 0;
 }
 
@@ -136,11 +132,9 @@ static size_t utf8_len(const unsigned char *s, size_t left)
         n = 4;
     else
         return 0;
-    if (n > left)
-        return 0;
+    if (n > left) return 0;
     for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
+        if ((s[i] & 0xc0) != 0x80) return 0;
     /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8. */
     if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
         (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
@@ -158,8 +152,7 @@ static size_t scrub(const char *src, size_t max, bool endpoint, char *dst, size_
     if (endpoint) {
         const char *at = NULL;
         for (size_t k = 0; k < max && src[k]; k++)
-            if (src[k] == '@')
-                at = src + k;
+            if (src[k] == '@') at = src + k;
         if (at) {
             max -= (size_t)(at + 1 - src);
             src = at + 1;
@@ -167,8 +160,7 @@ static size_t scrub(const char *src, size_t max, bool endpoint, char *dst, size_
     }
     while (i < max && src[i] && n + 1 < cap) {
         if (src[i] == ':' && i + 2 < max && src[i + 1] == '/' && src[i + 2] == '/') {
-            if (n + 4 > cap)
-                break;
+            if (n + 4 > cap) break;
             memcpy(dst + n, "://", 3);
             n += 3;
             i += 3;
@@ -176,12 +168,10 @@ static size_t scrub(const char *src, size_t max, bool endpoint, char *dst, size_
              * part before its last '@'. */
             size_t end = i, at = (size_t)-1;
             while (end < max && src[end] && !strchr("/?#\"' <>\t\r\n", src[end])) {
-                if (src[end] == '@')
-                    at = end;
+                if (src[end] == '@') at = end;
                 end++;
             }
-            if (at != (size_t)-1)
-                i = at + 1;
+            if (at != (size_t)-1) i = at + 1;
             /* Copy host and path; drop query and fragment. */
             while (i < max && src[i] && !strchr("\"' <>\t\r\n", src[i]) && n + 1 < cap) {
                 if (src[i] == '?' || src[i] == '#') {
@@ -210,8 +200,7 @@ static void put_str(struct jbuf *b, const char *key, const char *v, size_t max_i
     char tmp[EVENT_MAX + 32];
     size_t t = (size_t)snprintf(tmp, sizeof tmp, ",\"%s\":\"", key);
     size_t limit = t + budget;
-    if (limit > sizeof tmp - 1)
-        limit = sizeof tmp - 1;
+    if (limit > sizeof tmp - 1) limit = sizeof tmp - 1;
     const unsigned char *s = (const unsigned char *)clean;
     for (size_t i = 0; i < len;) {
         char esc[8];
@@ -237,8 +226,7 @@ static void put_str(struct jbuf *b, const char *key, const char *v, size_t max_i
             memcpy(esc, "\\ufffd", k = 6); /* a stray byte: still valid JSON text */
             used = 1;
         }
-        if (t + k > limit)
-            break;
+        if (t + k > limit) break;
         memcpy(tmp + t, out, k);
         t += k;
         i += used;
@@ -267,39 +255,31 @@ static void put_int(struct jbuf *b, const char *key, long long v)
  * NUL, whatever the strings hold. Returns the length (0 if cap is too small). */
 size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap)
 {
-    if (cap < EVENT_MAX)
-        return 0;
+    if (cap < EVENT_MAX) return 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct jbuf b = {out, 0, EVENT_MAX};
     char head[64];
-    int n = snprintf(head, sizeof head, "{\"ts\":%llu",
-                     (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
+    int n =
+        snprintf(head, sizeof head, "{\"ts\":%llu",
+                 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
     put(&b, head, (size_t)n);
     put_int(&b, "pid", (long long)getpid());
     put_str(&b, "event", ev->event ? ev->event : "?", B_EVENT, B_EVENT, false);
-    if (ev->policy)
-        put_str(&b, "policy", ev->policy, CAROM_NAME_MAX, B_POLICY, false);
-    if (ev->endpoint)
-        put_str(&b, "endpoint", ev->endpoint, CAROM_HOST_MAX, B_ENDPOINT, true);
-    if (ev->call)
-        put_str(&b, "call", ev->call, B_CALL, B_CALL, false);
-    if (ev->attempt)
-        put_int(&b, "attempt", ev->attempt);
-    if (ev->delay_ms >= 0)
-        put_int(&b, "delay_ms", ev->delay_ms);
-    if (ev->elapsed_ms >= 0)
-        put_int(&b, "elapsed_ms", ev->elapsed_ms);
-    if (ev->error)
-        put_str(&b, "error", ev->error, B_ERROR, B_ERROR, false);
+    if (ev->policy) put_str(&b, "policy", ev->policy, CAROM_NAME_MAX, B_POLICY, false);
+    if (ev->endpoint) put_str(&b, "endpoint", ev->endpoint, CAROM_HOST_MAX, B_ENDPOINT, true);
+    if (ev->call) put_str(&b, "call", ev->call, B_CALL, B_CALL, false);
+    if (ev->attempt) put_int(&b, "attempt", ev->attempt);
+    if (ev->delay_ms >= 0) put_int(&b, "delay_ms", ev->delay_ms);
+    if (ev->elapsed_ms >= 0) put_int(&b, "elapsed_ms", ev->elapsed_ms);
+    if (ev->error) put_str(&b, "error", ev->error, B_ERROR, B_ERROR, false);
     if (ev->detail) {
         size_t fixed = sizeof ",\"detail\":\"\"" - 1;
         size_t room = EVENT_MAX - 1 - b.n;
         if (room > fixed + TAIL_RESERVE)
             put_str(&b, "detail", ev->detail, EVENT_MAX, room - fixed - TAIL_RESERVE, false);
     }
-    if (dropped)
-        put_int(&b, "dropped", (long long)dropped);
+    if (dropped) put_int(&b, "dropped", (long long)dropped);
     put(&b, "}", 1);
     out[b.n] = 0;
     return b.n;
@@ -336,8 +316,7 @@ void carom__emit(const struct carom_event *ev)
         atomic_compare_exchange_strong(&sb_fd, &expect, -1);
         fd = -1;
     }
-    if (fd < 0)
-        fd = sb_open();
+    if (fd < 0) fd = sb_open();
     if (fd < 0) {
         atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
         atomic_fetch_sub(&sb_inflight, 1);

@@ -28,7 +28,8 @@ enum { IO_IN = 0, IO_OUT = 1 };
 
 /* Slow path for a tracked socket, before the real call: a non-blocking connect whose
  * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
- * on with the real call, or an errno to fail with. */
+ * on with the real call, an errno to fail with, or -1 when fd turned out not to be the
+ * socket f described (then only the bare real call is made). */
 /* I/O faults at the real-call boundary: latency, a reset that really shuts the socket
  * down, and a short write (legal for any stream socket, and a classic source of bugs). */
 static int io_chaos(int fd, struct carom_fd *f, int dir, size_t *n)
@@ -71,6 +72,13 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
         if (r > 0)
             return 0;
         if (r == 0) {
+            /* A descriptor closed behind our back and reused (a pipe, another
+             * connection) is not ours to time out: forget it, make the real call. */
+            if (carom__fd_stale(fd, f)) {
+                if (!carom__vfork_child())
+                    carom__fd_untrack(fd);
+                return -1; /* the record may be reused from here on: don't touch it */
+            }
             struct carom_event ev = {.event = "timeout", .policy = f->pol->name, .endpoint = f->ep,
                                      .call = dir == IO_IN ? "recv" : "send", .delay_ms = -1,
                                      .elapsed_ms = f->pol->io_timeout_ms, .error = "ETIMEDOUT"};
@@ -118,6 +126,8 @@ static inline void io_ok(struct carom_fd *f)
     do {                                                                                          \
         ssize_t r_;                                                                               \
         int e_ = io_before(fd, f, dir, flags, len);                                               \
+        if (e_ < 0)                                                                               \
+            return CALL;                                                                          \
         if (e_) {                                                                                 \
             errno = e_;                                                                           \
             return -1;                                                                            \
@@ -361,8 +371,11 @@ static int carom_close(int fd)
         carom__emit_fd_closed(fd, fd);
         return carom__real.close(fd);
     }
-    /* Forget first: once the number is free another thread's socket() may reuse it. */
-    carom__fd_untrack(fd);
+    /* Forget first: once the number is free another thread's socket() may reuse it. A
+     * vfork child closes its own copy of the descriptor, not the parent's, but runs in
+     * the parent's memory: the parent's record must stay (hostile_spawn.sh). */
+    if (!carom__vfork_child())
+        carom__fd_untrack(fd);
     return carom__real.close(fd);
 }
 CAROM_EXPORT int close(int fd)
@@ -370,15 +383,27 @@ CAROM_EXPORT int close(int fd)
     return carom_close(fd);
 }
 
+/* Forgets descriptors lo..hi before the program closes them all at once. */
+static void forget_range(unsigned lo, unsigned hi)
+{
+    unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
+    int vforked = -1; /* asked once, and only when there is something to forget */
+    for (unsigned fd = lo; carom__nfds && fd <= top; fd++) {
+        if (!carom__fd((int)fd))
+            continue;
+        if (vforked < 0)
+            vforked = carom__vfork_child();
+        if (vforked)
+            break;
+        carom__fd_untrack((int)fd);
+    }
+    carom__emit_fd_closed((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
+}
+
 static int carom_close_range(unsigned lo, unsigned hi, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-        unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
-        for (unsigned fd = lo; carom__nfds && fd <= top; fd++)
-            if (carom__fd((int)fd))
-                carom__fd_untrack((int)fd);
-        carom__emit_fd_closed((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
-    }
+    if (!(flags & CLOSE_RANGE_CLOEXEC))
+        forget_range(lo, hi);
     return carom__real.close_range(lo, hi, flags);
 }
 CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
@@ -386,10 +411,18 @@ CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
     return carom_close_range(lo, hi, flags);
 }
 
+/* The daemon's way to close everything: glibc's closefrom calls its own internal
+ * close_range, past the wrapper above (hostile_daemon.sh). */
+CAROM_EXPORT void closefrom(int lo)
+{
+    forget_range(lo < 0 ? 0u : (unsigned)lo, ~0U);
+    carom__real.closefrom(lo);
+}
+
 static int carom_dup(int fd)
 {
     int r = carom__real.dup(fd);
-    if (r >= 0 && carom__fd(fd))
+    if (r >= 0 && carom__fd(fd) && !carom__vfork_child())
         carom__fd_copy(fd, r);
     return r;
 }
@@ -400,11 +433,16 @@ CAROM_EXPORT int dup(int fd)
 
 static int carom_dup3(int from, int to, int flags, bool is_dup2)
 {
+    /* Before the real call, as close() does: the moment dup2 returns, `to` is the
+     * program's, and an event another thread sends into it then would land in the
+     * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
+     * fresh scoreboard socket. */
+    if (from != to)
+        carom__emit_fd_closed(to, to);
     int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
     if (r < 0 || from == to)
         return r;
-    carom__emit_fd_closed(to, to);
-    if (carom__fd(from) || carom__fd(to))
+    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child())
         carom__fd_copy(from, to);
     return r;
 }
@@ -425,7 +463,7 @@ static int carom_fcntl(int fd, int cmd, void *arg)
     switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:
-        if (carom__fd(fd))
+        if (carom__fd(fd) && !carom__vfork_child())
             carom__fd_copy(fd, r);
         break;
     case F_SETFL: {

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,6 +34,18 @@ BOOT(int, connect, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l),
 BOOT(int, close, (int fd), (fd), (int)syscall(SYS_close, fd))
 BOOT(int, close_range, (unsigned a, unsigned b, int f), (a, b, f),
      (int)syscall(SYS_close_range, a, b, f))
+/* closefrom (glibc 2.34) closes through an internal close_range that no wrapper sees. */
+static void boot_closefrom(int lo)
+{
+    if (!binding) {
+        carom__bind();
+        if (carom__real.closefrom != boot_closefrom) {
+            carom__real.closefrom(lo);
+            return;
+        }
+    }
+    syscall(SYS_close_range, lo < 0 ? 0 : lo, ~0U, 0);
+}
 BOOT(int, dup, (int fd), (fd), (int)syscall(SYS_dup, fd))
 BOOT(int, dup2, (int a, int b), (a, b), (int)syscall(SYS_dup2, a, b))
 BOOT(int, dup3, (int a, int b, int f), (a, b, f), (int)syscall(SYS_dup3, a, b, f))
@@ -94,13 +107,29 @@ BOOT(int, gethostbyname2_r,
      (const char *n, int af, struct hostent *h, char *b, size_t l, struct hostent **r, int *e),
      (n, af, h, b, l, r, e), ERANGE)
 
+/* Nothing jumps while dlsym runs on this thread (glibc's own error unwinding is
+ * internal), so these have no raw path. */
+#define BOOT_JMP(name)                                                                            \
+    static void boot_##name(struct __jmp_buf_tag *env, int val)                                   \
+    {                                                                                             \
+        if (binding)                                                                              \
+            abort();                                                                              \
+        carom__bind();                                                                            \
+        carom__real.name(env, val);                                                               \
+        abort(); /* unreachable: the real call does not return */                                 \
+    }
+BOOT_JMP(longjmp)
+BOOT_JMP(siglongjmp)
+BOOT_JMP(_longjmp)
+BOOT_JMP(longjmp_chk)
+
 struct carom_real carom__real = {
 #define B(n) .n = boot_##n
-    B(socket), B(connect), B(close), B(close_range), B(dup), B(dup2), B(dup3), B(fcntl),
+    B(socket), B(connect), B(close), B(close_range), B(closefrom), B(dup), B(dup2), B(dup3), B(fcntl),
     B(setsockopt), B(getsockopt), B(read), B(write), B(readv), B(writev), B(send), B(recv),
     B(sendto), B(recvfrom), B(sendmsg), B(recvmsg), B(read_chk), B(recv_chk), B(recvfrom_chk),
     B(poll), B(getaddrinfo), B(freeaddrinfo), B(gethostbyname), B(gethostbyname2), B(gethostbyname_r),
-    B(gethostbyname2_r),
+    B(gethostbyname2_r), B(longjmp), B(siglongjmp), B(_longjmp), B(longjmp_chk),
 #undef B
 };
 
@@ -121,6 +150,7 @@ static void bind_all(void)
     L(connect, "connect");
     L(close, "close");
     L(close_range, "close_range");
+    L(closefrom, "closefrom");
     L(dup, "dup");
     L(dup2, "dup2");
     L(dup3, "dup3");
@@ -147,6 +177,10 @@ static void bind_all(void)
     L(gethostbyname2, "gethostbyname2");
     L(gethostbyname_r, "gethostbyname_r");
     L(gethostbyname2_r, "gethostbyname2_r");
+    L(longjmp, "longjmp");
+    L(siglongjmp, "siglongjmp");
+    L(_longjmp, "_longjmp");
+    L(longjmp_chk, "__longjmp_chk");
 #undef L
     /* Publish every pointer only after all are found. Threads that call in meanwhile go
      * through a trampoline into pthread_once, which orders them after this store. */

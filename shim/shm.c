@@ -87,8 +87,7 @@ static _Atomic uint64_t *evictions; /* in the shared header, when there is one *
 
 static bool slot_is(struct carom_slot *s, uint64_t h, uint32_t pol, const char *key)
 {
-    if (s->policy_index != pol || strncmp(s->key, key, sizeof s->key - 1) != 0)
-        return false;
+    if (s->policy_index != pol || strncmp(s->key, key, sizeof s->key - 1) != 0) return false;
     /* The key was read after an acquire of h; if the slot was evicted meanwhile the hash
      * has changed, and what we compared may be torn. */
     return atomic_load_explicit(&s->key_hash, memory_order_acquire) == h;
@@ -109,8 +108,7 @@ static struct carom_slot *fill(struct carom_slot *s, uint64_t h, uint32_t pol, c
     atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
     s->policy_index = pol;
     size_t n = strlen(key);
-    if (n >= sizeof s->key)
-        n = sizeof s->key - 1;
+    if (n >= sizeof s->key) n = sizeof s->key - 1;
     memcpy(s->key, key, n);
     memset(s->key + n, 0, sizeof s->key - n);
     carom_cushion_init(&s->cushion);
@@ -155,8 +153,9 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
         struct carom_slot *s = &base[(h + i) & (n - 1)];
         uint64_t cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
         if (cur & RESERVED) {
+            /* Either way: a claim stamped far in the future is no live claimer's. */
             uint64_t since = cur & ~RESERVED;
-            if (now > since && now - since >= CLAIM_STALE_MS) {
+            if ((now > since ? now - since : since - now) >= CLAIM_STALE_MS) {
                 if (!stale) {
                     stale = s;
                     stale_v = cur;
@@ -164,19 +163,17 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
                 continue;
             }
             cur = await_publish(s, cur);
-            if (cur & RESERVED)
-                continue; /* still being set up: treat as someone else's */
+            if (cur & RESERVED) continue; /* still being set up: treat as someone else's */
         }
         if (cur == 0) {
             /* The end of the run: the key is nowhere. A claim its claimer never finished
              * (often for this very key) is put to use before a free slot is spent. */
             if (stale) {
                 struct carom_slot *got = take(stale, stale_v, h, pol, key, now);
-                if (got)
-                    return got;
+                if (got) return got;
                 /* Someone else took it, maybe for this key: look before taking another. */
-                uint64_t c = await_publish(stale, atomic_load_explicit(&stale->key_hash,
-                                                                       memory_order_acquire));
+                uint64_t c = await_publish(
+                    stale, atomic_load_explicit(&stale->key_hash, memory_order_acquire));
                 if (c == h && slot_is(stale, h, pol, key)) {
                     touch(stale, now);
                     return stale;
@@ -184,10 +181,8 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
                 stale = NULL;
             }
             struct carom_slot *got = take(s, 0, h, pol, key, now);
-            if (got)
-                return got;
-            if (again++ < 4)
-                i--; /* lost the race for it: look at what the winner put there */
+            if (got) return got;
+            if (again++ < 4) i--; /* lost the race for it: look at what the winner put there */
             continue;
         }
         if (cur == h && slot_is(s, h, pol, key)) {
@@ -207,16 +202,15 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
         }
     }
     struct carom_slot *got = NULL;
-    if (stale)
-        got = take(stale, stale_v, h, pol, key, now);
-    if (!got && idle)
-        got = take(idle, idle_v, h, pol, key, now);
+    if (stale) got = take(stale, stale_v, h, pol, key, now);
+    if (!got && idle) got = take(idle, idle_v, h, pol, key, now);
     if (!got && lru && now > lru_at && now - lru_at >= LRU_MIN_IDLE_MS)
         got = take(lru, lru_v, h, pol, key, now);
     return got;
 }
 
-/* ---- the shared backing ------------------------------------------------------------------------ */
+/* ---- the shared backing ------------------------------------------------------------------------
+ */
 
 static size_t table_size(void)
 {
@@ -225,8 +219,7 @@ static size_t table_size(void)
 
 static void say(char *why, size_t len, const char *what, int err)
 {
-    if (why && len)
-        snprintf(why, len, "%s%s%s", what, err ? ": " : "", err ? strerror(err) : "");
+    if (why && len) snprintf(why, len, "%s%s%s", what, err ? ": " : "", err ? strerror(err) : "");
 }
 
 /* Checks a mapped header against what this build would have written. */
@@ -258,8 +251,7 @@ static bool header_ok(const _Atomic uint64_t *w, uint64_t cfg_hash, char *why, s
         [H_CONFIG_HASH] = cfg_hash,
     };
     for (unsigned i = H_VERSION; i < H__N; i++) {
-        if (i == H_EVICTIONS)
-            continue;
+        if (i == H_EVICTIONS) continue;
         if (atomic_load_explicit(&w[i], memory_order_relaxed) != want[i]) {
             say(why, len, "made by another carom version (layout differs); remove it", 0);
             return false;
@@ -320,8 +312,7 @@ static void *open_existing(const char *name, uint64_t cfg_hash, int *err, char *
              MAP_FAILED)
         say(why, len, "cannot map", errno);
     carom__real.close(fd);
-    if (m == MAP_FAILED)
-        return NULL;
+    if (m == MAP_FAILED) return NULL;
     if (!header_ok(m, cfg_hash, why, len)) {
         munmap(m, table_size());
         return NULL;
@@ -361,14 +352,12 @@ static void *create(const char *name, uint64_t cfg_hash, int *err, char *why, si
     } else {
         write_header(m, cfg_hash);
         e = link(tmp, name) == 0 ? 0 : errno;
-        if (e)
-            say(why, len, "cannot publish", e);
+        if (e) say(why, len, "cannot publish", e);
     }
     unlink(tmp);
     carom__real.close(fd);
     if (e) {
-        if (m != MAP_FAILED)
-            munmap(m, table_size());
+        if (m != MAP_FAILED) munmap(m, table_size());
         *err = e;
         return NULL;
     }
@@ -391,20 +380,16 @@ int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned 
     size_t pre = strlen(name) + 2;
     char *reason = why + (why && whylen > pre ? pre : 0);
     size_t rlen = why && whylen > pre ? whylen - pre : 0;
-    if (why && whylen > pre)
-        snprintf(why, whylen, "%s: ", name);
+    if (why && whylen > pre) snprintf(why, whylen, "%s: ", name);
     void *m = NULL;
     for (int round = 0; round < 3 && !m; round++) {
         int err = 0;
         m = open_existing(name, cfg_hash, &err, reason, rlen);
-        if (m || err != ENOENT)
-            break;
+        if (m || err != ENOENT) break;
         m = create(name, cfg_hash, &err, reason, rlen);
-        if (!m && err != EEXIST)
-            break; /* EEXIST: another process published first; open theirs */
+        if (!m && err != EEXIST) break; /* EEXIST: another process published first; open theirs */
     }
-    if (!m)
-        return -1;
+    if (!m) return -1;
     evictions = &((_Atomic uint64_t *)m)[H_EVICTIONS];
     *slots = (struct carom_slot *)((char *)m + SLOTS_OFF);
     *n = SHM_SLOTS;

@@ -6,10 +6,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct carom_global carom__g;
@@ -39,6 +41,25 @@ void carom__leave(void)
 {
     guard_frame = NULL;
 }
+
+/* A handler that siglongjmp()s out of the shim (wget -T, any alarm()-based timeout)
+ * abandons the guard. A later call from a shallower frame takes it over (above), but one
+ * from a deeper frame (the program's next connect made through a helper function) looks
+ * like recursion and would pass straight through for the rest of the thread's life
+ * (hostile_sigsleep.sh). So every jump drops this thread's guard: a jump inside a handler
+ * that interrupted the shim at worst lets that handler's own calls be guarded too. */
+#define JUMP(name, buf, real)                                                                     \
+    CAROM_EXPORT void name(buf env, int val)                                                      \
+    {                                                                                             \
+        guard_frame = NULL;                                                                       \
+        carom__real.real(env, val);                                                               \
+        __builtin_unreachable();                                                                  \
+    }
+void __longjmp_chk(struct __jmp_buf_tag *env, int val); /* fortified programs' longjmp */
+JUMP(longjmp, jmp_buf, longjmp)
+JUMP(siglongjmp, sigjmp_buf, siglongjmp)
+JUMP(_longjmp, jmp_buf, _longjmp)
+JUMP(__longjmp_chk, struct __jmp_buf_tag *, longjmp_chk)
 
 /* ---- time, randomness, sleep ---------------------------------------------------------------- */
 
@@ -101,9 +122,17 @@ static void diag_line(void *ud, const char *line)
  * memory. */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct carom_fd *pool_free;
+/* Set while this thread wants or holds pool_lock. socket() and close() are
+ * async-signal-safe, so a signal handler may call them while the thread it interrupted
+ * holds the lock: waiting for it then never ends (hostile_sigclose.sh). Such a nested call
+ * takes no record (the socket goes untracked) or leaks one (never freed memory anyway). */
+static __thread volatile bool in_pool;
 
 static struct carom_fd *pool_get(void)
 {
+    if (in_pool)
+        return NULL;
+    in_pool = true; /* before the lock: a handler may land while we wait for it */
     pthread_mutex_lock(&pool_lock);
     struct carom_fd *f = pool_free;
     if (f) {
@@ -121,15 +150,20 @@ static struct carom_fd *pool_get(void)
         }
     }
     pthread_mutex_unlock(&pool_lock);
+    in_pool = false;
     return f;
 }
 
 static void pool_put(struct carom_fd *f)
 {
+    if (in_pool)
+        return;
+    in_pool = true;
     pthread_mutex_lock(&pool_lock);
     f->next_free = pool_free;
     pool_free = f;
     pthread_mutex_unlock(&pool_lock);
+    in_pool = false;
 }
 
 struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
@@ -156,9 +190,68 @@ void carom__fd_untrack(int fd)
         return;
     struct carom_fd *old = atomic_exchange(&carom__fds[fd], NULL);
     if (old) {
+        /* A connect retry on another thread may be putting a fresh socket in place right
+         * now (connect.c, replace): let it finish, so the caller's real close() closes
+         * that socket rather than a number someone else opens next (hostile_closerace.sh).
+         * Bounded: the thread may be the one this signal handler interrupted. */
+        for (int i = 0; i < 10000 && atomic_load(&old->replacing); i++)
+            sched_yield();
         carom__nb_close(old); /* closed before its outcome was seen: no verdict */
         pool_put(old);
     }
+}
+
+/* True when fd no longer holds the socket f describes: the program closed it where no
+ * wrapper could see (fclose() of an fdopen()ed socket, a raw close_range system call)
+ * and the number now holds a pipe, a file or another socket (hostile_daemon.sh). Costs
+ * system calls: only for the rare decisions that act on the descriptor. */
+bool carom__fd_stale(int fd, const struct carom_fd *f)
+{
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) != 0 || v != f->type)
+        return true;
+    l = sizeof v;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v != f->domain)
+        return true;
+    if (!f->peerlen)
+        return false;
+    struct sockaddr_storage ss;
+    l = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &l) != 0)
+        return false; /* not connected (yet, or any more): cannot tell, assume ours */
+    if (ss.ss_family == AF_INET && f->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        const struct sockaddr_in *b = (const struct sockaddr_in *)&f->peer;
+        return a->sin_port != b->sin_port || a->sin_addr.s_addr != b->sin_addr.s_addr;
+    }
+    if (ss.ss_family == AF_INET6 && f->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&f->peer;
+        return a->sin6_port != b->sin6_port ||
+               memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) != 0;
+    }
+    return true;
+}
+
+/* ---- vfork children ------------------------------------------------------------------------- */
+
+/* The process this memory belongs to: set at init and in every fork child. */
+static pid_t owner_pid;
+
+bool carom__vfork_child(void)
+{
+    pid_t me = (pid_t)syscall(SYS_getpid);
+    if (CAROM_LIKELY(me == owner_pid))
+        return false;
+    /* Another process runs in our memory (vfork, or clone with CLONE_VM), or a fork whose
+     * atfork handlers did not run (_Fork, a raw clone). kcmp tells the two apart. */
+    long same = syscall(SYS_kcmp, me, owner_pid, 1 /* KCMP_VM */, 0, 0);
+    if (same > 0) {
+        owner_pid = me; /* our own copy of memory: this process owns it now */
+        return false;
+    }
+    return true; /* shares the parent's memory, or cannot tell: leave the table alone */
 }
 
 void carom__fd_copy(int from, int to)
@@ -175,6 +268,7 @@ void carom__fd_copy(int from, int to)
         return;
     *f = *src;
     f->next_free = NULL;
+    atomic_store(&f->replacing, 0);
     f->ticket_open = false; /* one outcome is owed once, by the original */
     struct carom_fd *old = atomic_exchange(&carom__fds[to], f);
     if (old)
@@ -240,6 +334,7 @@ static void atfork_parent(void)
 }
 static void atfork_child(void)
 {
+    owner_pid = (pid_t)syscall(SYS_getpid);
     pthread_mutex_unlock(&pool_lock);
     tls_rng_seeded = false; /* a child must not replay its parent's jitter */
 }
@@ -300,6 +395,7 @@ static int read_file(const char *path, char **out, size_t *len)
 static void init_once_fn(void)
 {
     initialising = true;
+    owner_pid = (pid_t)syscall(SYS_getpid);
     carom__bind();
     pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
 

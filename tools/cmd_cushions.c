@@ -84,8 +84,7 @@ static int map_table(const char *name, struct table *tb)
 {
     int fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT)
-            return 1;
+        if (errno == ENOENT) return 1;
         fprintf(stderr, "carom cushions: %s: %s\n", name, strerror(errno));
         return -1;
     }
@@ -113,11 +112,13 @@ static int map_table(const char *name, struct table *tb)
     tb->size = (size_t)st.st_size;
     const _Atomic uint64_t *w = m;
     for (unsigned i = 0; i < H__N; i++)
-        tb->w[i] = atomic_load_explicit(&w[i], i == H_MAGIC ? memory_order_acquire : memory_order_relaxed);
+        tb->w[i] =
+            atomic_load_explicit(&w[i], i == H_MAGIC ? memory_order_acquire : memory_order_relaxed);
     const uint64_t *h = tb->w;
     bool ok = h[H_MAGIC] == SHM_MAGIC && h[H_VERSION] == SHM_VERSION && h[H_SIZE] == tb->size &&
               h[H_UID] == geteuid() && h[H_NSLOTS] > 0 && h[H_SLOT_SIZE] > 0 &&
-              h[H_SLOTS_OFF] >= H__N * 8 && h[H_NSLOTS] <= (tb->size - h[H_SLOTS_OFF]) / h[H_SLOT_SIZE] &&
+              h[H_SLOTS_OFF] >= H__N * 8 &&
+              h[H_NSLOTS] <= (tb->size - h[H_SLOTS_OFF]) / h[H_SLOT_SIZE] &&
               h[H_OFF_KEY_HASH] + 8 <= h[H_SLOT_SIZE] && h[H_OFF_LAST_USED] + 8 <= h[H_SLOT_SIZE] &&
               h[H_OFF_POLICY] + 4 <= h[H_SLOT_SIZE] && h[H_KEY_MAX] > 0 &&
               h[H_OFF_KEY] + h[H_KEY_MAX] <= h[H_SLOT_SIZE] &&
@@ -136,10 +137,9 @@ static int cmp_row(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
     /* Open first, then half-open, then closed: what needs attention on top. */
-    static const int rank[] = {[CAROM_CUSHION_CLOSED] = 2, [CAROM_CUSHION_OPEN] = 0,
-                               [CAROM_CUSHION_HALF_OPEN] = 1};
-    if (rank[x->v.mode] != rank[y->v.mode])
-        return rank[x->v.mode] - rank[y->v.mode];
+    static const int rank[] = {
+        [CAROM_CUSHION_CLOSED] = 2, [CAROM_CUSHION_OPEN] = 0, [CAROM_CUSHION_HALF_OPEN] = 1};
+    if (rank[x->v.mode] != rank[y->v.mode]) return rank[x->v.mode] - rank[y->v.mode];
     int c = strcmp(x->endpoint, y->endpoint);
     return c ? c : strcmp(x->policy, y->policy);
 }
@@ -154,8 +154,7 @@ static size_t collect(const struct table *tb, const carom_table *t, struct row *
         const unsigned char *s = tb->base + h[H_SLOTS_OFF] + i * h[H_SLOT_SIZE];
         const _Atomic uint64_t *kh = (const _Atomic uint64_t *)(s + h[H_OFF_KEY_HASH]);
         uint64_t k = atomic_load_explicit(kh, memory_order_acquire);
-        if (k == 0 || (k & RESERVED))
-            continue;
+        if (k == 0 || (k & RESERVED)) continue;
         struct row *r = &rows[n];
         memset(r, 0, sizeof *r);
         r->slot = (unsigned)i;
@@ -168,13 +167,11 @@ static size_t collect(const struct table *tb, const carom_table *t, struct row *
                                              memory_order_relaxed);
         r->idle_ms = now > used ? now - used : 0;
         const carom_policy *p = carom_policy_at(t, pol);
-        if (!p)
-            continue; /* not this config's policy: cannot interpret its cushion */
+        if (!p) continue; /* not this config's policy: cannot interpret its cushion */
         snprintf(r->policy, sizeof r->policy, "%s", p->name);
         r->window = p->cushion.window;
         carom_cushion_peek((const carom_cushion *)(s + h[H_OFF_CUSHION]), &p->cushion, now, &r->v);
-        if (atomic_load_explicit(kh, memory_order_acquire) != k)
-            continue;
+        if (atomic_load_explicit(kh, memory_order_acquire) != k) continue;
         n++;
     }
     qsort(rows, n, sizeof *rows, cmp_row);
@@ -246,8 +243,7 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
             snprintf(in, sizeof in, "-");
         fprintf(out, "%-40s %-20s %-9s %8s  %s\n", ep, pol, mode_name(r->v.mode), fails, in);
     }
-    if (!n)
-        fprintf(out, "(no circuits in %s yet)\n", name);
+    if (!n) fprintf(out, "(no circuits in %s yet)\n", name);
 }
 
 static const char usage[] = "usage: carom cushions [-c FILE] [--json] [--watch] [--path]\n";
@@ -278,8 +274,7 @@ int carom_cmd_cushions(int argc, char **argv)
     char buf[4096];
     const char *path = file ? file : carom_policy_find(buf, sizeof buf);
     carom_table *t = path ? carom_policy_load(path, to_stderr, NULL) : carom_policy_builtin();
-    if (!t)
-        return 1;
+    if (!t) return 1;
     const char *shown = path ? path : "(built-in defaults)";
     char name[96];
     snprintf(name, sizeof name, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
@@ -292,8 +287,7 @@ int carom_cmd_cushions(int argc, char **argv)
     if (carom_policy_state_mode(t) == CAROM_STATE_PROCESS) {
         fprintf(stderr, "carom cushions: %s says state = process: circuits live in each process\n",
                 shown);
-        if (json)
-            fputs("[]\n", stdout);
+        if (json) fputs("[]\n", stdout);
         carom_policy_free(t);
         return 0;
     }
@@ -302,8 +296,7 @@ int carom_cmd_cushions(int argc, char **argv)
     if (m != 0) {
         if (m > 0) {
             fprintf(stderr, "carom cushions: no shared state for %s yet (%s)\n", shown, name);
-            if (json)
-                fputs("[]\n", stdout);
+            if (json) fputs("[]\n", stdout);
         }
         carom_policy_free(t);
         return m > 0 ? 0 : 1;
@@ -319,8 +312,7 @@ int carom_cmd_cushions(int argc, char **argv)
     bool tty = isatty(STDOUT_FILENO);
     do {
         size_t n = collect(&tb, t, rows);
-        if (watch && tty && !json)
-            fputs("\033[H\033[J", stdout);
+        if (watch && tty && !json) fputs("\033[H\033[J", stdout);
         if (json)
             print_json(stdout, rows, n);
         else

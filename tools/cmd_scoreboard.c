@@ -43,14 +43,12 @@ static uint64_t mono_ms(void)
 static const char *socket_path(const char *config, char *buf, size_t len)
 {
     const char *env = getenv("CAROM_SCOREBOARD");
-    if (env && *env)
-        return env;
+    if (env && *env) return env;
     char pathbuf[4096];
     const char *path = config ? config : carom_policy_find(pathbuf, sizeof pathbuf);
     carom_table *t = path ? carom_policy_load(path, NULL, NULL) : NULL;
     snprintf(buf, len, "%s", t ? carom_policy_scoreboard(t) : "/tmp/carom-scoreboard.sock");
-    if (t)
-        carom_policy_free(t);
+    if (t) carom_policy_free(t);
     return buf;
 }
 
@@ -70,16 +68,14 @@ static int listen_on(const char *path)
     }
     strcpy(sa.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     mode_t old = umask(077);
     int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     if (r != 0 && errno == EADDRINUSE) {
         struct stat st;
         int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
-        if (probe >= 0)
-            close(probe);
+        if (probe >= 0) close(probe);
         if (live) {
             fprintf(stderr, "carom scoreboard: %s: another listener is running\n", path);
             errno = EADDRINUSE;
@@ -126,31 +122,47 @@ static bool json_string(const char **p, char *out, size_t cap)
     size_t n = 0;
     for (;;) {
         unsigned c = (unsigned char)*s++;
-        if (c == 0 || c < 0x20)
-            return false;
-        if (c == '"')
-            break;
+        if (c == 0 || c < 0x20) return false;
+        if (c == '"') break;
         char tmp[4];
         size_t k = 1;
         tmp[0] = (char)c;
         if (c == '\\') {
             c = (unsigned char)*s++;
             switch (c) {
-            case '"': case '\\': case '/': tmp[0] = (char)c; break;
-            case 'b': tmp[0] = '\b'; break;
-            case 'f': tmp[0] = '\f'; break;
-            case 'n': tmp[0] = '\n'; break;
-            case 'r': tmp[0] = '\r'; break;
-            case 't': tmp[0] = '\t'; break;
+            case '"':
+            case '\\':
+            case '/':
+                tmp[0] = (char)c;
+                break;
+            case 'b':
+                tmp[0] = '\b';
+                break;
+            case 'f':
+                tmp[0] = '\f';
+                break;
+            case 'n':
+                tmp[0] = '\n';
+                break;
+            case 'r':
+                tmp[0] = '\r';
+                break;
+            case 't':
+                tmp[0] = '\t';
+                break;
             case 'u': {
                 unsigned cp = 0;
                 for (int i = 0; i < 4; i++) {
                     char h = *s++;
                     cp <<= 4;
-                    if (h >= '0' && h <= '9') cp |= (unsigned)(h - '0');
-                    else if (h >= 'a' && h <= 'f') cp |= (unsigned)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F') cp |= (unsigned)(h - 'A' + 10);
-                    else return false;
+                    if (h >= '0' && h <= '9')
+                        cp |= (unsigned)(h - '0');
+                    else if (h >= 'a' && h <= 'f')
+                        cp |= (unsigned)(h - 'a' + 10);
+                    else if (h >= 'A' && h <= 'F')
+                        cp |= (unsigned)(h - 'A' + 10);
+                    else
+                        return false;
                 }
                 if (cp >= 0xd800 && cp <= 0xdfff)
                     cp = 0xfffd; /* surrogates: carom never sends them; show a placeholder */
@@ -196,23 +208,18 @@ static bool parse_event(const char *s, struct ev *e)
     memset(e, 0, sizeof *e);
     e->delay_ms = e->elapsed_ms = -1;
     s = skip_ws(s);
-    if (*s++ != '{')
-        return false;
+    if (*s++ != '{') return false;
     s = skip_ws(s);
-    if (*s == '}')
-        return false;
+    if (*s == '}') return false;
     for (;;) {
         char key[32], sval[512];
-        if (*s++ != '"' || !json_string(&s, key, sizeof key))
-            return false;
+        if (*s++ != '"' || !json_string(&s, key, sizeof key)) return false;
         s = skip_ws(s);
-        if (*s++ != ':')
-            return false;
+        if (*s++ != ':') return false;
         s = skip_ws(s);
         if (*s == '"') {
             s++;
-            if (!json_string(&s, sval, sizeof sval))
-                return false;
+            if (!json_string(&s, sval, sizeof sval)) return false;
             struct {
                 const char *k;
                 char *dst;
@@ -224,22 +231,25 @@ static bool parse_event(const char *s, struct ev *e)
                      {"error", e->error, sizeof e->error},
                      {"detail", e->detail, sizeof e->detail}};
             for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-                if (strcmp(key, f[i].k) == 0)
-                    snprintf(f[i].dst, f[i].cap, "%s", sval);
+                if (strcmp(key, f[i].k) == 0) snprintf(f[i].dst, f[i].cap, "%s", sval);
         } else if (*s == '-' || (*s >= '0' && *s <= '9')) {
             char *end;
             errno = 0;
             long long v = strtoll(s, &end, 10);
-            if (end == s || errno)
-                v = 0;
+            if (end == s || errno) v = 0;
             if (*end == '.' || *end == 'e' || *end == 'E')
                 (void)strtod(s, &end); /* not ours, but valid JSON */
             s = end;
-            if (strcmp(key, "pid") == 0) e->pid = v;
-            else if (strcmp(key, "attempt") == 0) e->attempt = v;
-            else if (strcmp(key, "delay_ms") == 0) e->delay_ms = v;
-            else if (strcmp(key, "elapsed_ms") == 0) e->elapsed_ms = v;
-            else if (strcmp(key, "dropped") == 0) e->dropped = v;
+            if (strcmp(key, "pid") == 0)
+                e->pid = v;
+            else if (strcmp(key, "attempt") == 0)
+                e->attempt = v;
+            else if (strcmp(key, "delay_ms") == 0)
+                e->delay_ms = v;
+            else if (strcmp(key, "elapsed_ms") == 0)
+                e->elapsed_ms = v;
+            else if (strcmp(key, "dropped") == 0)
+                e->dropped = v;
         } else if (strncmp(s, "true", 4) == 0 || strncmp(s, "null", 4) == 0) {
             s += 4;
         } else if (strncmp(s, "false", 5) == 0) {
@@ -248,17 +258,16 @@ static bool parse_event(const char *s, struct ev *e)
             return false;
         }
         s = skip_ws(s);
-        if (*s == '}')
-            break;
-        if (*s++ != ',')
-            return false;
+        if (*s == '}') break;
+        if (*s++ != ',') return false;
         s = skip_ws(s);
     }
     s = skip_ws(s + 1);
     return *s == 0 && e->event[0];
 }
 
-/* ---- counters ---------------------------------------------------------------------------------- */
+/* ---- counters ----------------------------------------------------------------------------------
+ */
 
 /* Bounded memory: at most MAX_SERIES (policy, endpoint) pairs (later endpoints are counted
  * under endpoint "other"), MAX_OUTCOMES distinct errors and MAX_FAULTS chaos faults each. */
@@ -269,13 +278,13 @@ static bool parse_event(const char *s, struct ev *e)
 #define MAX_FAULTS 8
 #define RING 1024
 
-static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                 1,     2.5,  5,     10,   30,  60};
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NB (sizeof buckets / sizeof buckets[0])
 
-static const char *const kinds[] = {"shot",    "retry",     "open",     "half_open",
-                                    "close",   "timeout",   "pocket",   "stale_dns",
-                                    "budget_exhausted", "chaos", "config_error"};
+static const char *const kinds[] = {"shot",      "retry",       "open",
+                                    "half_open", "close",       "timeout",
+                                    "pocket",    "stale_dns",   "budget_exhausted",
+                                    "chaos",     "config_error"};
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
 struct hist {
@@ -291,7 +300,7 @@ struct named_count {
 
 struct series {
     char policy[CAROM_NAME_MAX], endpoint[192];
-    uint64_t events[NKINDS + 1]; /* the last: kinds this version does not know */
+    uint64_t events[NKINDS + 1];               /* the last: kinds this version does not know */
     struct named_count outcomes[MAX_OUTCOMES]; /* shots: "ok" or the error */
     struct named_count faults[MAX_FAULTS];     /* chaos injections by fault */
     uint64_t retries;
@@ -332,8 +341,7 @@ static struct series *find_or_add(const char *policy, const char *endpoint, unsi
     for (unsigned i = 0; i < HASH_SLOTS; i++) {
         int32_t *slot = &index_of[(h + i) % HASH_SLOTS];
         if (*slot < 0) {
-            if (nseries >= limit)
-                return NULL;
+            if (nseries >= limit) return NULL;
             struct series *s = &series[nseries];
             memset(s, 0, sizeof *s);
             snprintf(s->policy, sizeof s->policy, "%s", policy);
@@ -342,8 +350,7 @@ static struct series *find_or_add(const char *policy, const char *endpoint, unsi
             return s;
         }
         struct series *s = &series[*slot];
-        if (strcmp(s->policy, policy) == 0 && strcmp(s->endpoint, endpoint) == 0)
-            return s;
+        if (strcmp(s->policy, policy) == 0 && strcmp(s->endpoint, endpoint) == 0) return s;
     }
     return NULL;
 }
@@ -359,10 +366,8 @@ static struct series *series_for(const char *policy, const char *endpoint)
 static struct policy_row *row_for(const char *policy)
 {
     for (unsigned i = 0; i < nrows; i++)
-        if (strcmp(rows[i].name, policy) == 0)
-            return &rows[i];
-    if (nrows >= MAX_POLICIES)
-        return NULL;
+        if (strcmp(rows[i].name, policy) == 0) return &rows[i];
+    if (nrows >= MAX_POLICIES) return NULL;
     struct policy_row *r = &rows[nrows++];
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", policy);
@@ -392,8 +397,7 @@ static void observe(struct hist *h, double seconds)
     unsigned i = 0;
     while (i < NB && seconds > buckets[i])
         i++;
-    if (i < NB)
-        h->b[i]++;
+    if (i < NB) h->b[i]++;
     h->count++;
     h->sum += seconds;
 }
@@ -401,8 +405,7 @@ static void observe(struct hist *h, double seconds)
 static void account(const struct ev *e)
 {
     total_events++;
-    if (e->dropped > 0)
-        total_dropped += (uint64_t)e->dropped;
+    if (e->dropped > 0) total_dropped += (uint64_t)e->dropped;
     const char *policy = e->policy[0] ? e->policy : "-";
     const char *endpoint = e->endpoint[0] ? e->endpoint : "-";
     struct series *s = series_for(policy, endpoint);
@@ -410,46 +413,37 @@ static void account(const struct ev *e)
     unsigned k = 0;
     while (k < NKINDS && strcmp(kinds[k], e->event) != 0)
         k++;
-    if (s)
-        s->events[k]++;
+    if (s) s->events[k]++;
     if (strcmp(e->event, "shot") == 0) {
         bool ok = !e->error[0];
         if (s) {
             count_named(s->outcomes, MAX_OUTCOMES, ok ? "ok" : e->error);
-            if (e->elapsed_ms >= 0)
-                observe(&s->duration, (double)e->elapsed_ms / 1000.0);
+            if (e->elapsed_ms >= 0) observe(&s->duration, (double)e->elapsed_ms / 1000.0);
         }
         if (r) {
             r->calls++;
-            if (!ok)
-                r->failures++;
+            if (!ok) r->failures++;
             if (e->elapsed_ms >= 0) {
-                r->lat[r->lat_next] = (uint32_t)(e->elapsed_ms > UINT32_MAX ? UINT32_MAX : e->elapsed_ms);
+                r->lat[r->lat_next] =
+                    (uint32_t)(e->elapsed_ms > UINT32_MAX ? UINT32_MAX : e->elapsed_ms);
                 r->lat_next = (r->lat_next + 1) % RING;
-                if (r->nlat < RING)
-                    r->nlat++;
+                if (r->nlat < RING) r->nlat++;
             }
         }
     } else if (strcmp(e->event, "retry") == 0) {
         if (s) {
             s->retries++;
-            if (e->delay_ms >= 0)
-                observe(&s->delay, (double)e->delay_ms / 1000.0);
+            if (e->delay_ms >= 0) observe(&s->delay, (double)e->delay_ms / 1000.0);
         }
-        if (r)
-            r->retries++;
+        if (r) r->retries++;
     } else if (strcmp(e->event, "open") == 0) {
-        if (s)
-            s->circuit = 1;
+        if (s) s->circuit = 1;
     } else if (strcmp(e->event, "half_open") == 0) {
-        if (s)
-            s->circuit = 2;
+        if (s) s->circuit = 2;
     } else if (strcmp(e->event, "close") == 0) {
-        if (s)
-            s->circuit = 0;
+        if (s) s->circuit = 0;
     } else if (strcmp(e->event, "chaos") == 0) {
-        if (s)
-            count_named(s->faults, MAX_FAULTS, e->error[0] ? e->error : "unknown");
+        if (s) count_named(s->faults, MAX_FAULTS, e->error[0] ? e->error : "unknown");
     }
     if (r && e->error[0] && strcmp(e->event, "chaos") != 0) {
         snprintf(r->last_error, sizeof r->last_error, "%s", e->error);
@@ -458,7 +452,8 @@ static void account(const struct ev *e)
     }
 }
 
-/* ---- the live table ------------------------------------------------------------------------------ */
+/* ---- the live table
+ * ------------------------------------------------------------------------------ */
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -502,11 +497,9 @@ static void print_table(FILE *out, const char *path, bool tty)
         struct policy_row *r = &rows[i];
         unsigned open = 0, half = 0, known = 0;
         for (unsigned j = 0; j < nseries; j++) {
-            if (strcmp(series[j].policy, r->name) != 0)
-                continue;
+            if (strcmp(series[j].policy, r->name) != 0) continue;
             uint64_t transitions = series[j].events[2] + series[j].events[3] + series[j].events[4];
-            if (!transitions && !series[j].events[0])
-                continue;
+            if (!transitions && !series[j].events[0]) continue;
             known++;
             open += series[j].circuit == 1;
             half += series[j].circuit == 2;
@@ -547,7 +540,8 @@ static void print_table(FILE *out, const char *path, bool tty)
     fflush(out);
 }
 
-/* ---- Prometheus text format ------------------------------------------------------------------------ */
+/* ---- Prometheus text format
+ * ------------------------------------------------------------------------ */
 
 struct sbuf {
     char *p;
@@ -558,8 +552,7 @@ struct sbuf {
 static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_add(struct sbuf *b, const char *fmt, ...)
 {
-    if (b->oom)
-        return;
+    if (b->oom) return;
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -615,14 +608,14 @@ static void prom_hist(struct sbuf *b, const char *name, const char *help, size_t
     sb_add(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (unsigned i = 0; i < nseries; i++) {
         const struct hist *h = (const struct hist *)((const char *)&series[i] + off);
-        if (!h->count)
-            continue;
+        if (!h->count) continue;
         char l[1024];
         labels(&series[i], l, sizeof l);
         uint64_t cum = 0;
         for (unsigned j = 0; j < NB; j++) {
             cum += h->b[j];
-            sb_add(b, "%s_bucket{%s,le=\"%g\"} %llu\n", name, l, buckets[j], (unsigned long long)cum);
+            sb_add(b, "%s_bucket{%s,le=\"%g\"} %llu\n", name, l, buckets[j],
+                   (unsigned long long)cum);
         }
         sb_add(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, l, (unsigned long long)h->count);
         sb_add(b, "%s_sum{%s} %.3f\n", name, l, h->sum); /* whole ms: exact */
@@ -633,8 +626,7 @@ static void prom_hist(struct sbuf *b, const char *name, const char *help, size_t
 static char *prometheus_text(size_t *len)
 {
     struct sbuf b = {malloc(65536), 0, 65536, false};
-    if (!b.p)
-        return NULL;
+    if (!b.p) return NULL;
     char l[1024], x[128];
 
     sb_add(&b, "# HELP carom_shots_total Guarded calls finished, by outcome (ok or the error).\n"
@@ -649,17 +641,16 @@ static char *prometheus_text(size_t *len)
     sb_add(&b, "# HELP carom_retry_attempts_total Retries carom made (retry events).\n"
                "# TYPE carom_retry_attempts_total counter\n");
     for (unsigned i = 0; i < nseries; i++) {
-        if (!series[i].events[1])
-            continue;
+        if (!series[i].events[1]) continue;
         labels(&series[i], l, sizeof l);
-        sb_add(&b, "carom_retry_attempts_total{%s} %llu\n", l, (unsigned long long)series[i].retries);
+        sb_add(&b, "carom_retry_attempts_total{%s} %llu\n", l,
+               (unsigned long long)series[i].retries);
     }
     sb_add(&b, "# HELP carom_circuit_state Circuit state as last reported: 0 closed, 1 open, "
                "2 half-open.\n# TYPE carom_circuit_state gauge\n");
     for (unsigned i = 0; i < nseries; i++) {
         const struct series *s = &series[i];
-        if (!s->events[0] && !s->events[2] && !s->events[3] && !s->events[4])
-            continue;
+        if (!s->events[0] && !s->events[2] && !s->events[3] && !s->events[4]) continue;
         labels(s, l, sizeof l);
         sb_add(&b, "carom_circuit_state{%s} %d\n", l, s->circuit);
     }
@@ -685,12 +676,14 @@ static char *prometheus_text(size_t *len)
                 sb_add(&b, "carom_events_total{%s,event=\"%s\"} %llu\n", l,
                        k < NKINDS ? kinds[k] : "other", (unsigned long long)series[i].events[k]);
     }
-    sb_add(&b, "# HELP carom_events_dropped_total Events the shims dropped (no listener, full "
-               "buffer), as they reported them.\n# TYPE carom_events_dropped_total counter\n"
-               "carom_events_dropped_total %llu\n",
+    sb_add(&b,
+           "# HELP carom_events_dropped_total Events the shims dropped (no listener, full "
+           "buffer), as they reported them.\n# TYPE carom_events_dropped_total counter\n"
+           "carom_events_dropped_total %llu\n",
            (unsigned long long)total_dropped);
-    sb_add(&b, "# HELP carom_scoreboard_invalid_total Datagrams that were not carom events.\n"
-               "# TYPE carom_scoreboard_invalid_total counter\ncarom_scoreboard_invalid_total %llu\n",
+    sb_add(&b,
+           "# HELP carom_scoreboard_invalid_total Datagrams that were not carom events.\n"
+           "# TYPE carom_scoreboard_invalid_total counter\ncarom_scoreboard_invalid_total %llu\n",
            (unsigned long long)total_invalid);
     if (b.oom) {
         free(b.p);
@@ -700,7 +693,8 @@ static char *prometheus_text(size_t *len)
     return b.p;
 }
 
-/* ---- the /metrics server: one poll loop, non-blocking clients ---------------------------------------- */
+/* ---- the /metrics server: one poll loop, non-blocking clients
+ * ---------------------------------------- */
 
 #define MAX_CLIENTS 16
 #define CLIENT_MS 5000
@@ -739,8 +733,7 @@ static int http_listen(const char *hostport)
     int fd = -1, err = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0)
-            continue;
+        if (fd < 0) continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
@@ -772,15 +765,13 @@ static void client_respond(struct client *c)
     char *body = NULL;
     size_t blen = 0;
     char *q = strchr(target, '?');
-    if (q)
-        *q = 0;
+    if (q) *q = 0;
     if (strcmp(method, "GET") != 0 && !head) {
         status = "405 Method Not Allowed";
         type = "text/plain";
     } else if (strcmp(target, "/metrics") == 0) {
         body = prometheus_text(&blen);
-        if (!body)
-            status = "500 Internal Server Error";
+        if (!body) status = "500 Internal Server Error";
     } else if (strcmp(target, "/") == 0) {
         type = "text/html";
         body = strdup("<html><body><a href=\"/metrics\">carom metrics</a></body></html>\n");
@@ -806,8 +797,7 @@ static void client_respond(struct client *c)
         return;
     }
     memcpy(c->out, hdr, (size_t)hn);
-    if (!head && body)
-        memcpy(c->out + hn, body, blen);
+    if (!head && body) memcpy(c->out + hn, body, blen);
     free(body);
     c->nout = total;
     c->sent = 0;
@@ -818,8 +808,7 @@ static void client_io(struct client *c, short revents)
     if (!c->out && (revents & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = recv(c->fd, c->in + c->nin, sizeof c->in - 1 - c->nin, 0);
         if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
             client_close(c);
             return;
         }
@@ -834,13 +823,11 @@ static void client_io(struct client *c, short revents)
     if (c->out && (revents & (POLLOUT | POLLHUP | POLLERR))) {
         ssize_t n = send(c->fd, c->out + c->sent, c->nout - c->sent, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                client_close(c);
+            if (errno != EAGAIN && errno != EINTR) client_close(c);
             return;
         }
         c->sent += (size_t)n;
-        if (c->sent == c->nout)
-            client_close(c);
+        if (c->sent == c->nout) client_close(c);
     }
 }
 
@@ -848,12 +835,10 @@ static void http_accept(int hfd)
 {
     for (;;) {
         int fd = accept4(hfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         struct client *c = NULL;
         for (unsigned i = 0; i < MAX_CLIENTS && !c; i++)
-            if (clients[i].fd < 0)
-                c = &clients[i];
+            if (clients[i].fd < 0) c = &clients[i];
         if (!c) {
             close(fd); /* busy: the scraper retries next interval */
             continue;
@@ -864,7 +849,8 @@ static void http_accept(int hfd)
     }
 }
 
-/* ---- the command ------------------------------------------------------------------------------------- */
+/* ---- the command
+ * ------------------------------------------------------------------------------------- */
 
 static const char usage[] = "usage: carom scoreboard [-c FILE] [--json] [--prometheus HOST:PORT]\n"
                             "       [--interval MS]\n";
@@ -929,11 +915,11 @@ int carom_cmd_scoreboard(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a reader (jq) that goes away ends us through EPIPE */
     bool tty = isatty(STDOUT_FILENO);
     if (prom)
-        fprintf(stderr, "carom scoreboard: listening on %s, serving http://%s/metrics\n", path, prom);
+        fprintf(stderr, "carom scoreboard: listening on %s, serving http://%s/metrics\n", path,
+                prom);
     else if (json)
         fprintf(stderr, "carom scoreboard: listening on %s\n", path);
-    if (table)
-        print_table(stdout, path, tty);
+    if (table) print_table(stdout, path, tty);
 
     bool dirty = false, broken = false;
     uint64_t next_draw = mono_ms() + (uint64_t)interval;
@@ -942,73 +928,63 @@ int carom_cmd_scoreboard(int argc, char **argv)
         struct client *who[2 + MAX_CLIENTS];
         nfds_t n = 0;
         p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
-        if (hfd >= 0)
-            p[n++] = (struct pollfd){.fd = hfd, .events = POLLIN};
+        if (hfd >= 0) p[n++] = (struct pollfd){.fd = hfd, .events = POLLIN};
         uint64_t now = mono_ms();
         for (unsigned i = 0; i < MAX_CLIENTS; i++) {
-            if (clients[i].fd < 0)
-                continue;
+            if (clients[i].fd < 0) continue;
             if (now - clients[i].since > CLIENT_MS) {
                 client_close(&clients[i]);
                 continue;
             }
             who[n] = &clients[i];
-            p[n++] = (struct pollfd){.fd = clients[i].fd,
-                                     .events = clients[i].out ? POLLOUT : POLLIN};
+            p[n++] =
+                (struct pollfd){.fd = clients[i].fd, .events = clients[i].out ? POLLOUT : POLLIN};
         }
         int timeout = table ? (int)(next_draw > now ? next_draw - now : 0) : 1000;
         int r = poll(p, n, timeout);
-        if (r < 0 && errno != EINTR)
-            break;
+        if (r < 0 && errno != EINTR) break;
         if (r > 0 && (p[0].revents & POLLIN)) {
             /* Drain what is queued, bounded so HTTP clients and the table still get turns. */
             for (int k = 0; k < 4096; k++) {
                 char msg[2048];
                 ssize_t m = recv(fd, msg, sizeof msg - 1, MSG_DONTWAIT);
-                if (m < 0)
-                    break;
+                if (m < 0) break;
                 msg[m] = 0;
-                if (json) {
-                    /* Raw, one per line; a datagram with a newline in it is not ours and
-                     * would split a line, so it is not passed on. */
-                    if (!memchr(msg, '\n', (size_t)m) && (size_t)m == strlen(msg)) {
+                /* --json passes each event on raw, one per line, as the shim sent it;
+                 * what is not a carom event (a stray datagram) would only break the
+                 * reader (jq), so it is counted and left out. */
+                struct ev e;
+                if ((size_t)m == strlen(msg) && !memchr(msg, '\n', (size_t)m) &&
+                    parse_event(msg, &e)) {
+                    account(&e);
+                    dirty = true;
+                    if (json) {
                         fwrite(msg, 1, (size_t)m, stdout);
                         fputc('\n', stdout);
                     }
-                }
-                struct ev e;
-                if ((size_t)m == strlen(msg) && parse_event(msg, &e)) {
-                    account(&e);
-                    dirty = true;
                 } else {
                     total_invalid++;
                 }
             }
-            if (json && (fflush(stdout) != 0 || ferror(stdout)))
-                broken = true;
+            if (json && (fflush(stdout) != 0 || ferror(stdout))) broken = true;
         }
         for (nfds_t i = 1; r > 0 && i < n; i++) {
-            if (!p[i].revents)
-                continue;
+            if (!p[i].revents) continue;
             if (p[i].fd == hfd)
                 http_accept(hfd);
             else
                 client_io(who[i], p[i].revents);
         }
         if (table && mono_ms() >= next_draw) {
-            if (dirty || tty)
-                print_table(stdout, path, tty);
+            if (dirty || tty) print_table(stdout, path, tty);
             dirty = false;
             next_draw = mono_ms() + (uint64_t)interval;
         }
     }
-    if (table)
-        print_table(stdout, path, false);
+    if (table) print_table(stdout, path, false);
     for (unsigned i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].fd >= 0)
-            client_close(&clients[i]);
-    if (hfd >= 0)
-        close(hfd);
+        if (clients[i].fd >= 0) client_close(&clients[i]);
+    if (hfd >= 0) close(hfd);
     close(fd);
     unlink_ours(path);
     return 0;

@@ -1,13 +1,21 @@
-/* rr_client.c: the client of the sidecar benchmark: `rr_client echo|http PORT ROUNDS
- * THREADS MS` makes ROUNDS timed round trips on one connection to 127.0.0.1:PORT (a 1-byte
- * echo, or a keep-alive HTTP GET), then THREADS connections make round trips for MS ms,
- * and prints "P50_NS P99_NS ROUNDTRIPS_PER_S". Plain blocking sockets, as the unmodified
- * programs carom is for. It must never connect beyond loopback, never time its own
- * bookkeeping (only the send-to-answer span), and never run unbounded. */
+/* rr_client.c: the client of the sidecar benchmark, round trips to 127.0.0.1:PORT (a 1-byte
+ * echo, or a keep-alive HTTP GET) on plain blocking sockets, as the unmodified programs
+ * carom is for:
+ *   rr_client echo|http PORT THREADS TURNS BATCH TOKEN_IN TOKEN_OUT
+ * It works only while holding a token passed round a ring of FIFOs, so that several
+ * clients (direct, through the shim, through haproxy) alternate every few milliseconds and
+ * the machine's noise falls on all of them alike. The first turn connects THREADS
+ * connections and warms them up; the next TURNS turns time BATCH round trips each on one
+ * connection (latency); the last TURNS turns have THREADS threads make BATCH round trips
+ * each at once, timed as a whole (throughput). Prints "P50_NS P99_NS ROUNDTRIPS_PER_S".
+ * It must never connect beyond loopback, never time its own bookkeeping (only
+ * send-to-answer spans, and whole throughput turns), and never run unbounded. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +26,10 @@
 #include <unistd.h>
 
 #define WARMUP 500
+/* Untimed round trips at the start of each latency turn: the client that just passed the
+ * token may still be finishing its write on this CPU, and that is not our latency. */
+#define LEAD_IN 50
+#define MAX_THREADS 16
 
 static bool http;
 static unsigned short port;
@@ -117,66 +129,113 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static long long until_ns;
+/* ---- the token ring ------------------------------------------------------------------- */
 
-static void *loader(void *arg)
+static int tok_in, tok_out;
+
+static void take(void)
 {
-    long *count = arg;
-    struct conn *c = malloc(sizeof *c);
-    if (!c)
-        die("out of memory");
-    open_conn(c);
-    while (now_ns() < until_ns) {
-        for (int i = 0; i < 16; i++) /* the clock read is amortised */
+    char t;
+    if (read(tok_in, &t, 1) != 1)
+        die("token lost");
+}
+
+static void pass(void)
+{
+    char t = 't';
+    if (write(tok_out, &t, 1) != 1)
+        die("token not passed");
+}
+
+/* ---- throughput workers: each owns a connection and runs when the main thread says ---- */
+
+static struct conn conns[MAX_THREADS];
+static long batch;
+static pthread_barrier_t go, done;
+static volatile bool stopping;
+
+static void *worker(void *arg)
+{
+    struct conn *c = arg;
+    for (;;) {
+        pthread_barrier_wait(&go);
+        if (stopping)
+            return NULL;
+        for (long i = 0; i < batch; i++)
             round_trip(c);
-        *count += 16;
+        pthread_barrier_wait(&done);
     }
-    close(c->fd);
-    free(c);
-    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 6 || (strcmp(argv[1], "echo") && strcmp(argv[1], "http")))
+    if (argc != 8 || (strcmp(argv[1], "echo") && strcmp(argv[1], "http")))
         return 2;
     http = strcmp(argv[1], "http") == 0;
     port = (unsigned short)atoi(argv[2]);
-    long rounds = atol(argv[3]);
-    int threads = atoi(argv[4]);
-    long ms = atol(argv[5]);
-    if (!port || rounds < 100 || threads < 1 || threads > 64 || ms < 1 || ms > 60000)
+    int threads = atoi(argv[3]);
+    long turns = atol(argv[4]);
+    batch = atol(argv[5]);
+    if (!port || threads < 1 || threads > MAX_THREADS || turns < 1 || batch < 1 ||
+        turns * batch < 100 || turns * batch > 10000000)
         return 2;
-    alarm((unsigned)(ms / 1000 + 120)); /* never a hung benchmark */
+    alarm(120); /* never a hung benchmark */
+    signal(SIGPIPE, SIG_IGN);
+    /* O_RDWR: a FIFO opened so never blocks in open(), whatever order the ring starts. */
+    tok_in = open(argv[6], O_RDWR);
+    tok_out = open(argv[7], O_RDWR);
+    long long *lat = malloc((size_t)(turns * batch) * sizeof *lat);
+    if (tok_in < 0 || tok_out < 0 || !lat)
+        die("set-up failed");
 
-    long long *lat = malloc((size_t)rounds * sizeof *lat);
-    struct conn *c = malloc(sizeof *c);
-    if (!lat || !c)
-        die("out of memory");
-    open_conn(c);
-    for (int i = 0; i < WARMUP; i++)
-        round_trip(c);
-    for (long i = 0; i < rounds; i++) {
-        long long t = now_ns();
-        round_trip(c);
-        lat[i] = now_ns() - t;
-    }
-    close(c->fd);
-    qsort(lat, (size_t)rounds, sizeof *lat, cmp_ll);
-
-    pthread_t tid[64];
-    long count[64] = {0};
-    long long t0 = now_ns();
-    until_ns = t0 + ms * 1000000LL;
-    for (int i = 0; i < threads; i++)
-        if (pthread_create(&tid[i], NULL, loader, &count[i]))
-            die("pthread_create failed");
-    long total = 0;
+    take();
     for (int i = 0; i < threads; i++) {
-        pthread_join(tid[i], NULL);
-        total += count[i];
+        open_conn(&conns[i]);
+        for (int k = 0; k < WARMUP; k++)
+            round_trip(&conns[i]);
     }
-    double secs = (double)(now_ns() - t0) / 1e9;
-    printf("%lld %lld %.0f\n", lat[rounds / 2], lat[rounds * 99 / 100], (double)total / secs);
+    pthread_t tid[MAX_THREADS];
+    if (pthread_barrier_init(&go, NULL, (unsigned)threads + 1) ||
+        pthread_barrier_init(&done, NULL, (unsigned)threads + 1))
+        die("barrier");
+    for (int i = 0; i < threads; i++)
+        if (pthread_create(&tid[i], NULL, worker, &conns[i]))
+            die("pthread_create failed");
+    pass();
+
+    long k = 0;
+    for (long t = 0; t < turns; t++) {
+        take();
+        for (int i = 0; i < LEAD_IN; i++)
+            round_trip(&conns[0]);
+        for (long i = 0; i < batch; i++) {
+            long long t0 = now_ns();
+            round_trip(&conns[0]);
+            lat[k++] = now_ns() - t0;
+        }
+        pass();
+    }
+
+    long long busy = 0;
+    for (long t = 0; t < turns; t++) {
+        take();
+        long long t0 = now_ns();
+        pthread_barrier_wait(&go);
+        pthread_barrier_wait(&done);
+        busy += now_ns() - t0;
+        if (t == turns - 1) { /* while still holding the token: nobody else is timing */
+            stopping = true;
+            pthread_barrier_wait(&go);
+            for (int i = 0; i < threads; i++) {
+                pthread_join(tid[i], NULL);
+                close(conns[i].fd);
+            }
+        }
+        pass();
+    }
+
+    qsort(lat, (size_t)k, sizeof *lat, cmp_ll);
+    printf("%lld %lld %.0f\n", lat[k / 2], lat[k * 99 / 100],
+           (double)threads * (double)batch * (double)turns / ((double)busy / 1e9));
     return 0;
 }

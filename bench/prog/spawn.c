@@ -3,6 +3,7 @@
  * run and one with LD_PRELOAD=SHIM (which goes first alternates too, so drift and cache
  * warmth fall on both sides alike), and prints the median and p90 wall time of each side
  * in ns. It must never time anything but spawn-to-exit, and never let a child outlive it. */
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +27,14 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static posix_spawn_file_actions_t quiet; /* the program's stdout goes to /dev/null */
+
 /* One run, spawn to reaped exit; -1 when the program could not run or failed. */
 static long long run(char **argv, char **envp)
 {
     pid_t pid;
     long long t = now_ns();
-    if (posix_spawn(&pid, argv[0], NULL, NULL, argv, envp))
+    if (posix_spawn(&pid, argv[0], &quiet, NULL, argv, envp))
         return -1;
     int st;
     if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -65,6 +68,9 @@ int main(int argc, char **argv)
         }
     pre[k] = ld;
     char **prog = argv + 3;
+    if (posix_spawn_file_actions_init(&quiet) ||
+        posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0))
+        return 2;
     for (int i = 0; i < rounds; i++) {
         if (i & 1) {
             b[i] = run(prog, pre);

@@ -165,6 +165,11 @@ wait_events 1 '"event":"config_error".*retries.*lots'
 
 # 10. No secret from a request ever appears: userinfo, query, fragment, header, payload,
 #     on a live HTTP server (the request is made) and on a dead port (it is retried).
+#     (curl hangs with some sanitizer runtimes preloaded even without the shim: then this
+#     part is left out, said aloud.)
+if [ -n "${SANITIZER:-}" ] && ! timeout -k 2 5 env LD_PRELOAD="$(sanitizer_runtimes)" curl --version >/dev/null 2>&1; then
+    log "curl does not run with the $SANITIZER runtime preloaded: secrets part skipped"
+else
 run_shim curl -sS -m 5 -H 'X-Api-Key: HDRSECRET' --data 'PAYLOADSECRET' \
     "http://alice:PWSECRET@127.0.0.1:$http/path?token=QSECRET#FRAGSECRET"
 assert_ok "curl to the live server"
@@ -174,6 +179,7 @@ assert_failed "curl to the dead port"
 wait_events 1 "\"event\":\"shot\".*\"endpoint\":\"127.0.0.1:$http\""
 wait_events 2 "\"event\":\"shot\".*\"endpoint\":\"127.0.0.1:$dead2\""
 if grep -E 'SECRET|alice|token' "$EV"; then fail "a secret reached the scoreboard"; fi
+fi
 
 # Schema and content of every event received.
 "$PYTHON" - "$EV" "$dead" "$dead2" "$dead3" "$bh" "$dead5" "$dnsport" <<'PY' || fail "event schema/content"

@@ -36,6 +36,14 @@ runs_reaching() {
     echo "$n"
 }
 
+# curl hangs with some sanitizer runtimes preloaded even without the shim: then only the
+# cprog half runs, said aloud.
+CURL_OK=1
+if [ -n "${SANITIZER:-}" ] && ! timeout -k 2 5 env LD_PRELOAD="$(sanitizer_runtimes)" curl --version >/dev/null 2>&1; then
+    CURL_OK=
+    log "curl does not run with the $SANITIZER runtime preloaded: the curl runs are skipped"
+fi
+
 port=$(free_port)
 port2=$(free_port)
 shared_config() {
@@ -56,36 +64,43 @@ shared_config shared
 SHM=$(CAROM_CONFIG=$CFG "$CAROM" cushions --path) || fail "carom cushions --path"
 case $SHM in /dev/shm/carom-"$(id -u)"-[0-9a-f]*) ;; *) fail "unexpected table name $SHM" ;; esac
 [ ! -e "$SHM" ] || fail "$SHM exists before any run"
-n=$(runs_reaching "$port" plain curl -sS -m 5 "http://127.0.0.1:$port/")
-assert_eq "$n" 10 "without the shim, curl runs reaching the port"
+if [ -n "$CURL_OK" ]; then
+    n=$(runs_reaching "$port" plain curl -sS -m 5 "http://127.0.0.1:$port/")
+    assert_eq "$n" 10 "without the shim, curl runs reaching the port"
 
-# Control: per-process state forgets the circuit with every process.
+    # Control: per-process state forgets the circuit with every process.
+    shared_config process
+    n=$(runs_reaching "$port" shim curl -sS -m 5 "http://127.0.0.1:$port/")
+    assert_eq "$n" 10 "with state = process, curl runs reaching the port"
+
+    # Shared: after three failures in five, the next processes fail fast without connecting.
+    shared_config shared
+    n=$(runs_reaching "$port" shim curl -sS -m 5 "http://127.0.0.1:$port/")
+    log "curl: $n of 10 runs reached the dead port"
+    assert_ge "$n" 3 "the circuit starts closed: the first three curl runs connect"
+    assert_le "$n" 4 "with state = shared, curl runs reaching the port"
+    # CURLE_COULDNT_CONNECT, whichever layer (socket or libcurl) failed it fast.
+    assert_eq "$(cat "$T/rc.10")" 7 "the fast failure reaches curl as a connect error (exit)"
+fi
+
+# The same with a plain C program, and its control with state = process.
 shared_config process
-n=$(runs_reaching "$port" shim curl -sS -m 5 "http://127.0.0.1:$port/")
-assert_eq "$n" 10 "with state = process, curl runs reaching the port"
-
-# Shared: after three failures in five, the next processes fail fast without connecting.
+n=$(runs_reaching "$port2" shim "$CPROG" connect 127.0.0.1 "$port2")
+assert_eq "$n" 10 "with state = process, cprog runs reaching the port"
 shared_config shared
-n=$(runs_reaching "$port" shim curl -sS -m 5 "http://127.0.0.1:$port/")
-log "curl: $n of 10 runs reached the dead port"
-assert_ge "$n" 3 "the circuit starts closed: the first three curl runs connect"
-assert_le "$n" 4 "with state = shared, curl runs reaching the port"
-[ -f "$SHM" ] || fail "no shared table at $SHM"
-perm=$(stat -c '%a %u' "$SHM")
-assert_eq "$perm" "600 $(id -u)" "the table's mode and owner"
-# CURLE_COULDNT_CONNECT, whichever layer (socket or libcurl) failed it fast.
-assert_eq "$(cat "$T/rc.10")" 7 "the fast failure reaches curl as a connect error (exit)"
-
 n=$(runs_reaching "$port2" shim "$CPROG" connect 127.0.0.1 "$port2")
 log "cprog: $n of 10 runs reached the dead port"
 assert_ge "$n" 3 "the first three cprog runs connect"
 assert_le "$n" 4 "with state = shared, cprog runs reaching the port"
+[ -f "$SHM" ] || fail "no shared table at $SHM"
+perm=$(stat -c '%a %u' "$SHM")
+assert_eq "$perm" "600 $(id -u)" "the table's mode and owner"
 
 # carom cushions shows both circuits open, live from shared memory.
 run_plain env CAROM_CONFIG="$CFG" "$CAROM" cushions
 assert_ok "carom cushions"
 printf '%s\n' "$OUT" | sed 's/^/# /' >&2
-assert_match "$OUT" "^127\.0\.0\.1:$port +defaults +open +3/5 +[0-9.]+s" "curl's circuit in carom cushions"
+[ -z "$CURL_OK" ] || assert_match "$OUT" "^127\.0\.0\.1:$port +defaults +open +3/5 +[0-9.]+s" "curl's circuit in carom cushions"
 assert_match "$OUT" "^127\.0\.0\.1:$port2 +defaults +open +3/5 " "cprog's circuit in carom cushions"
 run_plain env CAROM_CONFIG="$CFG" "$CAROM" cushions --json
 assert_ok "carom cushions --json"
@@ -100,8 +115,8 @@ for ep in want:
     assert r["state"] == "open" and r["policy"] == "defaults", r
     assert r["failures"] == 3 and r["window"] == 5, r
     assert 30000 < r["half_open_in_ms"] <= 60000, r
-' "$port" "$port2" <<<"$OUT" || fail "carom cushions --json: $OUT"
+' ${CURL_OK:+"$port"} "$port2" <<<"$OUT" || fail "carom cushions --json: $OUT"
 # -c FILE finds the same table as $CAROM_CONFIG.
 run_plain "$CAROM" cushions -c "$CFG"
-assert_match "$OUT" "^127\.0\.0\.1:$port +defaults +open" "carom cushions -c FILE"
-pass "curl and cprog: at most 4 of 10 runs reached the dead port"
+assert_match "$OUT" "^127\.0\.0\.1:$port2 +defaults +open" "carom cushions -c FILE"
+pass "${CURL_OK:+curl and }cprog: at most 4 of 10 runs reached the dead port"

@@ -127,10 +127,9 @@ assert_le "$reached" 4 "runs reaching the port of the new circuit"
 
 # 4. Claims never finished: a stale one (10 s old) in a new key's home slot is reclaimed
 #    for it; a fresh one (now) is waited for, then passed by.
-stale_port=$(free_port); fresh_port=$(free_port)
-homes=$("$PYTHON" - "$SHM" "$stale_port" "$fresh_port" <<'PY'
-import mmap, os, struct, sys, time
-path, ports = sys.argv[1], sys.argv[2:]
+planted=$("$PYTHON" - "$SHM" <<'PY'
+import mmap, os, socket, struct, sys, time
+path = sys.argv[1]
 f = open(path, "r+b"); m = mmap.mmap(f.fileno(), 0)
 w = struct.unpack_from("<15Q", m, 0)
 nslots, slot_size, slots_off, off_kh = w[2], w[5], w[6], w[7]
@@ -140,19 +139,26 @@ def home(pol, key):
         h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
     h &= ~(1 << 63)
     return (h or 1) & (nslots - 1)
+def kh(i):
+    return slots_off + i * slot_size + off_kh
+def free_port_with_free_home():
+    """A port nobody listens on whose key's home slot (and the next) is free."""
+    for _ in range(200):
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+        i = home(0, "127.0.0.1:%d" % port)
+        if all(struct.unpack_from("<Q", m, kh((i + k) % nslots))[0] == 0 for k in (0, 1)):
+            return port, i
+    sys.exit("no port with a free home slot")
 now = int(time.monotonic() * 1000)
 out = []
-for port, t in zip(ports, (now - 10000, now)):
-    i = home(0, "127.0.0.1:" + port)
-    off = slots_off + i * slot_size + off_kh
-    if struct.unpack_from("<Q", m, off)[0] != 0:
-        sys.exit("home slot %d already taken" % i)
-    struct.pack_into("<Q", m, off, (1 << 63) | t)
-    out.append(str(i))
+for t in (now - 10000, now):
+    port, i = free_port_with_free_home()
+    struct.pack_into("<Q", m, kh(i), (1 << 63) | t)
+    out += [str(port), str(i)]
 print(" ".join(out))
 PY
 ) || fail "could not plant unfinished claims"
-read -r stale_home fresh_home <<<"$homes"
+read -r stale_port stale_home fresh_port fresh_home <<<"$planted"
 run_shim "$CPROG" errno 127.0.0.1 "$stale_port"
 run_shim "$CPROG" errno 127.0.0.1 "$fresh_port"
 read -r name ms <<<"$OUT"

@@ -23,16 +23,17 @@ static unsigned char pattern(uint64_t i)
 struct xfer {
     CURL *h;
     const char *url;
-    long long want;      /* expected body length, -1: not checked */
-    const char *text;    /* expected body text, or NULL */
-    long long bytes;     /* body bytes received */
-    long long bad_at;    /* first wrong byte, -1: none */
-    int blocks;          /* final status lines the header callback saw */
-    long long up_size;   /* upload: bytes to send */
-    long long up_pos;    /* upload: read position */
-    long long up_read;   /* upload: bytes handed to libcurl, over all attempts */
+    long long want;    /* expected body length, -1: not checked */
+    const char *text;  /* expected body text, or NULL */
+    long long bytes;   /* body bytes received */
+    long long bad_at;  /* first wrong byte, -1: none */
+    int blocks;        /* final status lines the header callback saw */
+    long long up_size; /* upload: bytes to send */
+    long long up_pos;  /* upload: read position */
+    long long up_read; /* upload: bytes handed to libcurl, over all attempts */
     int seeks;
     bool done;
+    long status; /* CURLINFO_RESPONSE_CODE once the transfer is over */
     CURLcode rc;
     char err[CURL_ERROR_SIZE];
 };
@@ -63,8 +64,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
     size_t len = size * n;
     /* Final responses only: a 100 Continue is part of the same exchange. */
     const char *sp = len >= 5 && memcmp(buf, "HTTP/", 5) == 0 ? memchr(buf, ' ', len) : NULL;
-    if (sp && sp + 1 < buf + len && sp[1] != '1')
-        x->blocks++;
+    if (sp && sp + 1 < buf + len && sp[1] != '1') x->blocks++;
     return len;
 }
 
@@ -82,33 +82,33 @@ static int on_seek(void *ud, curl_off_t off, int origin)
 {
     struct xfer *x = ud;
     x->seeks++;
-    if (origin != SEEK_SET || off < 0 || off > x->up_size)
-        return CURL_SEEKFUNC_CANTSEEK;
+    if (origin != SEEK_SET || off < 0 || off > x->up_size) return CURL_SEEKFUNC_CANTSEEK;
     x->up_pos = off;
     return CURL_SEEKFUNC_OK;
 }
 
-static void report(const struct xfer *x)
+static void report(struct xfer *x)
 {
     long status = 0;
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+    x->status = status;
     bool body_ok = x->bad_at < 0 && (x->want < 0 || x->bytes == x->want) &&
                    (!x->text || x->bytes == (long long)strlen(x->text));
     printf("rc=%d status=%ld bytes=%lld blocks=%d check=%s", (int)x->rc, status, x->bytes,
            x->blocks, body_ok ? "ok" : "BAD");
-    if (x->bad_at >= 0)
-        printf(" bad_at=%lld", x->bad_at);
-    if (x->up_size >= 0)
-        printf(" up_read=%lld seeks=%d", x->up_read, x->seeks);
-    if (x->rc)
-        printf(" err=\"%s\"", x->err[0] ? x->err : curl_easy_strerror(x->rc));
+    if (x->bad_at >= 0) printf(" bad_at=%lld", x->bad_at);
+    if (x->up_size >= 0) printf(" up_read=%lld seeks=%d", x->up_read, x->seeks);
+    if (x->rc) printf(" err=\"%s\"", x->err[0] ? x->err : curl_easy_strerror(x->rc));
     printf("\n");
     fflush(stdout);
 }
 
+/* Reported first: a transfer is good when libcurl succeeded, the server said so (< 400)
+ * and the body is exactly what was expected. */
 static bool ok(const struct xfer *x)
 {
-    return x->rc == CURLE_OK && x->bad_at < 0 && (x->want < 0 || x->bytes == x->want) &&
+    return x->rc == CURLE_OK && x->status < 400 && x->bad_at < 0 &&
+           (x->want < 0 || x->bytes == x->want) &&
            (!x->text || x->bytes == (long long)strlen(x->text));
 }
 
@@ -137,12 +137,11 @@ static void setup(struct xfer *x, const char *url, long long want, const char *t
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: curlprog get URL (SIZE | -t TEXT) [-f]\n"
-            "       curlprog upload URL SIZE [--no-seek]\n"
-            "       curlprog post URL DATA [-f]\n"
-            "       curlprog multi SIZE URL...\n"
-            "       curlprog msock SIZE URL...\n");
+    fprintf(stderr, "usage: curlprog get URL (SIZE | -t TEXT) [-f]\n"
+                    "       curlprog upload URL SIZE [--no-seek]\n"
+                    "       curlprog post URL DATA [-f]\n"
+                    "       curlprog multi SIZE URL...\n"
+                    "       curlprog msock SIZE URL...\n");
     return 2;
 }
 
@@ -169,18 +168,16 @@ static int on_socket(CURL *h, curl_socket_t s, int what, void *ud, void *sp)
     for (i = 0; i < npfds && pfds[i].fd != s; i++)
         ;
     if (what == CURL_POLL_REMOVE) {
-        if (i < npfds)
-            pfds[i] = pfds[--npfds];
+        if (i < npfds) pfds[i] = pfds[--npfds];
         return 0;
     }
     if (i == npfds) {
-        if (npfds == MAXFD)
-            return -1;
+        if (npfds == MAXFD) return -1;
         npfds++;
     }
     pfds[i].fd = s;
-    pfds[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) |
-                             ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+    pfds[i].events =
+        (short)(((what & CURL_POLL_IN) ? POLLIN : 0) | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
     return 0;
 }
 
@@ -197,8 +194,7 @@ static void collect(CURLM *m, int *done)
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(m, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
+        if (msg->msg != CURLMSG_DONE) continue;
         struct xfer *x = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         if (!x || x->done) {
@@ -213,14 +209,12 @@ static void collect(CURLM *m, int *done)
 
 static int run_multi(int argc, char **argv, bool sockets)
 {
-    if (argc < 4)
-        return usage();
+    if (argc < 4) return usage();
     long long size = atoll(argv[2]);
     int n = argc - 3;
     struct xfer *xs = calloc((size_t)n, sizeof *xs);
     CURLM *m = curl_multi_init();
-    if (!xs || !m)
-        return 2;
+    if (!xs || !m) return 2;
     if (sockets) {
         curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
         curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -234,15 +228,13 @@ static int run_multi(int argc, char **argv, bool sockets)
     while (done < n && now_ms() < give_up) {
         if (sockets) {
             long long t = timer_at < 0 ? 1000 : timer_at - now_ms();
-            if (t < 0)
-                t = 0;
+            if (t < 0) t = 0;
             int r = poll(pfds, (nfds_t)npfds, (int)(t > 1000 ? 1000 : t));
             if (r > 0) {
                 struct pollfd ready[MAXFD];
                 int k = 0;
                 for (int i = 0; i < npfds; i++)
-                    if (pfds[i].revents)
-                        ready[k++] = pfds[i];
+                    if (pfds[i].revents) ready[k++] = pfds[i];
                 for (int i = 0; i < k; i++) {
                     int ev = ((ready[i].revents & POLLIN) ? CURL_CSELECT_IN : 0) |
                              ((ready[i].revents & POLLOUT) ? CURL_CSELECT_OUT : 0) |
@@ -257,8 +249,7 @@ static int run_multi(int argc, char **argv, bool sockets)
         } else {
             curl_multi_perform(m, &running);
             collect(m, &done);
-            if (done < n)
-                curl_multi_poll(m, NULL, 0, 1000, NULL);
+            if (done < n) curl_multi_poll(m, NULL, 0, 1000, NULL);
             continue;
         }
         collect(m, &done);
@@ -281,8 +272,7 @@ static int run_multi(int argc, char **argv, bool sockets)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3)
-        return usage();
+    if (argc < 3) return usage();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *mode = argv[1];
     struct xfer x;
@@ -291,8 +281,7 @@ int main(int argc, char **argv)
         bool text = strcmp(argv[3], "-t") == 0 && argc >= 5;
         setup(&x, argv[2], text ? -1 : atoll(argv[3]), text ? argv[4] : NULL);
         for (int i = text ? 5 : 4; i < argc; i++)
-            if (strcmp(argv[i], "-f") == 0)
-                curl_easy_setopt(x.h, CURLOPT_FAILONERROR, 1L);
+            if (strcmp(argv[i], "-f") == 0) curl_easy_setopt(x.h, CURLOPT_FAILONERROR, 1L);
         x.rc = curl_easy_perform(x.h);
     } else if (strcmp(mode, "upload") == 0 && argc >= 4) {
         setup(&x, argv[2], -1, NULL);
@@ -309,8 +298,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "post") == 0 && argc >= 4) {
         setup(&x, argv[2], -1, NULL);
         curl_easy_setopt(x.h, CURLOPT_POSTFIELDS, argv[3]);
-        if (argc >= 5 && strcmp(argv[4], "-f") == 0)
-            curl_easy_setopt(x.h, CURLOPT_FAILONERROR, 1L);
+        if (argc >= 5 && strcmp(argv[4], "-f") == 0) curl_easy_setopt(x.h, CURLOPT_FAILONERROR, 1L);
         x.rc = curl_easy_perform(x.h);
     } else if (strcmp(mode, "multi") == 0) {
         return run_multi(argc, argv, false);
