@@ -33,8 +33,8 @@ TARGETS=(
 declare -A WHY=(
   [shim_untracked_fd_extra_instr]="the pass-through on an untracked descriptor is meant to be one bounds check, one load of the fd table and the indirect call to libc; anything above that is new work on the path every pipe, file and terminal I/O call of the program takes (see shim/io.c carom_read and carom__fd)."
   [shim_tracked_socket_extra_instr]="a tracked socket without io_timeout_ms takes the out-of-line path (io_before, the real call, io_ok); cost above the target means that path does more than check the policy and the connect state (shim/io.c IO_BODY)."
-  [startup_extra_us]="start-up is the loader mapping and relocating the shim (-z now), pthread_once init, parsing and validating carom.ini, the name table, the fd table mapping and the shared-memory attach (shim/state.c init_once_fn); callgrind_annotate on /bin/true under the shim shows which grew."
-  [startup_connect_extra_us]="on top of plain start-up, the first endpoint look-up attaches to the shared-memory segment (open, fstat, mmap and validating the header, shim/shm.c carom__shm_attach); callgrind_annotate on io_loop connect 1 under the shim shows which part grew."
+  [startup_extra_us]="wall time includes waiting for a CPU: on a busy machine (see the load average above) every microsecond of work takes several, so compare \`startup_extra_cpu_us\` (@startup_extra_cpu_us@ us), the CPU time the shim adds. The work itself is the loader mapping and relocating the shim (-z now), pthread_once init, parsing and validating carom.ini, the learned-names table and the fd table mapping (shim/state.c init_once_fn; the shared-memory attach is not part of it, it happens at the first endpoint look-up); callgrind_annotate on /bin/true under the shim shows which grew."
+  [startup_connect_extra_us]="as for startup_extra_us, wall time on a busy machine includes waiting for a CPU (compare \`startup_connect_extra_cpu_us\`, @startup_connect_extra_cpu_us@ us); on top of plain start-up, the first endpoint look-up attaches to the shared-memory segment (open, fstat, mmap and validating the header, shim/shm.c carom__shm_attach); callgrind_annotate on io_loop connect 1 under the shim shows which part grew."
   [sidecar_echo_ratio_p50]="the ratio divides haproxy's added latency by carom's, and carom's counts as no less than the measurement noise (half the disagreement of two direct runs, at least 0.05 us): on a loaded machine the noise, not carom, bounds the ratio."
   [sidecar_echo_ratio_p99]="p99 of 20,000 round trips is the 200th slowest: scheduler and interrupt noise on a shared 2-core machine dominates it, and carom's added p99 counts as no less than that noise, which then bounds the ratio."
   [sidecar_http_ratio_p50]="as for echo: the ratio is bounded by the measurement noise floor that carom's added latency is held to."
@@ -120,8 +120,17 @@ else
   echo "## Missed targets"
   echo
   for m in "${misses[@]}"; do
-    n=${m%%|*}
-    echo "- **$n**: ${m#*|}. Why: ${WHY[$n]:-see the section of the figure below.}"
+    n=${m%%|*} how=${m#*|}
+    if [ "${how#not measured}" != "$how" ] || [ "${how%not measured}" != "$how" ]; then
+      why="the benchmark that makes it failed or did not run; bench/run.sh's error output names it."
+    else
+      why=${WHY[$n]:-see the section of the figure below.}
+      # @name@ in a reason stands for that figure's value in this run.
+      while [[ $why =~ @([a-z0-9_]+)@ ]]; do
+        why=${why//"${BASH_REMATCH[0]}"/${val[${BASH_REMATCH[1]}]:-not measured}}
+      done
+    fi
+    echo "- **$n**: $how. Why: $why"
   done
 fi
 
@@ -161,7 +170,9 @@ shared-memory segment of its own). \`startup_*\`: /bin/true, which opens no conn
 so never attaches to shared memory (the shim attaches at the first endpoint look-up, by
 design). \`startup_connect_*\`: a process that makes one connection (io_loop connect 1):
 start-up, attaching to the segment and one connect. Instructions: median of 3 callgrind
-runs each; wall time: spawn to reaped exit, 400 interleaved pairs, median and p90.
+runs each; wall time: spawn to reaped exit, 400 interleaved pairs, median and p90 of the
+per-pair differences; \`*_cpu_us\`: the same for the child's CPU time (user + system,
+from wait4), which waiting for a CPU on a busy machine does not inflate.
 \`*_shm_attached\`: whether the config's segment existed after the runs."
 
 section "Engine and other benchmark programs (bench/*.c)" '^(shim|startup|sidecar|scale|recovery)_' \
@@ -173,13 +184,15 @@ section "Against a sidecar (bench/sidecar.sh)" '^sidecar_' \
 HTTP GET; direct, direct with the shim and a retry policy (retries = 3), and through
 haproxy (bench/haproxy.cfg: retries 3, redispatch, health checks, HTTP connection
 reuse). Four clients (direct, carom, haproxy, direct again) run at once but take turns,
-passing a token round a ring of FIFOs every 500 round trips, so load from elsewhere on the
-machine falls on every way alike; client, server and haproxy share one CPU, so a round
-trip is the work each path does rather than a cross-CPU wake-up. Per client and round:
-20,000 timed round trips on one connection (p50, p99), then 40 turns of 500 on each of 2
-connections at once (\`rps\`). \`added\` = a way's figure minus the mean of the two direct clients', median
-over 6 rounds (the ring's order cycles so no way always follows haproxy's turn); \`noise\` = half the two direct clients' disagreement; \`ratio\` = haproxy's
-added latency over carom's, carom's counted as no less than the noise (and 0.05 us)."
+passing a token round a ring of FIFOs every 500 round trips, so load from elsewhere on
+the machine falls on every way alike; client, server and haproxy share one CPU, so a
+round trip is the work each path does rather than a cross-CPU wake-up. Per client and
+round: 20,000 timed round trips on one connection (p50, p99), then 40 turns of 500 on
+each of 2 connections at once (\`rps\`). \`added\` = a way's figure minus the mean of
+the two direct clients', median over 6 rounds (the ring's order cycles so that no way
+always follows haproxy's turn); \`noise\` = half the two direct clients' disagreement;
+\`ratio\` = haproxy's added latency over carom's, carom's counted as no less than the
+noise (and 0.05 us), so a difference lost in noise cannot flatter it."
 
 section "Scale (bench/scale.sh)" '^scale_' \
 "Extra instructions per call as in the hot-path section, with 10 vs 10,000 open tracked

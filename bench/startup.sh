@@ -24,7 +24,7 @@ shm_config "$CAROM_CONFIG"
 
 # figure NAME PROGRAM ARGS...: instructions and wall time the shim adds to one run.
 figure() {
-  local name=$1 plain=() shim=() i p s pm sm p9 s9
+  local name=$1 plain=() shim=() i p s pw dw d9 pc dc
   shift
   # The loader's work and libc's start-up vary by a few hundred instructions with the
   # environment and address layout, so each side is the median of three runs.
@@ -34,11 +34,15 @@ figure() {
   p=$(printf '%s\n' "${plain[@]}" | median) s=$(printf '%s\n' "${shim[@]}" | median)
   echo "${name}_base_instr $p instructions"
   echo "${name}_extra_instr $((s - p)) instructions"
-  # Wall time: spawn to reaped exit, plain and preloaded runs interleaved.
-  read -r pm sm p9 s9 < <("$BPROG/spawn" 400 "$SHIM" "$@") && [ -n "${s9:-}" ] || return 1
-  echo "${name}_base_us $(calc "$pm / 1000" 1) us"
-  echo "${name}_extra_us $(calc "($sm - $pm) / 1000" 1) us"
-  echo "${name}_extra_p90_us $(calc "($s9 - $p9) / 1000" 1) us"
+  # Wall and CPU time: spawn to reaped exit, plain and preloaded runs interleaved; the
+  # differences are per pair, then the median (p90 for wall time).
+  "$BPROG/spawn" 400 "$SHIM" "$@" >"$tmp/spawn.out" || return 1
+  read -r pw dw d9 pc dc <"$tmp/spawn.out" && [ -n "${dc:-}" ] || return 1
+  echo "${name}_base_us $(calc "$pw / 1000" 1) us"
+  echo "${name}_extra_us $(calc "$dw / 1000" 1) us"
+  echo "${name}_extra_p90_us $(calc "$d9 / 1000" 1) us"
+  echo "${name}_base_cpu_us $(calc "$pc / 1000" 1) us"
+  echo "${name}_extra_cpu_us $(calc "$dc / 1000" 1) us"
 }
 
 figure startup "$TRUE" || rc=1

@@ -84,16 +84,12 @@ static void fork_child(void)
     pthread_mutex_unlock(&tab_lock);
 }
 
-static void *sym(void *lib, const char *name)
-{
-    return dlsym(lib, name);
-}
-
 static void bind_curl(void)
 {
     /* The libcurl the program uses is normally next in the global search order. One that
      * was dlopen()ed with RTLD_LOCAL (a PHP or Python extension) is not: find it by its
      * soname, without loading anything. */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     void *lib = RTLD_NEXT;
     if (!dlsym(RTLD_NEXT, "curl_easy_perform")) {
         static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4",
@@ -103,7 +99,7 @@ static void bind_curl(void)
             lib = dlopen(names[i], RTLD_LAZY | RTLD_NOLOAD);
         if (!lib) return;
     }
-#define L(field, name) *(void **)&R.field = sym(lib, name)
+#define L(field, name) *(void **)&R.field = dlsym(lib, name)
     L(easy_setopt, "curl_easy_setopt");
     L(easy_perform, "curl_easy_perform");
     L(easy_reset, "curl_easy_reset");
@@ -121,7 +117,6 @@ static void bind_curl(void)
     L(multi_timeout, "curl_multi_timeout");
     L(multi_setopt, "curl_multi_setopt");
 #undef L
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static inline void bind_now(void)
@@ -1004,7 +999,6 @@ static void final_block(struct rec *r, long code)
 }
 
 static int plan(struct rec *r, CURLcode rc, uint32_t *delay);
-static bool reads_body(const struct rec *r);
 
 static size_t tr_header(char *buf, size_t size, size_t nitems, void *ud)
 {
@@ -1269,7 +1263,11 @@ static void shot_end(struct rec *r, CURLcode rc)
 {
     feed(r, rc == CURLE_OK); /* an outcome still owed (an aborted attempt) */
     shot_restore(r);
-    const char *err = rc == CURLE_OK ? NULL : r->last_err ? r->last_err : code_name(rc);
+    /* A retryable status handed over as the final answer is a failed shot, although libcurl
+     * calls the transfer a success. */
+    const char *err = rc != CURLE_OK ? (r->last_err ? r->last_err : code_name(rc))
+                      : r->status_retry && !r->canned_status ? r->last_err
+                                                             : NULL;
     emit(r, "shot", (int)r->n, -1, (int64_t)carom_clock_elapsed(&r->clk, carom__now_ms()), err,
          err ? r->stop : NULL);
 }

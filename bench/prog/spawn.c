@@ -1,13 +1,18 @@
 /* spawn.c: times the start-up of a program with and without the shim preloaded:
  * `spawn ROUNDS SHIM PROGRAM [ARGS...]` runs PROGRAM 2*ROUNDS times, alternating a plain
  * run and one with LD_PRELOAD=SHIM (which goes first alternates too, so drift and cache
- * warmth fall on both sides alike), and prints the median and p90 wall time of each side
- * in ns. It must never time anything but spawn-to-exit, and never let a child outlive it. */
+ * warmth fall on both sides alike), and prints, in ns: the plain run's median wall time,
+ * the median and p90 of the per-pair wall-time difference, the plain run's median CPU
+ * time (user + system, from wait4) and the median per-pair CPU-time difference. CPU time
+ * is what the shim costs; wall time is what a user waits, which on a busy machine also
+ * holds the time spent waiting for a CPU. It must never time anything but spawn-to-exit,
+ * and never let a child outlive it. */
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,19 +32,29 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static long long at(long long *v, int n, int pct)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_ll);
+    return v[(long)n * pct / 100 < n ? (long)n * pct / 100 : n - 1];
+}
+
 static posix_spawn_file_actions_t quiet; /* the program's stdout goes to /dev/null */
 
-/* One run, spawn to reaped exit; -1 when the program could not run or failed. */
-static long long run(char **argv, char **envp)
+/* One run, spawn to reaped exit: wall and CPU time in ns; false when it failed. */
+static int run(char **argv, char **envp, long long *wall, long long *cpu)
 {
     pid_t pid;
     long long t = now_ns();
     if (posix_spawn(&pid, argv[0], &quiet, NULL, argv, envp))
-        return -1;
+        return 0;
     int st;
-    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return -1;
-    return now_ns() - t;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return 0;
+    *wall = now_ns() - t;
+    *cpu = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+           ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -54,9 +69,10 @@ int main(int argc, char **argv)
     for (char **e = environ; *e; e++)
         ne++;
     char **plain = calloc(ne + 1, sizeof *plain), **pre = calloc(ne + 2, sizeof *pre);
-    long long *a = calloc((size_t)rounds, sizeof *a), *b = calloc((size_t)rounds, sizeof *b);
+    long long *pw = calloc((size_t)rounds, sizeof *pw), *dw = calloc((size_t)rounds, sizeof *dw);
+    long long *pc = calloc((size_t)rounds, sizeof *pc), *dc = calloc((size_t)rounds, sizeof *dc);
     char *ld = malloc(strlen(argv[2]) + sizeof "LD_PRELOAD=");
-    if (!plain || !pre || !a || !b || !ld)
+    if (!plain || !pre || !pw || !dw || !pc || !dc || !ld)
         return 2;
     sprintf(ld, "LD_PRELOAD=%s", argv[2]);
     size_t k = 0;
@@ -72,21 +88,24 @@ int main(int argc, char **argv)
         posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0))
         return 2;
     for (int i = 0; i < rounds; i++) {
-        if (i & 1) {
-            b[i] = run(prog, pre);
-            a[i] = run(prog, plain);
-        } else {
-            a[i] = run(prog, plain);
-            b[i] = run(prog, pre);
-        }
-        if (a[i] < 0 || b[i] < 0) {
+        long long aw, ac, bw, bc;
+        int ok;
+        if (i & 1)
+            ok = run(prog, pre, &bw, &bc) && run(prog, plain, &aw, &ac);
+        else
+            ok = run(prog, plain, &aw, &ac) && run(prog, pre, &bw, &bc);
+        if (!ok) {
             fprintf(stderr, "spawn: %s failed\n", prog[0]);
             return 1;
         }
+        pw[i] = aw;
+        pc[i] = ac;
+        dw[i] = bw - aw;
+        dc[i] = bc - ac;
     }
-    qsort(a, (size_t)rounds, sizeof *a, cmp_ll);
-    qsort(b, (size_t)rounds, sizeof *b, cmp_ll);
-    int p90 = rounds * 9 / 10;
-    printf("%lld %lld %lld %lld\n", a[rounds / 2], b[rounds / 2], a[p90], b[p90]);
+    long long p50w = at(pw, rounds, 50), p50c = at(pc, rounds, 50);
+    long long d50c = at(dc, rounds, 50);
+    long long d50w = at(dw, rounds, 50), d90w = at(dw, rounds, 90);
+    printf("%lld %lld %lld %lld %lld\n", p50w, d50w, d90w, p50c, d50c);
     return 0;
 }

@@ -16,6 +16,7 @@ retries = 10
 base_delay_ms = 50
 max_delay_ms = 200
 retry_budget_min_per_s = 100
+; the late server refuses several attempts in a row: only the retry policy is under test
 cushion = off
 EOF2
 

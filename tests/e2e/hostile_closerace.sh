@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# hostile_closerace.sh: a watchdog thread aborts a blocking connect the classic way: it
+# close()s the socket while connect() is in the shim's backoff sleep, and at once opens a
+# file, which takes the same descriptor number. When the sleep ends, the shim must not put
+# a fresh socket in that number's place (dup3): the file must still be the file and take
+# a write (with the bug the write dies of SIGPIPE on a socket). It must never pass unless
+# the same program keeps its file without the shim.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_shim
+HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
+[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+
+write_config <<'EOF2'
+[defaults]
+state = process
+retries = 3
+base_delay_ms = 300
+max_delay_ms = 400
+jitter = none
+retry_budget_min_per_s = 100
+cushion = off
+EOF2
+dead=$(free_port)
+for how in plain shim; do
+    "run_$how" "$HOSTILE" closerace "$dead" "$T/watchdog.$how"
+    log "$how: $OUT (exit $RC, $MS ms)"
+    assert_ok "closerace ($how): the watchdog's file must survive the aborted connect"
+    assert_match "$OUT" "is the file; write ok$" "closerace ($how)"
+    assert_eq "$(cat "$T/watchdog.$how")" "file-data" "closerace ($how): what reached the file"
+done
+pass

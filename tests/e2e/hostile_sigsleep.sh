@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# hostile_sigsleep.sh: signals against the shim's backoff sleep. (1) SIGALRM every 20 ms
+# (no SA_RESTART) while connect() backs off 200 + 400 + 800 ms against a dead port: the
+# connect must take the whole schedule and end with ECONNREFUSED (not EINTR, not early),
+# and the handler must run all along (no signal lost or held back). (2) A handler
+# siglongjmp()s out of a backoff sleep, as alarm()-based timeouts do; the program's next
+# connect, made from a deeper stack frame, must still be retried (no stale recursion
+# guard). Both with the Makefile's build and a _FORTIFY_SOURCE=2 build, whose longjmp is
+# __longjmp_chk. It must never pass unless the same program fails without the shim.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_shim
+HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
+[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+
+# The fortified twin: glibc turns siglongjmp into __longjmp_chk at -O2 with fortify.
+FORT=$T/hostile_fortify
+"${CC:-cc}" -D_GNU_SOURCE -std=c11 -O2 -D_FORTIFY_SOURCE=2 -pthread -o "$FORT" \
+    "$CAROM_ROOT/tests/prog/hostile.c" 2>"$T/cc.err" || fail "cannot build $FORT: $(cat "$T/cc.err")"
+nm -D "$FORT" | grep -q __longjmp_chk || fail "the fortified build does not call __longjmp_chk"
+
+for prog in "$HOSTILE" "$FORT"; do
+    name=$(basename "$prog")
+    dead=$(free_port); late=$(free_port)
+    write_config <<EOF2
+[defaults]
+state = process
+retries = 3
+base_delay_ms = 200
+max_delay_ms = 1000
+jitter = none
+retry_budget_min_per_s = 100
+cushion = off
+
+[127.0.0.1:$late]
+retries = 10
+base_delay_ms = 100
+max_delay_ms = 400
+EOF2
+    # Phase 1 takes 1.4 s and the jump 0.15 s: the server comes up a second after that.
+    server "$late" echo 2500
+    run_shim "$prog" sigsleep "$dead" "$late"
+    log "$name: $(tr '\n' ';' <<<"$OUT") ($MS ms)"
+    assert_ok "$name: sigsleep under the shim"
+    read -r _ _ err _ ms _ sigs _ <<<"$(sed -n 1p <<<"$OUT")"
+    assert_eq "$err" ECONNREFUSED "$name: the connect's errno after its retries (never EINTR)"
+    assert_ge "$ms" 1350 "$name: the backoff sleeps were cut short (ms)"
+    assert_le "$ms" 4000 "$name: the backoff took too long (ms)"
+    # One tick per 20 ms; half of them is a generous floor under load.
+    assert_ge "$sigs" $((ms / 40)) "$name: SIGALRM ticks handled during the sleeps"
+    assert_contains "$OUT" "jump: left connect by siglongjmp" "$name: the handler jumped out of the sleep"
+    assert_contains "$OUT" "sigsleep: after jump: ping" "$name: the connect after the jump was retried"
+done
+
+# Control: without the shim the first connect fails at once and the last never connects.
+dead=$(free_port); late=$(free_port)
+server "$late" echo 2500
+run_plain "$HOSTILE" sigsleep "$dead" "$late"
+assert_failed "without the shim (control)"
+read -r _ _ err _ ms _ <<<"$(sed -n 1p <<<"$OUT")"
+assert_le "$ms" 300 "control: without the shim no backoff"
+assert_contains "$OUT" "sigsleep: after jump: connect ECONNREFUSED" "control: the late server is not reached"
+pass
