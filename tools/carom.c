@@ -9,8 +9,8 @@ static const char usage[] =
     "usage: carom run [-c FILE] [--chaos] -- PROGRAM [ARGS...]   run with the shim preloaded\n"
     "       carom check [-v] [FILE]                              validate a policy file\n"
     "       carom explain HOST:PORT [FILE]                       which policy governs an endpoint\n"
-    "       carom scoreboard [--json | --prometheus HOST:PORT]  listen to events\n"
-    "       carom cushions                                       circuits in shared memory, live\n";
+    "       carom scoreboard [-c FILE] [--json | --prometheus HOST:PORT]  listen to events\n"
+    "       carom cushions [-c FILE] [--json] [--watch]          circuits in shared memory, live\n";
 
 int main(int argc, char **argv)
 {
