@@ -1565,6 +1565,45 @@ static int attempt_start(struct rec *r, CURLcode *rc)
     return ACT_RETRY;
 }
 
+/* chaos.http_status: this attempt is answered by a synthesized response with the policy's
+ * status, and no request is sent. The response goes through the same collection as a real
+ * one (held when its status is retried, delivered when final), so with retries = 0 the
+ * program's own handling of the status is what runs. Returns true, with the result
+ * libcurl would have given, when the fault strikes. */
+static bool chaos_http(struct rec *r, CURLcode *got)
+{
+    const carom_policy *p = r->pol;
+    if (!p->chaos.http_status ||
+        !carom__chaos(p, CAROM_F_HTTP_STATUS, p->chaos.http_status_p, r->ep, "curl", NULL))
+        return false;
+    long st = p->chaos.http_status;
+    static const char body[] = "carom chaos\n";
+    char first[64], clen[48];
+    snprintf(first, sizeof first, "HTTP/1.1 %ld Carom Chaos\r\n", st);
+    snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", sizeof body - 1);
+    const char *lines[] = {first, clen, "X-Carom-Chaos: http_status\r\n", "\r\n"};
+    bool ok = true;
+    for (size_t i = 0; i < 4 && ok; i++)
+        ok = log_add(&r->log, LOG_H, lines[i], strlen(lines[i]));
+    r->block_status = st;
+    r->block_lines = 0;
+    final_block(r, st);
+    r->ra_ms = 0; /* no server spoke: nothing to honour */
+    bool fail = r->p.failonerror && st >= 400;
+    if (ok && !fail && !r->write_failed)
+        ok = tr_write((char *)body, 1, sizeof body - 1, r) == sizeof body - 1;
+    if (!ok || r->write_failed) {
+        *got = CURLE_WRITE_ERROR;
+    } else if (fail) {
+        *got = CURLE_HTTP_RETURNED_ERROR;
+        if (r->p.errbuf)
+            snprintf(r->p.errbuf, CURL_ERROR_SIZE, "The requested URL returned error: %ld", st);
+    } else {
+        *got = CURLE_OK;
+    }
+    return true;
+}
+
 /* ---- curl_easy_* ------------------------------------------------------------------------- */
 
 static CURLcode carom_curl_easy_setopt(CURL *h, CURLoption opt, union carom_arg a)
@@ -1612,11 +1651,12 @@ static CURLcode carom_curl_easy_perform(CURL *h)
     CURLcode rc = CURLE_OK;
     for (;;) {
         if (attempt_start(r, &rc) == ACT_DONE) break;
-        /* CHAOS HOOK (chaos.http_status, a later issue): at this real-call boundary a
-         * synthesized response would replace the real transfer. */
-        carom__curl_depth++;
-        CURLcode got = real_perform(h);
-        carom__curl_depth--;
+        CURLcode got;
+        if (!chaos_http(r, &got)) { /* the real-call boundary: chaos answers instead */
+            carom__curl_depth++;
+            got = real_perform(h);
+            carom__curl_depth--;
+        }
         uint32_t delay;
         int act = attempt_end(r, got, &rc, &delay);
         if (act == ACT_DONE) break;
@@ -1843,10 +1883,19 @@ static void finish(struct mrec *mr, struct rec *r, CURLcode rc)
     queue_msg(mr, r->h, CURLMSG_DONE, rc);
 }
 
+static void on_done(struct mrec *mr, struct rec *r, CURLcode got);
+
 static CURLMcode real_add(struct mrec *mr, struct rec *r)
 {
-    /* CHAOS HOOK (chaos.http_status, a later issue): at this real-call boundary a
-     * synthesized response would replace the real transfer. */
+    CURLcode got;
+    if (chaos_http(r, &got)) {
+        /* Answered without a transfer: it ends (or is rescheduled) here, and the program
+         * reads the outcome from its next info_read. */
+        r->added = false;
+        on_done(mr, r, got);
+        mr->fresh = true;
+        return CURLM_OK;
+    }
     inside++;
     CURLMcode mc = R.multi_add_handle(mr->m, r->h);
     inside--;
@@ -1891,10 +1940,12 @@ static void on_done(struct mrec *mr, struct rec *r, CURLcode got)
         finish(mr, r, rc);
         return;
     }
-    inside++;
-    R.multi_remove_handle(mr->m, r->h);
-    inside--;
-    r->added = false;
+    if (r->added) {
+        inside++;
+        R.multi_remove_handle(mr->m, r->h);
+        inside--;
+        r->added = false;
+    }
     schedule(mr, r, carom__now_ms() + delay);
 }
 

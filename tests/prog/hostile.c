@@ -654,6 +654,51 @@ static int cmd_spawn(const char *mode, const char *self, int blackhole, int late
     return 0;
 }
 
+/* vforkfds: N rounds of one event (a refused connect) and a vfork child that closes
+ * every descriptor from 3 to 1023 before _exit, the way careful spawners do. The child's
+ * closes are its own copies: carom's scoreboard socket in the parent stays carom's, so
+ * the parent ends with one such socket, not one per child. */
+static int count_unix_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_storage ss;
+        socklen_t l = sizeof ss;
+        n += getsockname(fd, (struct sockaddr *)&ss, &l) == 0 && ss.ss_family == AF_UNIX;
+    }
+    return n;
+}
+
+/* Its own frame, which the child never returns from: nothing of the caller's can be
+ * clobbered. */
+static __attribute__((noinline)) pid_t vfork_closer(void)
+{
+    pid_t p = vfork();
+    if (p == 0) {
+        for (int k = 3; k < 1024; k++)
+            close(k);
+        _exit(0);
+    }
+    return p;
+}
+
+static int cmd_vforkfds(int dead, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        int fd = dial(dead);
+        if (fd >= 0)
+            close(fd);
+        pid_t p = vfork_closer();
+        if (p > 0)
+            waitpid(p, NULL, 0);
+    }
+    int fd = dial(dead); /* one more event after the last child */
+    if (fd >= 0)
+        close(fd);
+    printf("vforkfds: rounds=%d unix_sockets=%d\n", rounds, count_unix_fds());
+    return 0;
+}
+
 static void on_alarm_quiet(int sig)
 {
     (void)sig; /* only interrupts a blocking call */
@@ -1015,6 +1060,8 @@ int main(int argc, char **argv)
         sigaction(SIGALRM, &sa, NULL); /* alarm() only interrupts the bounded recv */
         return cmd_spawn(argv[2], "/proc/self/exe", port_arg(argv[3]), port_arg(argv[4]));
     }
+    if (strcmp(c, "vforkfds") == 0 && argc == 4)
+        return cmd_vforkfds(port_arg(argv[2]), atoi(argv[3]));
     if (strcmp(c, "forklock") == 0 && argc == 4)
         return cmd_forklock(atoi(argv[2]), atoi(argv[3]));
     if (strcmp(c, "flakyserver") == 0 && argc == 8)
