@@ -237,6 +237,15 @@ bool carom__chaos_io(const carom_policy *p);
 /* Sleeps chaos.latency_ms with probability chaos.latency (a `chaos` event when it does). */
 void carom__chaos_latency(const carom_policy *p, const char *endpoint, const char *call);
 
+/* ---- HTTP header lines (http.c) ----------------------------------------------------------- */
+
+/* The status of a "HTTP/x yyy ..." line, 0 when buf is not one. */
+long carom__http_status(const char *buf, size_t len);
+/* An "Accept-Ranges: bytes" line. */
+bool carom__http_accept_ranges(const char *buf, size_t len);
+/* The first byte of a "Content-Range: bytes N-M/T" line, -1 when there is none. */
+int64_t carom__http_content_range_start(const char *buf, size_t len);
+
 /* ---- scoreboard hook ------------------------------------------------------------------- */
 
 struct carom_event {

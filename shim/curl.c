@@ -1021,31 +1021,13 @@ static size_t tr_header(char *buf, size_t size, size_t nitems, void *ud)
         r->block_status = 0;
         r->block_location = r->block_ranges = false;
         r->cr_start = -1;
-        if (len > 5 && strncasecmp(buf, "HTTP/", 5) == 0) {
-            /* libcurl's buffer has no terminating NUL: three digits, read in place */
-            const char *s = memchr(buf, ' ', len);
-            if (s && s + 4 <= buf + len && s[1] >= '1' && s[1] <= '9' && s[2] >= '0' &&
-                s[2] <= '9' && s[3] >= '0' && s[3] <= '9')
-                r->block_status = (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-        }
+        r->block_status = carom__http_status(buf, len); /* libcurl's buffer has no NUL */
     } else if (len >= 9 && strncasecmp(buf, "Location:", 9) == 0) {
         r->block_location = true;
     } else if (len > 14 && strncasecmp(buf, "Accept-Ranges:", 14) == 0) {
-        const char *v = buf + 14;
-        while (v < buf + len && *v == ' ')
-            v++;
-        r->block_ranges = buf + len - v >= 5 && strncasecmp(v, "bytes", 5) == 0;
+        r->block_ranges = carom__http_accept_ranges(buf, len);
     } else if (len > 20 && strncasecmp(buf, "Content-Range:", 14) == 0) {
-        const char *s = buf + 14;
-        while (s < buf + len && *s == ' ')
-            s++;
-        if (buf + len - s > 6 && strncasecmp(s, "bytes ", 6) == 0) {
-            curl_off_t v = 0;
-            const char *d = s + 6;
-            for (; d < buf + len && *d >= '0' && *d <= '9' && v < (INT64_MAX - 9) / 10; d++)
-                v = v * 10 + (*d - '0');
-            r->cr_start = d > s + 6 ? v : -1;
-        }
+        r->cr_start = carom__http_content_range_start(buf, len);
     }
     if (!log_add(&r->log, LOG_H, buf, len)) return 0;
     if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n'))

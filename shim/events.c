@@ -144,7 +144,8 @@ static size_t utf8_len(const unsigned char *s, size_t left)
 
 /* Copies src (at most `max` bytes of it) into dst without what must never leave the
  * process: in a URL ("scheme://"), the userinfo before '@' and everything from '?' or
- * '#' to the end of the URL; in an endpoint field, anything up to a '@'. Returns the
+ * '#' to the end of the URL; in an endpoint field, anything up to a '@' and anything from
+ * a '/', '?' or '#'. Returns the
  * length; dst gets a NUL. */
 static size_t scrub(const char *src, size_t max, bool endpoint, char *dst, size_t cap)
 {
@@ -157,6 +158,13 @@ static size_t scrub(const char *src, size_t max, bool endpoint, char *dst, size_
             max -= (size_t)(at + 1 - src);
             src = at + 1;
         }
+        /* An endpoint is host:port; a path, query or fragment that reached this field by
+         * mistake is cut off whole (fuzz_event_encode). */
+        for (size_t k = 0; k < max && src[k]; k++)
+            if (src[k] == '/' || src[k] == '?' || src[k] == '#') {
+                max = k;
+                break;
+            }
     }
     while (i < max && src[i] && n + 1 < cap) {
         if (src[i] == ':' && i + 2 < max && src[i + 1] == '/' && src[i + 2] == '/') {

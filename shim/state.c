@@ -392,6 +392,17 @@ static int read_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
+/* Out of memory at start-up (a tight `ulimit -v`): say so once, then pass every call
+ * through rather than half-work (hostile_ulimit_v.sh). */
+static void no_memory(const char *what)
+{
+    static const char pre[] = "carom: out of memory for ";
+    static const char post[] = "; calls pass through unguarded\n";
+    carom__real.write(2, pre, sizeof pre - 1);
+    carom__real.write(2, what, strlen(what));
+    carom__real.write(2, post, sizeof post - 1);
+}
+
 static void init_once_fn(void)
 {
     initialising = true;
@@ -430,8 +441,10 @@ static void init_once_fn(void)
             goto out; /* a bad config: every call passes straight through */
     } else {
         t = carom_policy_builtin();
-        if (!t)
+        if (!t) {
+            no_memory("the built-in policy");
             goto out;
+        }
     }
 
     struct rlimit rl;
@@ -447,12 +460,17 @@ static void init_once_fn(void)
     }
     void *tab = mmap(NULL, want * sizeof *carom__fds, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (tab == MAP_FAILED)
+    if (tab == MAP_FAILED) {
+        no_memory("the descriptor table");
         goto out;
+    }
     /* The endpoint slots are attached on first use: carom__slot. */
     carom__g.names = carom_names_new();
-    if (!carom__g.names)
+    if (!carom__g.names) {
+        munmap(tab, want * sizeof *carom__fds);
+        no_memory("the name table");
         goto out;
+    }
     carom__g.table = t;
     carom__g.chaos_seed = carom_policy_chaos_seed(t);
     carom__g.chaos_on = carom_policy_chaos_enabled(t);

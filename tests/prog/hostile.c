@@ -717,6 +717,8 @@ static void resolve(const char *name)
         freeaddrinfo(res);
 }
 
+static bool forklock_dns;
+
 static void *lock_churn(void *arg)
 {
     (void)arg;
@@ -724,14 +726,19 @@ static void *lock_churn(void *arg)
         int fd = socket(AF_INET, SOCK_STREAM, 0); /* the fd-record pool lock */
         if (fd >= 0)
             close(fd); /* ... and again */
-        resolve("chaoshost"); /* the stale-DNS lock, looking up */
-        resolve("localhost"); /* ... and storing an answer */
+        if (forklock_dns) {
+            resolve("chaoshost"); /* the stale-DNS lock, looking up */
+            resolve("localhost"); /* ... and storing an answer */
+        }
     }
     return NULL;
 }
 
-static int cmd_forklock(int nthreads, int forks)
+/* DNS 0: no name resolution at all (without the shim "chaoshost" would go to the C
+ * library's resolver, which a child of a threaded parent may hang in on its own). */
+static int cmd_forklock(int nthreads, int forks, bool dns)
 {
+    forklock_dns = dns;
     pthread_t t[16];
     if (nthreads > 16)
         nthreads = 16;
@@ -747,7 +754,8 @@ static int cmd_forklock(int nthreads, int forks)
             int fd = socket(AF_INET, SOCK_STREAM, 0);
             if (fd >= 0)
                 close(fd);
-            resolve("chaoshost");
+            if (dns)
+                resolve("chaoshost");
             _exit(0);
         }
         long long until = ms_now() + 3000;
@@ -1062,8 +1070,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(c, "vforkfds") == 0 && argc == 4)
         return cmd_vforkfds(port_arg(argv[2]), atoi(argv[3]));
-    if (strcmp(c, "forklock") == 0 && argc == 4)
-        return cmd_forklock(atoi(argv[2]), atoi(argv[3]));
+    if (strcmp(c, "forklock") == 0 && argc == 5)
+        return cmd_forklock(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]) != 0);
     if (strcmp(c, "flakyserver") == 0 && argc == 8)
         return cmd_flakyserver(port_arg(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
                                argv[6], argv[7]);
