@@ -120,7 +120,8 @@ void carom__io_failed(struct carom_fd *f, int err)
     default:
         return;
     }
-    if (!f->slot || !f->pol || !f->pol->cushion_on)
+    /* A guarded transfer's outcome is the libcurl layer's to record, once. */
+    if (f->curl_guarded || !f->slot || !f->pol || !f->pol->cushion_on)
         return;
     feed(f, carom_cushion_current(&f->slot->cushion), false);
 }

@@ -33,13 +33,13 @@ sleep 0.3
 
 P=$(port)
 say "a web server on 127.0.0.1:$P that starts listening 1.2 s late"
-python3 tests/servers/flaky.py --port "$P" --late 1200 --mode http --body "hello from a late server" --lifetime 20 & pids+=($!)
+python3 tests/servers/flaky.py --port "$P" --late 1200 --mode http --body "hello from a late server"$'\n' --lifetime 20 & pids+=($!)
 sleep 0.1
 say "curl without carom"
 ( set -x; curl -sS "http://127.0.0.1:$P/" ) ; echo "curl exit status: $?"
 
 P=$(port)
-python3 tests/servers/flaky.py --port "$P" --late 1200 --mode http --body "hello from a late server" --lifetime 20 & pids+=($!)
+python3 tests/servers/flaky.py --port "$P" --late 1200 --mode http --body "hello from a late server"$'\n' --lifetime 20 & pids+=($!)
 sleep 0.1
 say "the same curl through carom (a fresh server, again 1.2 s late)"
 ( set -x; "$CAROM" run -c "$tmp/carom.ini" -- curl -sS "http://127.0.0.1:$P/" ); echo "curl exit status: $?"
@@ -50,24 +50,25 @@ sleep 0.1
 say "python3 urllib through carom, with a timeout (a non-blocking connect)"
 ( set -x; "$CAROM" run -c "$tmp/carom.ini" -- python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$P/', timeout=5).read().decode().strip())" ); echo "python3 exit status: $?"
 
-D=$(port)
-say "the cushion: 8 connects to a dead port 127.0.0.1:$D; the circuit opens after 3 failures"
-cat >"$tmp/dead.ini" <<INI
+R=$(port)
+say "the cushion, shared by separate processes: 8 curl runs against a server that resets every connection"
+python3 tests/servers/flaky.py --port "$R" --mode reset --count "$tmp/seen" --lifetime 20 & pids+=($!)
+sleep 0.3
+cat >"$tmp/shared.ini" <<INI
 [defaults]
-state = process
+state = shared           ; circuits live in /dev/shm, one view for every process
 retries = 0
 cushion_failures = 3
 cushion_window = 5
 INI
-"$CAROM" run -c "$tmp/dead.ini" -- python3 - "$D" <<'PY'
-import socket, sys, time
-for i in range(8):
-    t = time.monotonic()
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    except OSError as e:
-        print(f"connect {i+1}: {e.strerror} after {1000*(time.monotonic()-t):.2f} ms")
-PY
+for i in 1 2 3 4 5 6 7 8; do
+  printf 'run %d: ' "$i"
+  "$CAROM" run -c "$tmp/shared.ini" -- curl -sS "http://127.0.0.1:$R/" 2>&1 | head -n 1
+done
+echo "the server saw $(grep -c conn "$tmp/seen") connections in 8 runs"
+say "carom cushions: the circuit as every process sees it"
+"$CAROM" cushions -c "$tmp/shared.ini"
+shm=$("$CAROM" cushions -c "$tmp/shared.ini" --path 2>/dev/null) && rm -f "$shm"
 
 sleep 0.5
 say "what the scoreboard heard (carom scoreboard --json)"
