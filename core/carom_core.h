@@ -195,6 +195,35 @@ void carom_budget_first(carom_budget *b, uint64_t now_ms);
  * overshoot by at most one retry each. */
 bool carom_budget_try_retry(carom_budget *b, const carom_budget_cfg *cfg, uint64_t now_ms);
 
+/* ---- the shared table's layout --------------------------------------------------------- */
+
+/* The shim keeps cushions and budgets in one shared-memory table per user and config;
+ * `carom cushions` reads it. Both sides agree on this header: an array of 64-bit words,
+ * the magic stored last (release order) once the rest is written. The slot field offsets
+ * it records make the slot layout self-describing (docs/scoreboard.md). */
+enum carom_shm_word {
+    CAROM_SHM_H_MAGIC,
+    CAROM_SHM_H_VERSION,
+    CAROM_SHM_H_NSLOTS,
+    CAROM_SHM_H_SIZE,
+    CAROM_SHM_H_UID,
+    CAROM_SHM_H_SLOT_SIZE,
+    CAROM_SHM_H_SLOTS_OFF,
+    CAROM_SHM_H_OFF_KEY_HASH,
+    CAROM_SHM_H_OFF_LAST_USED,
+    CAROM_SHM_H_OFF_POLICY,
+    CAROM_SHM_H_OFF_KEY,
+    CAROM_SHM_H_KEY_MAX,
+    CAROM_SHM_H_OFF_CUSHION,
+    CAROM_SHM_H_CONFIG_HASH,
+    CAROM_SHM_H_EVICTIONS,
+    CAROM_SHM_H__N
+};
+#define CAROM_SHM_MAGIC 0x31766d6873726163ull /* "carshmv1" little-endian */
+#define CAROM_SHM_VERSION 1u
+/* A slot's key_hash with this bit set is being claimed (since the ms in the low bits). */
+#define CAROM_SHM_RESERVED (1ull << 63)
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,35 +34,11 @@
 #define PUBLISH_WAIT_MS 2ull
 #define TOUCH_EVERY_MS 1000ull
 
-/* key_hash values: 0 free; bit 63 set: reserved by a claimer since the time (ms) in the
- * low 63 bits; anything else: the published hash of (policy index, key). */
-#define RESERVED (1ull << 63)
-
-/* The header is an array of 64-bit words so `carom cushions` (which may not include shim
- * headers) can read it by index; the slot field offsets it records make the slot layout
- * self-describing. Word 0, the magic, is stored last with release order. */
-enum {
-    H_MAGIC,
-    H_VERSION,
-    H_NSLOTS,
-    H_SIZE,
-    H_UID,
-    H_SLOT_SIZE,
-    H_SLOTS_OFF,
-    H_OFF_KEY_HASH,
-    H_OFF_LAST_USED,
-    H_OFF_POLICY,
-    H_OFF_KEY,
-    H_KEY_MAX,
-    H_OFF_CUSHION,
-    H_CONFIG_HASH,
-    H_EVICTIONS,
-    H__N
-};
-#define SHM_MAGIC 0x31766d6873726163ull /* "carshmv1" little-endian */
-#define SHM_VERSION 1u
+/* key_hash values: 0 free; CAROM_SHM_RESERVED set: being claimed since the time (ms) in
+ * the low 63 bits; anything else: the published hash of (policy index, key). The header
+ * words are core/carom_core.h's enum carom_shm_word, shared with `carom cushions`. */
 #define SLOTS_OFF 256u
-_Static_assert(H__N * 8 <= SLOTS_OFF, "header fits before the slots");
+_Static_assert(CAROM_SHM_H__N * 8 <= SLOTS_OFF, "header fits before the slots");
 
 uint64_t carom__slot_hash(uint32_t pol, const char *key);
 struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32_t pol,
@@ -77,7 +53,7 @@ uint64_t carom__slot_hash(uint32_t pol, const char *key)
     uint64_t h = 0xcbf29ce484222325ull ^ pol;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++)
         h = (h ^ *p) * 0x100000001b3ull;
-    h &= ~RESERVED;
+    h &= ~CAROM_SHM_RESERVED;
     return h ? h : 1;
 }
 
@@ -121,10 +97,10 @@ static struct carom_slot *fill(struct carom_slot *s, uint64_t h, uint32_t pol, c
 static struct carom_slot *take(struct carom_slot *s, uint64_t seen, uint64_t h, uint32_t pol,
                                const char *key, uint64_t now)
 {
-    if (!atomic_compare_exchange_strong_explicit(&s->key_hash, &seen, RESERVED | now,
+    if (!atomic_compare_exchange_strong_explicit(&s->key_hash, &seen, CAROM_SHM_RESERVED | now,
                                                  memory_order_acq_rel, memory_order_acquire))
         return NULL;
-    if (seen != 0 && !(seen & RESERVED) && evictions)
+    if (seen != 0 && !(seen & CAROM_SHM_RESERVED) && evictions)
         atomic_fetch_add_explicit(evictions, 1, memory_order_relaxed);
     return fill(s, h, pol, key, now);
 }
@@ -135,7 +111,7 @@ static struct carom_slot *take(struct carom_slot *s, uint64_t seen, uint64_t h, 
 static uint64_t await_publish(struct carom_slot *s, uint64_t cur)
 {
     uint64_t until = carom__now_ms() + PUBLISH_WAIT_MS;
-    while ((cur & RESERVED) && carom__now_ms() <= until) {
+    while ((cur & CAROM_SHM_RESERVED) && carom__now_ms() <= until) {
         sched_yield();
         cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
     }
@@ -152,9 +128,9 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
     for (unsigned i = 0, again = 0; i < probe; i++) {
         struct carom_slot *s = &base[(h + i) & (n - 1)];
         uint64_t cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
-        if (cur & RESERVED) {
+        if (cur & CAROM_SHM_RESERVED) {
             /* Either way: a claim stamped far in the future is no live claimer's. */
-            uint64_t since = cur & ~RESERVED;
+            uint64_t since = cur & ~CAROM_SHM_RESERVED;
             if ((now > since ? now - since : since - now) >= CLAIM_STALE_MS) {
                 if (!stale) {
                     stale = s;
@@ -163,7 +139,7 @@ struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32
                 continue;
             }
             cur = await_publish(s, cur);
-            if (cur & RESERVED) continue; /* still being set up: treat as someone else's */
+            if (cur & CAROM_SHM_RESERVED) continue; /* still being set up: treat as someone else's */
         }
         if (cur == 0) {
             /* The end of the run: the key is nowhere. A claim its claimer never finished
@@ -228,30 +204,30 @@ static bool header_ok(const _Atomic uint64_t *w, uint64_t cfg_hash, char *why, s
     /* The creator publishes the magic last; with link() the name only ever points at a
      * finished table, so this wait is for tables made some other way, and bounded. */
     uint64_t until = carom__now_ms() + 100;
-    while (atomic_load_explicit(&w[H_MAGIC], memory_order_acquire) != SHM_MAGIC) {
+    while (atomic_load_explicit(&w[CAROM_SHM_H_MAGIC], memory_order_acquire) != CAROM_SHM_MAGIC) {
         if (carom__now_ms() > until) {
             say(why, len, "not a carom table (bad magic)", 0);
             return false;
         }
         sched_yield();
     }
-    uint64_t want[H__N] = {
-        [H_VERSION] = SHM_VERSION,
-        [H_NSLOTS] = SHM_SLOTS,
-        [H_SIZE] = table_size(),
-        [H_UID] = geteuid(),
-        [H_SLOT_SIZE] = sizeof(struct carom_slot),
-        [H_SLOTS_OFF] = SLOTS_OFF,
-        [H_OFF_KEY_HASH] = offsetof(struct carom_slot, key_hash),
-        [H_OFF_LAST_USED] = offsetof(struct carom_slot, last_used_ms),
-        [H_OFF_POLICY] = offsetof(struct carom_slot, policy_index),
-        [H_OFF_KEY] = offsetof(struct carom_slot, key),
-        [H_KEY_MAX] = CAROM_EP_KEY_MAX,
-        [H_OFF_CUSHION] = offsetof(struct carom_slot, cushion),
-        [H_CONFIG_HASH] = cfg_hash,
+    uint64_t want[CAROM_SHM_H__N] = {
+        [CAROM_SHM_H_VERSION] = CAROM_SHM_VERSION,
+        [CAROM_SHM_H_NSLOTS] = SHM_SLOTS,
+        [CAROM_SHM_H_SIZE] = table_size(),
+        [CAROM_SHM_H_UID] = geteuid(),
+        [CAROM_SHM_H_SLOT_SIZE] = sizeof(struct carom_slot),
+        [CAROM_SHM_H_SLOTS_OFF] = SLOTS_OFF,
+        [CAROM_SHM_H_OFF_KEY_HASH] = offsetof(struct carom_slot, key_hash),
+        [CAROM_SHM_H_OFF_LAST_USED] = offsetof(struct carom_slot, last_used_ms),
+        [CAROM_SHM_H_OFF_POLICY] = offsetof(struct carom_slot, policy_index),
+        [CAROM_SHM_H_OFF_KEY] = offsetof(struct carom_slot, key),
+        [CAROM_SHM_H_KEY_MAX] = CAROM_EP_KEY_MAX,
+        [CAROM_SHM_H_OFF_CUSHION] = offsetof(struct carom_slot, cushion),
+        [CAROM_SHM_H_CONFIG_HASH] = cfg_hash,
     };
-    for (unsigned i = H_VERSION; i < H__N; i++) {
-        if (i == H_EVICTIONS) continue;
+    for (unsigned i = CAROM_SHM_H_VERSION; i < CAROM_SHM_H__N; i++) {
+        if (i == CAROM_SHM_H_EVICTIONS) continue;
         if (atomic_load_explicit(&w[i], memory_order_relaxed) != want[i]) {
             say(why, len, "made by another carom version (layout differs); remove it", 0);
             return false;
@@ -262,25 +238,25 @@ static bool header_ok(const _Atomic uint64_t *w, uint64_t cfg_hash, char *why, s
 
 static void write_header(_Atomic uint64_t *w, uint64_t cfg_hash)
 {
-    atomic_store_explicit(&w[H_VERSION], SHM_VERSION, memory_order_relaxed);
-    atomic_store_explicit(&w[H_NSLOTS], SHM_SLOTS, memory_order_relaxed);
-    atomic_store_explicit(&w[H_SIZE], table_size(), memory_order_relaxed);
-    atomic_store_explicit(&w[H_UID], geteuid(), memory_order_relaxed);
-    atomic_store_explicit(&w[H_SLOT_SIZE], sizeof(struct carom_slot), memory_order_relaxed);
-    atomic_store_explicit(&w[H_SLOTS_OFF], SLOTS_OFF, memory_order_relaxed);
-    atomic_store_explicit(&w[H_OFF_KEY_HASH], offsetof(struct carom_slot, key_hash),
+    atomic_store_explicit(&w[CAROM_SHM_H_VERSION], CAROM_SHM_VERSION, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_NSLOTS], SHM_SLOTS, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_SIZE], table_size(), memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_UID], geteuid(), memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_SLOT_SIZE], sizeof(struct carom_slot), memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_SLOTS_OFF], SLOTS_OFF, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_KEY_HASH], offsetof(struct carom_slot, key_hash),
                           memory_order_relaxed);
-    atomic_store_explicit(&w[H_OFF_LAST_USED], offsetof(struct carom_slot, last_used_ms),
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_LAST_USED], offsetof(struct carom_slot, last_used_ms),
                           memory_order_relaxed);
-    atomic_store_explicit(&w[H_OFF_POLICY], offsetof(struct carom_slot, policy_index),
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_POLICY], offsetof(struct carom_slot, policy_index),
                           memory_order_relaxed);
-    atomic_store_explicit(&w[H_OFF_KEY], offsetof(struct carom_slot, key), memory_order_relaxed);
-    atomic_store_explicit(&w[H_KEY_MAX], CAROM_EP_KEY_MAX, memory_order_relaxed);
-    atomic_store_explicit(&w[H_OFF_CUSHION], offsetof(struct carom_slot, cushion),
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_KEY], offsetof(struct carom_slot, key), memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_KEY_MAX], CAROM_EP_KEY_MAX, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_CUSHION], offsetof(struct carom_slot, cushion),
                           memory_order_relaxed);
-    atomic_store_explicit(&w[H_CONFIG_HASH], cfg_hash, memory_order_relaxed);
-    atomic_store_explicit(&w[H_EVICTIONS], 0, memory_order_relaxed);
-    atomic_store_explicit(&w[H_MAGIC], SHM_MAGIC, memory_order_release);
+    atomic_store_explicit(&w[CAROM_SHM_H_CONFIG_HASH], cfg_hash, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_EVICTIONS], 0, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_MAGIC], CAROM_SHM_MAGIC, memory_order_release);
 }
 
 /* Opens an existing table: ours (owner, mode 0600, regular, right size, fully allocated so
@@ -390,7 +366,7 @@ int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned 
         if (!m && err != EEXIST) break; /* EEXIST: another process published first; open theirs */
     }
     if (!m) return -1;
-    evictions = &((_Atomic uint64_t *)m)[H_EVICTIONS];
+    evictions = &((_Atomic uint64_t *)m)[CAROM_SHM_H_EVICTIONS];
     *slots = (struct carom_slot *)((char *)m + SLOTS_OFF);
     *n = SHM_SLOTS;
     return 0;

@@ -21,28 +21,8 @@
 #include "../core/carom_core.h"
 #include "../policy/carom_policy.h"
 
-/* The header words, as shim/shm.c writes them (docs/scoreboard.md, "Shared state"). */
-enum {
-    H_MAGIC,
-    H_VERSION,
-    H_NSLOTS,
-    H_SIZE,
-    H_UID,
-    H_SLOT_SIZE,
-    H_SLOTS_OFF,
-    H_OFF_KEY_HASH,
-    H_OFF_LAST_USED,
-    H_OFF_POLICY,
-    H_OFF_KEY,
-    H_KEY_MAX,
-    H_OFF_CUSHION,
-    H_CONFIG_HASH,
-    H_EVICTIONS,
-    H__N
-};
-#define SHM_MAGIC 0x31766d6873726163ull
-#define SHM_VERSION 1u
-#define RESERVED (1ull << 63)
+/* The table's header words are enum carom_shm_word (core/carom_core.h), as the shim
+ * writes them (docs/scoreboard.md, "Shared state"). */
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig)
@@ -75,7 +55,7 @@ struct row {
 struct table {
     const unsigned char *base;
     size_t size;
-    uint64_t w[H__N];
+    uint64_t w[CAROM_SHM_H__N];
 };
 
 /* Maps the table read-only after checking it is ours and laid out as documented. Returns
@@ -98,7 +78,7 @@ static int map_table(const char *name, struct table *tb)
         bad = "owned by another user";
     else if ((st.st_mode & 07777) != 0600)
         bad = "mode is not 0600";
-    else if ((size_t)st.st_size < H__N * 8)
+    else if ((size_t)st.st_size < CAROM_SHM_H__N * 8)
         bad = "too small";
     void *m = MAP_FAILED;
     if (!bad && (m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
@@ -111,20 +91,20 @@ static int map_table(const char *name, struct table *tb)
     tb->base = m;
     tb->size = (size_t)st.st_size;
     const _Atomic uint64_t *w = m;
-    for (unsigned i = 0; i < H__N; i++)
+    for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
         tb->w[i] =
-            atomic_load_explicit(&w[i], i == H_MAGIC ? memory_order_acquire : memory_order_relaxed);
+            atomic_load_explicit(&w[i], i == CAROM_SHM_H_MAGIC ? memory_order_acquire : memory_order_relaxed);
     const uint64_t *h = tb->w;
-    bool ok = h[H_MAGIC] == SHM_MAGIC && h[H_VERSION] == SHM_VERSION && h[H_SIZE] == tb->size &&
-              h[H_UID] == geteuid() && h[H_NSLOTS] > 0 && h[H_SLOT_SIZE] > 0 &&
-              h[H_SLOTS_OFF] >= H__N * 8 &&
-              h[H_NSLOTS] <= (tb->size - h[H_SLOTS_OFF]) / h[H_SLOT_SIZE] &&
-              h[H_OFF_KEY_HASH] + 8 <= h[H_SLOT_SIZE] && h[H_OFF_LAST_USED] + 8 <= h[H_SLOT_SIZE] &&
-              h[H_OFF_POLICY] + 4 <= h[H_SLOT_SIZE] && h[H_KEY_MAX] > 0 &&
-              h[H_OFF_KEY] + h[H_KEY_MAX] <= h[H_SLOT_SIZE] &&
-              h[H_OFF_CUSHION] + sizeof(carom_cushion) <= h[H_SLOT_SIZE] &&
-              h[H_OFF_KEY_HASH] % 8 == 0 && h[H_OFF_LAST_USED] % 8 == 0 &&
-              h[H_OFF_CUSHION] % 8 == 0 && h[H_SLOTS_OFF] % 8 == 0 && h[H_SLOT_SIZE] % 8 == 0;
+    bool ok = h[CAROM_SHM_H_MAGIC] == CAROM_SHM_MAGIC && h[CAROM_SHM_H_VERSION] == CAROM_SHM_VERSION && h[CAROM_SHM_H_SIZE] == tb->size &&
+              h[CAROM_SHM_H_UID] == geteuid() && h[CAROM_SHM_H_NSLOTS] > 0 && h[CAROM_SHM_H_SLOT_SIZE] > 0 &&
+              h[CAROM_SHM_H_SLOTS_OFF] >= CAROM_SHM_H__N * 8 &&
+              h[CAROM_SHM_H_NSLOTS] <= (tb->size - h[CAROM_SHM_H_SLOTS_OFF]) / h[CAROM_SHM_H_SLOT_SIZE] &&
+              h[CAROM_SHM_H_OFF_KEY_HASH] + 8 <= h[CAROM_SHM_H_SLOT_SIZE] && h[CAROM_SHM_H_OFF_LAST_USED] + 8 <= h[CAROM_SHM_H_SLOT_SIZE] &&
+              h[CAROM_SHM_H_OFF_POLICY] + 4 <= h[CAROM_SHM_H_SLOT_SIZE] && h[CAROM_SHM_H_KEY_MAX] > 0 &&
+              h[CAROM_SHM_H_OFF_KEY] + h[CAROM_SHM_H_KEY_MAX] <= h[CAROM_SHM_H_SLOT_SIZE] &&
+              h[CAROM_SHM_H_OFF_CUSHION] + sizeof(carom_cushion) <= h[CAROM_SHM_H_SLOT_SIZE] &&
+              h[CAROM_SHM_H_OFF_KEY_HASH] % 8 == 0 && h[CAROM_SHM_H_OFF_LAST_USED] % 8 == 0 &&
+              h[CAROM_SHM_H_OFF_CUSHION] % 8 == 0 && h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 && h[CAROM_SHM_H_SLOT_SIZE] % 8 == 0;
     if (!ok) {
         fprintf(stderr, "carom cushions: %s: not a carom table this version can read\n", name);
         munmap(m, tb->size);
@@ -150,27 +130,27 @@ static size_t collect(const struct table *tb, const carom_table *t, struct row *
     const uint64_t *h = tb->w;
     size_t n = 0;
     uint64_t now = mono_ms();
-    for (uint64_t i = 0; i < h[H_NSLOTS]; i++) {
-        const unsigned char *s = tb->base + h[H_SLOTS_OFF] + i * h[H_SLOT_SIZE];
-        const _Atomic uint64_t *kh = (const _Atomic uint64_t *)(s + h[H_OFF_KEY_HASH]);
+    for (uint64_t i = 0; i < h[CAROM_SHM_H_NSLOTS]; i++) {
+        const unsigned char *s = tb->base + h[CAROM_SHM_H_SLOTS_OFF] + i * h[CAROM_SHM_H_SLOT_SIZE];
+        const _Atomic uint64_t *kh = (const _Atomic uint64_t *)(s + h[CAROM_SHM_H_OFF_KEY_HASH]);
         uint64_t k = atomic_load_explicit(kh, memory_order_acquire);
-        if (k == 0 || (k & RESERVED)) continue;
+        if (k == 0 || (k & CAROM_SHM_RESERVED)) continue;
         struct row *r = &rows[n];
         memset(r, 0, sizeof *r);
         r->slot = (unsigned)i;
-        size_t km = h[H_KEY_MAX] < sizeof r->endpoint ? h[H_KEY_MAX] : sizeof r->endpoint;
-        memcpy(r->endpoint, s + h[H_OFF_KEY], km);
+        size_t km = h[CAROM_SHM_H_KEY_MAX] < sizeof r->endpoint ? h[CAROM_SHM_H_KEY_MAX] : sizeof r->endpoint;
+        memcpy(r->endpoint, s + h[CAROM_SHM_H_OFF_KEY], km);
         r->endpoint[km - 1] = 0;
         uint32_t pol;
-        memcpy(&pol, s + h[H_OFF_POLICY], sizeof pol);
-        uint64_t used = atomic_load_explicit((const _Atomic uint64_t *)(s + h[H_OFF_LAST_USED]),
+        memcpy(&pol, s + h[CAROM_SHM_H_OFF_POLICY], sizeof pol);
+        uint64_t used = atomic_load_explicit((const _Atomic uint64_t *)(s + h[CAROM_SHM_H_OFF_LAST_USED]),
                                              memory_order_relaxed);
         r->idle_ms = now > used ? now - used : 0;
         const carom_policy *p = carom_policy_at(t, pol);
         if (!p) continue; /* not this config's policy: cannot interpret its cushion */
         snprintf(r->policy, sizeof r->policy, "%s", p->name);
         r->window = p->cushion.window;
-        carom_cushion_peek((const carom_cushion *)(s + h[H_OFF_CUSHION]), &p->cushion, now, &r->v);
+        carom_cushion_peek((const carom_cushion *)(s + h[CAROM_SHM_H_OFF_CUSHION]), &p->cushion, now, &r->v);
         if (atomic_load_explicit(kh, memory_order_acquire) != k) continue;
         n++;
     }
@@ -301,7 +281,7 @@ int carom_cmd_cushions(int argc, char **argv)
         carom_policy_free(t);
         return m > 0 ? 0 : 1;
     }
-    struct row *rows = calloc(tb.w[H_NSLOTS], sizeof *rows);
+    struct row *rows = calloc(tb.w[CAROM_SHM_H_NSLOTS], sizeof *rows);
     if (!rows) {
         fprintf(stderr, "carom cushions: out of memory\n");
         return 1;
