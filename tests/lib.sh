@@ -114,6 +114,25 @@ assert_timed_out() {
 
 # A missing tool the suite cannot provide is a skip; a missing build product is a failure.
 need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (make deps installs it)"; }
+# need_curl: curl, the libcurl test program ($CURLPROG), and a sanitizer runtime they can
+# both live with; leaves an HTTP server on $port (with COUNT and READY) for the test.
+CURLPROG=$CAROM_ROOT/$BUILD/tests/prog/curlprog
+need_curl() {
+    need_cmd curl
+    [ -x "$CURLPROG" ] || fail "$CURLPROG missing: run make $BUILD/tests/prog/curlprog"
+    port=$(free_port)
+    server "$port" http
+    need_sanitizer_ok curl -s "http://127.0.0.1:$port/"
+}
+# curl_config [EXTRA...]: [defaults] for the libcurl tests (per-process state, 3 retries
+# 50..200 ms apart); EXTRA lines are appended.
+curl_config() {
+    {
+        printf '%s\n' '[defaults]' 'state = process' 'retries = 3' 'base_delay_ms = 50' \
+            'max_delay_ms = 200'
+        [ $# -eq 0 ] || printf '%s\n' "$@"
+    } >"$CFG"
+}
 need_shim() { [ -f "$SHIM_SO" ] || fail "$SHIM_SO is missing: run make"; }
 need_cprog() {
     if [ ! -x "$CPROG" ] || [ ! -x "$CPROG_FORTIFY" ]; then

@@ -29,13 +29,7 @@ port=$(free_port)
 server "$port" static 0 --root "$T/srv"
 need_sanitizer_ok git ls-remote "http://127.0.0.1:$port/repo.git"
 
-write_config <<'EOF2'
-[defaults]
-state = process
-retries = 3
-base_delay_ms = 50
-max_delay_ms = 200
-EOF2
+curl_config
 
 port=$(free_port)
 server "$port" static 0 --root "$T/srv" --http-status 503,503,200

@@ -5,22 +5,10 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-need_cmd curl
 need_cmd cmp
-CURLPROG=$CAROM_ROOT/$BUILD/tests/prog/curlprog
-[ -x "$CURLPROG" ] || fail "$CURLPROG missing: run make $BUILD/tests/prog/curlprog"
+need_curl
 
-port=$(free_port)
-server "$port" http
-need_sanitizer_ok curl -s "http://127.0.0.1:$port/"
-
-write_config <<'EOF2'
-[defaults]
-state = process
-retries = 3
-base_delay_ms = 50
-max_delay_ms = 200
-EOF2
+curl_config
 
 size=$((8 << 20))
 "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1]); import flaky

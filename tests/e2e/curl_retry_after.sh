@@ -11,13 +11,7 @@ port=$(free_port)
 server "$port" http
 need_sanitizer_ok curl -s "http://127.0.0.1:$port/"
 
-write_config <<'EOF2'
-[defaults]
-state = process
-retries = 3
-base_delay_ms = 50
-max_delay_ms = 200
-EOF2
+curl_config
 
 # Control: curl -f fails on the 429 at once.
 port=$(free_port)

@@ -12,13 +12,7 @@ port=$(free_port)
 server "$port" http
 need_sanitizer_ok curl -s "http://127.0.0.1:$port/"
 
-write_config <<'EOF2'
-[defaults]
-state = process
-retries = 3
-base_delay_ms = 50
-max_delay_ms = 200
-EOF2
+curl_config
 
 # 503, 503, 200 without -f: curl itself would print the first 503's body and stop.
 port=$(free_port)

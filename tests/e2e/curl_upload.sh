@@ -7,21 +7,9 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-need_cmd curl
-CURLPROG=$CAROM_ROOT/$BUILD/tests/prog/curlprog
-[ -x "$CURLPROG" ] || fail "$CURLPROG missing: run make $BUILD/tests/prog/curlprog"
+need_curl
 
-port=$(free_port)
-server "$port" http
-need_sanitizer_ok curl -s "http://127.0.0.1:$port/"
-
-write_config <<'EOF2'
-[defaults]
-state = process
-retries = 3
-base_delay_ms = 50
-max_delay_ms = 200
-EOF2
+curl_config
 
 size=300000
 "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1]); import flaky
