@@ -8,7 +8,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,12 +61,6 @@ struct carom_real {
     int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
                             int *);
-    /* The longjmp family: a jump out of a signal handler that interrupted the shim
-     * abandons its recursion guard (state.c). */
-    void (*longjmp)(struct __jmp_buf_tag *, int);
-    void (*siglongjmp)(struct __jmp_buf_tag *, int);
-    void (*_longjmp)(struct __jmp_buf_tag *, int);
-    void (*longjmp_chk)(struct __jmp_buf_tag *, int);
 };
 extern struct carom_real carom__real;
 void carom__bind(void);
@@ -107,10 +100,13 @@ void carom__sleep_ms(uint32_t ms);
 
 /* The recursion guard. carom__enter returns false when this thread is already inside the
  * shim (then the caller passes straight through). It remembers the stack frame that
- * entered, so a siglongjmp out of the shim (wget -T) leaves no stale guard: a later call
- * from a shallower frame finds the guard abandoned and takes it over. */
+ * entered, so a guard abandoned by a jump is taken over by a later call from a shallower
+ * frame. It is never held across a call that can block or a sleep: suspend drops it
+ * (returning what to resume), so a siglongjmp out of a blocking call leaves it clear. */
 bool carom__enter(void *frame);
 void carom__leave(void);
+void *carom__guard_suspend(void);
+void carom__guard_resume(void *saved);
 #define CAROM_ENTER() carom__enter(__builtin_frame_address(0))
 
 /* ---- endpoint slots: a cushion and a budget per (policy, endpoint) ------------------- */

@@ -172,9 +172,12 @@ static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
 }
 
 /* One connect attempt that finishes within timeout_ms (0: the system's own), whatever
- * the socket's blocking mode; the mode is left as it was. Returns 0 or an errno. */
-static int attempt(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l,
-                   uint32_t timeout_ms)
+ * the socket's blocking mode; the mode is left as it was. `owner` is f when fd is the
+ * program's descriptor (NULL for a private socket of a retry): if another thread closed
+ * it during the wait, the number may be someone else's socket by then, whose flags must
+ * not be touched. Returns 0 or an errno. */
+static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
+                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
 {
     int chaos = chaos_connect(f, timeout_ms);
     if (chaos)
@@ -195,35 +198,45 @@ static int attempt(int fd, struct carom_fd *f, const struct sockaddr *a, socklen
         if (err == EINPROGRESS || err == EINTR)
             err = wait_connected(fd, (int)timeout_ms);
     }
-    if (!(fl & O_NONBLOCK))
+    if (!(fl & O_NONBLOCK) && (!owner || atomic_load(&carom__fds[fd]) == owner))
         carom__real.fcntl(fd, F_SETFL, fl);
     return err;
 }
 
-/* Puts a fresh socket in place of fd: same type, protocol, status and fd flags, the
- * options the program set, and its bind() if it made one. Returns 0 or an errno. */
-static int replace(int fd, struct carom_fd *f, int family)
+/* A fresh socket made like fd: same type, protocol and status flags, the options the
+ * program set, and its bind() if it made one. Private to the shim until install() puts
+ * it in fd's place, so a retry's connect never touches a number the program may have
+ * closed and reused meanwhile. Returns the socket, or -1 with *err. */
+static int fresh(int fd, const struct carom_fd *f, int family, int *err)
 {
     int fl = carom__real.fcntl(fd, F_GETFL);
-    int fdfl = carom__real.fcntl(fd, F_GETFD);
     int nfd = carom__real.socket(family, f->type | SOCK_CLOEXEC, f->protocol);
-    if (nfd < 0)
-        return errno;
+    if (nfd < 0) {
+        *err = errno;
+        return -1;
+    }
     for (unsigned i = 0; i < f->nopts; i++)
         carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val, f->opts[i].len);
     if (f->boundlen && f->bound.ss_family == family &&
         bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
-        int e = errno;
+        *err = errno;
         carom__real.close(nfd);
-        return e;
+        return -1;
     }
     if (fl >= 0)
         carom__real.fcntl(nfd, F_SETFL, fl);
-    /* Another thread (or a signal handler) may have closed fd while we slept, and the
-     * number may hold its file by now: dup3 would put a socket in its place
-     * (hostile_closerace.sh). close() forgets the record first and then waits while
-     * `replacing` is set (state.c); both sides use sequentially consistent atomics, so
-     * either we see the record gone or close() waits for this dup3. */
+    return nfd;
+}
+
+/* Puts nfd in fd's place (keeping fd's close-on-exec flag) and closes nfd. Another
+ * thread (or a signal handler) may have closed fd meanwhile, and the number may hold its
+ * file by now: dup3 would put a socket in its place (hostile_closerace.sh). close()
+ * forgets the record first and then waits while `replacing` is set (state.c); both sides
+ * use sequentially consistent atomics, so either we see the record gone or close() waits
+ * for this dup3. Returns 0, EBADF when fd was closed meanwhile, or an errno. */
+static int install(int fd, struct carom_fd *f, int nfd, int family)
+{
+    int fdfl = carom__real.fcntl(fd, F_GETFD);
     atomic_store(&f->replacing, 1);
     int r = -1, e = EBADF;
     if (atomic_load(&carom__fds[fd]) == f) {
@@ -235,6 +248,40 @@ static int replace(int fd, struct carom_fd *f, int family)
     if (r < 0)
         return e;
     f->domain = family;
+    return 0;
+}
+
+/* A fresh, unconnected socket in fd's place. Returns 0 or an errno (EBADF: fd closed). */
+static int replace(int fd, struct carom_fd *f, int family)
+{
+    int e;
+    int nfd = fresh(fd, f, family, &e);
+    return nfd < 0 ? e : install(fd, f, nfd, family);
+}
+
+/* One retry on a private socket (fresh), put in fd's place only once connected.
+ * Returns 0 (fd connected), the attempt's errno, or -1 when fd was closed meanwhile
+ * (nothing of fd's may be touched any more) or no socket could be made (*err says). */
+static int retry_once(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l,
+                      uint32_t tmo, int *err)
+{
+    int nfd = fresh(fd, f, a->sa_family, err);
+    if (nfd < 0)
+        return -1;
+    int e = attempt(nfd, NULL, f, a, l, tmo);
+    if (e) {
+        carom__real.close(nfd);
+        return e;
+    }
+    e = install(fd, f, nfd, a->sa_family);
+    if (e) {
+        *err = e;
+        return -1;
+    }
+    if (l > sizeof f->peer) /* a pocket's address: the stale check compares the peer */
+        l = sizeof f->peer;
+    memmove(&f->peer, a, l); /* a may be &f->peer itself (a non-blocking retry) */
+    f->peerlen = l;
     return 0;
 }
 
@@ -252,10 +299,15 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
         if (carom__real.getaddrinfo(p->pocket[i].host, port, &hints, &res) != 0)
             continue;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-            if (replace(fd, f, ai->ai_family) != 0)
-                continue;
             uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
-            int e = attempt(fd, f, ai->ai_addr, ai->ai_addrlen, tmo);
+            int why = 0;
+            int e = retry_once(fd, f, ai->ai_addr, ai->ai_addrlen, tmo, &why);
+            if (e < 0 && why == EBADF) {
+                carom__real.freeaddrinfo(res);
+                return err; /* closed meanwhile: not ours to fill */
+            }
+            if (e < 0)
+                continue;
             if (e == 0) {
                 struct carom_event ev = {.event = "pocket", .policy = p->name, .endpoint = f->ep,
                                          .call = "connect", .delay_ms = -1, .elapsed_ms = -1,
@@ -297,15 +349,20 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         emit("retry", f, (int)n + 1, delay, -1, err);
         carom__sleep_ms(delay);
         n++;
-        int e = replace(fd, f, a->sa_family);
-        if (e == EBADF)
-            return err; /* closed meanwhile: the record may be someone else's now */
-        if (e != 0) {
+        /* Closed by another thread or a handler while we slept (a watchdog aborting the
+         * connect): the record may be someone else's now; touch nothing of it. */
+        if (atomic_load(&carom__fds[fd]) != f)
+            return err;
+        uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
+        int why = 0;
+        int e = retry_once(fd, f, a, l, tmo, &why);
+        if (e < 0 && why == EBADF)
+            return err; /* closed during the attempt: its connection is thrown away */
+        if (e < 0) {
             feed(f, t, false);
             break;
         }
-        uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
-        err = attempt(fd, f, a, l, tmo);
+        err = e;
         if (err == 0) {
             feed(f, t, true);
             emit("shot", f, (int)n, -1, (int64_t)carom_clock_elapsed(clk, carom__now_ms()), 0);
@@ -522,7 +579,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             }
         }
     } else {
-        err = attempt(fd, f, a, l, carom_clock_attempt_ms(&clk, carom__now_ms(), p->connect_timeout_ms));
+        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&clk, carom__now_ms(), p->connect_timeout_ms));
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
             r = fail(err);
             goto out;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@ static _Atomic uint64_t sb_quiet_until_ms; /* no listener: don't try before this
 static _Atomic uint64_t sb_drops;
 static _Atomic int sb_opening;  /* one thread at a time creates the socket */
 static _Atomic int sb_inflight; /* sends between loading sb_fd and finishing with it */
+static __thread int sb_sending;  /* this thread is inside a send (a handler may interrupt it) */
+static _Atomic uint64_t sb_owner_ok_until_ms; /* the socket file's owner was checked */
 /* The kernel-assigned (autobind) abstract name of the socket in sb_fd, written before the
  * fd is published: getsockname() proves a descriptor number still holds our socket. */
 static struct sockaddr_un sb_self;
@@ -63,16 +66,38 @@ void carom__emit_fd_closed(int lo, int hi)
 {
     int fd = atomic_load_explicit(&sb_fd, memory_order_relaxed);
     if (CAROM_LIKELY(fd < 0 || fd < lo || fd > hi)) return;
+    /* A vfork child shares our memory but not our descriptors: what it closes is its own
+     * copy, and forgetting ours would leak it in the parent (hostile_vfork_scoreboard). */
+    if (carom__vfork_child()) return;
     int expect = fd;
     atomic_compare_exchange_strong(&sb_fd, &expect, -1);
-    for (int i = 0; i < 1000 && atomic_load(&sb_inflight) > 0; i++)
+    /* Bounded by time, not by a count of yields: a sender preempted between its check and
+     * its send may need a whole time slice (hostile_sbdup2). Only this thread's own
+     * interrupted send could never finish while we wait; then we do not wait. */
+    if (sb_sending) return;
+    uint64_t until = carom__now_ms() + 200;
+    while (atomic_load(&sb_inflight) > 0 && carom__now_ms() < until)
         sched_yield();
+}
+
+/* The listening socket must belong to us: a socket file another local user made (in
+ * /tmp, say) must not receive our events (hostile_scoreboard_owner). Checked once a
+ * second while events flow. */
+static bool sb_owner_ok(uint64_t now)
+{
+    if (now < atomic_load_explicit(&sb_owner_ok_until_ms, memory_order_relaxed)) return true;
+    struct stat st;
+    if (lstat(sb_to.sun_path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+        return false;
+    atomic_store_explicit(&sb_owner_ok_until_ms, now + QUIET_MS, memory_order_relaxed);
+    return true;
 }
 
 /* Creates, binds and publishes the sending socket; -1 when another thread is doing it or
  * it cannot be made. */
 static int sb_open(void)
 {
+    if (carom__vfork_child()) return -1; /* it would be published in the parent's memory */
     int busy = 0;
     if (!atomic_compare_exchange_strong(&sb_opening, &busy, 1)) return -1;
     int fd = carom__real.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -317,17 +342,28 @@ void carom__emit(const struct carom_event *ev)
         return;
     }
     int saved = errno;
+    if (!sb_owner_ok(now)) {
+        atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
+        atomic_store_explicit(&sb_quiet_until_ms, now + QUIET_MS, memory_order_relaxed);
+        errno = saved;
+        return;
+    }
+    sb_sending++;
     atomic_fetch_add(&sb_inflight, 1);
     int fd = atomic_load(&sb_fd);
     if (fd >= 0 && !sb_still_ours(fd)) {
+        /* Not ours any more: never send into it. Forget it, unless this is a vfork child,
+         * whose descriptors are not the parent's. */
         int expect = fd;
-        atomic_compare_exchange_strong(&sb_fd, &expect, -1);
+        if (!carom__vfork_child())
+            atomic_compare_exchange_strong(&sb_fd, &expect, -1);
         fd = -1;
     }
     if (fd < 0) fd = sb_open();
     if (fd < 0) {
         atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
         atomic_fetch_sub(&sb_inflight, 1);
+        sb_sending--;
         errno = saved;
         return;
     }
@@ -338,6 +374,7 @@ void carom__emit(const struct carom_event *ev)
                                    (struct sockaddr *)&sb_to, sb_to_len);
     int err = errno;
     atomic_fetch_sub(&sb_inflight, 1);
+    sb_sending--;
     if (r < 0) {
         atomic_fetch_add_explicit(&sb_drops, dropped + 1, memory_order_relaxed);
         /* A full listener (EAGAIN) is there and reading: keep trying. Anything else (no

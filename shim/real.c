@@ -107,21 +107,6 @@ BOOT(int, gethostbyname2_r,
      (const char *n, int af, struct hostent *h, char *b, size_t l, struct hostent **r, int *e),
      (n, af, h, b, l, r, e), ERANGE)
 
-/* Nothing jumps while dlsym runs on this thread (glibc's own error unwinding is
- * internal), so these have no raw path. */
-#define BOOT_JMP(name)                                                                            \
-    static void boot_##name(struct __jmp_buf_tag *env, int val)                                   \
-    {                                                                                             \
-        if (binding)                                                                              \
-            abort();                                                                              \
-        carom__bind();                                                                            \
-        carom__real.name(env, val);                                                               \
-        abort(); /* unreachable: the real call does not return */                                 \
-    }
-BOOT_JMP(longjmp)
-BOOT_JMP(siglongjmp)
-BOOT_JMP(_longjmp)
-BOOT_JMP(longjmp_chk)
 
 struct carom_real carom__real = {
 #define B(n) .n = boot_##n
@@ -129,7 +114,7 @@ struct carom_real carom__real = {
     B(setsockopt), B(getsockopt), B(read), B(write), B(readv), B(writev), B(send), B(recv),
     B(sendto), B(recvfrom), B(sendmsg), B(recvmsg), B(read_chk), B(recv_chk), B(recvfrom_chk),
     B(poll), B(getaddrinfo), B(freeaddrinfo), B(gethostbyname), B(gethostbyname2), B(gethostbyname_r),
-    B(gethostbyname2_r), B(longjmp), B(siglongjmp), B(_longjmp), B(longjmp_chk),
+    B(gethostbyname2_r),
 #undef B
 };
 
@@ -177,10 +162,6 @@ static void bind_all(void)
     L(gethostbyname2, "gethostbyname2");
     L(gethostbyname_r, "gethostbyname_r");
     L(gethostbyname2_r, "gethostbyname2_r");
-    L(longjmp, "longjmp");
-    L(siglongjmp, "siglongjmp");
-    L(_longjmp, "_longjmp");
-    L(longjmp_chk, "__longjmp_chk");
 #undef L
     /* Publish every pointer only after all are found. Threads that call in meanwhile go
      * through a trampoline into pthread_once, which orders them after this store. */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,24 +43,23 @@ void carom__leave(void)
     guard_frame = NULL;
 }
 
-/* A handler that siglongjmp()s out of the shim (wget -T, any alarm()-based timeout)
- * abandons the guard. A later call from a shallower frame takes it over (above), but one
- * from a deeper frame (the program's next connect made through a helper function) looks
- * like recursion and would pass straight through for the rest of the thread's life
- * (hostile_sigsleep.sh). So every jump drops this thread's guard: a jump inside a handler
- * that interrupted the shim at worst lets that handler's own calls be guarded too. */
-#define JUMP(name, buf, real)                                                                     \
-    CAROM_EXPORT void name(buf env, int val)                                                      \
-    {                                                                                             \
-        guard_frame = NULL;                                                                       \
-        carom__real.real(env, val);                                                               \
-        __builtin_unreachable();                                                                  \
-    }
-void __longjmp_chk(struct __jmp_buf_tag *env, int val); /* fortified programs' longjmp */
-JUMP(longjmp, jmp_buf, longjmp)
-JUMP(siglongjmp, sigjmp_buf, siglongjmp)
-JUMP(_longjmp, jmp_buf, _longjmp)
-JUMP(__longjmp_chk, struct __jmp_buf_tag *, longjmp_chk)
+/* A handler that siglongjmp()s out of a blocking call or a backoff sleep (wget -T, any
+ * alarm()-based timeout) must not leave the guard set: a later call from a deeper frame
+ * (the program's next connect made through a helper function) would look like recursion
+ * and pass straight through for the rest of the thread's life (hostile_sigsleep.sh). So
+ * no guard is held across anything that can block: it is dropped around each such call
+ * and taken back after. */
+void *carom__guard_suspend(void)
+{
+    void *saved = guard_frame;
+    guard_frame = NULL;
+    return saved;
+}
+
+void carom__guard_resume(void *saved)
+{
+    guard_frame = saved;
+}
 
 /* ---- time, randomness, sleep ---------------------------------------------------------------- */
 
@@ -98,8 +98,10 @@ void carom__sleep_ms(uint32_t ms)
         until.tv_nsec -= 1000000000L;
     }
     /* An absolute deadline: after a handler runs we sleep only the remainder. */
+    void *g = carom__guard_suspend();
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
         ;
+    carom__guard_resume(g);
 }
 
 /* ---- diagnostics (raw write, never stdio) ---------------------------------------------------- */
@@ -357,11 +359,30 @@ static void atfork_child_all(void)
     carom__dns_atfork(2);
 }
 
-static int read_file(const char *path, char **out, size_t *len)
+/* Reads the config file, which steers every connection the program makes, so only one
+ * that another user cannot have planted or edited (hostile_config_trust.sh): a regular
+ * file (a FIFO planted as ./carom.ini would hang every program started there; O_NONBLOCK
+ * keeps even the open from waiting), owned by us or root, not writable by everyone.
+ * Returns 0, or -1 with *why saying what is wrong (NULL: errno says). */
+static int read_file(const char *path, char **out, size_t *len, const char **why)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *why = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        *why = "cannot stat";
+    else if (!S_ISREG(st.st_mode))
+        *why = "not a regular file";
+    else if (st.st_uid != geteuid() && st.st_uid != 0)
+        *why = "owned by another user";
+    else if (st.st_mode & S_IWOTH)
+        *why = "writable by every user";
+    if (*why) {
+        carom__real.close(fd);
+        return -1;
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
@@ -420,13 +441,15 @@ static void init_once_fn(void)
     if (path) {
         char *text = NULL;
         size_t len = 0;
-        if (read_file(path, &text, &len) == 0) {
+        const char *why;
+        if (read_file(path, &text, &len, &why) == 0) {
             t = carom_policy_parse(text, len, path, diag_line, NULL);
             free(text);
         } else {
             char line[4200];
             size_t n = 0;
-            const char *parts[] = {"carom: ", path, ":0: cannot read: ", strerror(errno)};
+            const char *parts[] = {"carom: ", path, why ? ":0: not trusted: " : ":0: cannot read: ",
+                                   why ? why : strerror(errno)};
             for (size_t i = 0; i < 4; i++) {
                 size_t l = strlen(parts[i]);
                 if (n + l >= sizeof line)

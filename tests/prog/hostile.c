@@ -194,12 +194,16 @@ static void *writer(void *arg)
     return NULL;
 }
 
-/* The daemon connects (the shim tracks the socket, with io_timeout_ms from the test's
- * config), closes every descriptor above stderr the way HOW says, takes the freed number
- * for a pipe (or a file), reads from it data that arrives later than io_timeout_ms, and
- * then connects again. Whatever the shim remembered about the old socket must neither
- * time out the pipe nor stop the second connect being guarded. */
-static int cmd_daemon(const char *how, int port1, int port2)
+/* The daemon connects (the shim tracks the socket, with io_timeout_ms and a circuit
+ * breaker from the test's config) and closes every descriptor above stderr the way HOW
+ * says; the freed number then takes WHAT:
+ * - pipe: a pipe whose data arrives later than io_timeout_ms; the read must return it.
+ *   Then a second connect, to PORT2 (late), must still be retried.
+ * - peer: a UNIX socket pair whose peer has gone; five writes fail with EPIPE. Then a
+ *   second connect to the same server (PORT1): those errors were not the server's, so
+ *   its circuit must still be closed.
+ * Whatever the shim remembered about the old socket must not act on the new occupant. */
+static int cmd_daemon(const char *how, const char *what, int port1, int port2)
 {
     int fd = dial(port1);
     if (fd < 0) {
@@ -231,6 +235,20 @@ static int cmd_daemon(const char *how, int port1, int port2)
     } else {
         fprintf(stderr, "daemon: unknown way %s\n", how);
         return 2;
+    }
+    if (strcmp(what, "peer") == 0) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+            return perror("socketpair"), 1;
+        printf("daemon: socket was fd %d, unix socket is fd %d\n", fd, sv[0]);
+        close(sv[1]);
+        signal(SIGPIPE, SIG_IGN);
+        int epipe = 0;
+        for (int i = 0; i < 5; i++)
+            epipe += write(sv[0], "x", 1) < 0 && errno == EPIPE;
+        printf("daemon: %d of 5 writes to the gone peer failed with EPIPE\n", epipe);
+        close(sv[0]);
+        return dial_echo("daemon: again", port1);
     }
     int p[2];
     if (pipe(p) != 0)
@@ -438,7 +456,8 @@ static int cmd_sigclose(long ms)
 }
 
 /* ---- closerace: another thread closes the socket during a backoff sleep and the number
- * is reused for a file ------------------------------------------------------------------------ */
+ * is reused for a file; the server comes up meanwhile, so the shim's next attempt would
+ * connect and put its socket in the number's place ------------------------------------------- */
 
 struct race {
     int fd, filefd;
@@ -454,11 +473,11 @@ static void *closer(void *arg)
     return NULL;
 }
 
-static int cmd_closerace(int dead, const char *path)
+static int cmd_closerace(int port, const char *path)
 {
     struct race r = {.path = path};
     r.fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = loopback(dead);
+    struct sockaddr_in a = loopback(port);
     pthread_t t;
     pthread_create(&t, NULL, closer, &r);
     int c = connect(r.fd, (struct sockaddr *)&a, sizeof a);
@@ -839,7 +858,9 @@ static int cmd_flakyserver(int port, int up, int down, int life, const char *cou
     long long end = ms_now() + life * 1000LL;
     bool first = true;
     while (ms_now() < end && !server_stop) {
-        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* Non-blocking: two accept threads may both see it readable; the loser must not
+         * block in accept() past the end of the run. */
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         int one = 1;
         setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_in a = loopback(port);
@@ -1052,8 +1073,8 @@ int main(int argc, char **argv)
     const char *c = argv[1];
     if (strcmp(c, "connect") == 0 && argc == 3)
         return cmd_connect(port_arg(argv[2]));
-    if (strcmp(c, "daemon") == 0 && argc == 5)
-        return cmd_daemon(argv[2], port_arg(argv[3]), port_arg(argv[4]));
+    if (strcmp(c, "daemon") == 0 && argc == 6)
+        return cmd_daemon(argv[2], argv[3], port_arg(argv[4]), port_arg(argv[5]));
     if (strcmp(c, "sbdup2") == 0 && argc == 5)
         return cmd_sbdup2(port_arg(argv[2]), atoi(argv[3]), argv[4]);
     if (strcmp(c, "sigsleep") == 0 && argc == 4)
