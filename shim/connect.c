@@ -185,18 +185,25 @@ static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
     int fl = carom__real.fcntl(fd, F_GETFL);
     if (fl < 0)
         return errno;
+    /* Both waits below can block for long: a handler may siglongjmp out of them, so the
+     * guard is not held across them (hostile_sigsleep.sh, phase 3). */
     if (!(fl & O_NONBLOCK) && timeout_ms == 0) {
-        if (carom__real.connect(fd, a, l) == 0)
-            return 0;
-        return errno;
+        void *g = carom__guard_suspend();
+        int r = carom__real.connect(fd, a, l);
+        int e = errno;
+        carom__guard_resume(g);
+        return r == 0 ? 0 : e;
     }
     if (!(fl & O_NONBLOCK))
         carom__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     int err = 0;
     if (carom__real.connect(fd, a, l) != 0) {
         err = errno;
-        if (err == EINPROGRESS || err == EINTR)
+        if (err == EINPROGRESS || err == EINTR) {
+            void *g = carom__guard_suspend();
             err = wait_connected(fd, (int)timeout_ms);
+            carom__guard_resume(g);
+        }
     }
     if (!(fl & O_NONBLOCK) && (!owner || atomic_load(&carom__fds[fd]) == owner))
         carom__real.fcntl(fd, F_SETFL, fl);
@@ -296,7 +303,10 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
         char port[8];
         snprintf(port, sizeof port, "%u", p->pocket[i].port);
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-        if (carom__real.getaddrinfo(p->pocket[i].host, port, &hints, &res) != 0)
+        void *g = carom__guard_suspend(); /* a resolution may block: see attempt() */
+        int r = carom__real.getaddrinfo(p->pocket[i].host, port, &hints, &res);
+        carom__guard_resume(g);
+        if (r != 0)
             continue;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
             uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);

@@ -236,10 +236,15 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
     snprintf(ep, sizeof ep, "%.80s:%u", node, port);
     for (;;) {
         carom__chaos_latency(p, ep, "getaddrinfo");
-        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, "getaddrinfo", NULL))
+        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, "getaddrinfo", NULL)) {
             r = EAI_AGAIN; /* injected below the retry loop: no query is sent */
-        else
+        } else {
+            /* A lookup can hang for seconds, and programs time it out with alarm() and a
+             * siglongjmp out of it: no guard is held across it (hostile_dnsjump.sh). */
+            void *g = carom__guard_suspend();
             r = carom__real.getaddrinfo(node, service, hints, res);
+            carom__guard_resume(g);
+        }
         if (r != EAI_AGAIN || !p->retry_on_eai_again || n > p->retries)
             break;
         uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
@@ -320,10 +325,13 @@ static int hb_retry(const char *name, hb_call call, void *ctx)
     unsigned n = 1;
     int herr;
     for (;;) {
-        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, name, "gethostbyname", NULL))
+        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, name, "gethostbyname", NULL)) {
             herr = TRY_AGAIN;
-        else
+        } else {
+            void *g = carom__guard_suspend(); /* a lookup may hang: see carom_getaddrinfo */
             herr = call(ctx);
+            carom__guard_resume(g);
+        }
         if (herr != TRY_AGAIN || !p->retry_on_eai_again || n > p->retries)
             break;
         uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());

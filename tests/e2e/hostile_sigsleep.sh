@@ -5,8 +5,10 @@
 # and the handler must run all along (no signal lost or held back). (2) A handler
 # siglongjmp()s out of a backoff sleep, as alarm()-based timeouts do; the program's next
 # connect, made from a deeper stack frame, must still be retried (no stale recursion
-# guard). Both with the Makefile's build and a _FORTIFY_SOURCE=2 build, whose longjmp is
-# __longjmp_chk. It must never pass unless the same program fails without the shim.
+# guard). (3) The same out of a connect that blocks in the kernel (a listener with a full
+# accept queue drops SYNs), then a connect to a server later still. Both with the
+# Makefile's build and a _FORTIFY_SOURCE=2 build, whose longjmp is __longjmp_chk. It must
+# never pass unless the same program fails without the shim.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
@@ -21,7 +23,7 @@ nm -D "$FORT" | grep -q __longjmp_chk || fail "the fortified build does not call
 
 for prog in "$HOSTILE" "$FORT"; do
     name=$(basename "$prog")
-    dead=$(free_port); late=$(free_port)
+    dead=$(free_port); late=$(free_port); late2=$(free_port)
     write_config <<EOF2
 [defaults]
 state = process
@@ -36,10 +38,17 @@ cushion = off
 retries = 10
 base_delay_ms = 100
 max_delay_ms = 400
+
+[127.0.0.1:$late2]
+retries = 10
+base_delay_ms = 100
+max_delay_ms = 400
 EOF2
-    # Phase 1 takes 1.4 s and the jump 0.15 s: the server comes up a second after that.
+    # Phase 1 takes 1.4 s and the jump 0.15 s: the first server comes up a second after
+    # that; phase 3 starts once it is reached, and the second server comes up after it.
     server "$late" echo 2500
-    run_shim "$prog" sigsleep "$dead" "$late"
+    server "$late2" echo 3600
+    run_shim "$prog" sigsleep "$dead" "$late" "$late2"
     log "$name: $(tr '\n' ';' <<<"$OUT") ($MS ms)"
     assert_ok "$name: sigsleep under the shim"
     read -r _ _ err _ ms _ sigs _ <<<"$(sed -n 1p <<<"$OUT")"
@@ -50,12 +59,15 @@ EOF2
     assert_ge "$sigs" $((ms / 40)) "$name: SIGALRM ticks handled during the sleeps"
     assert_contains "$OUT" "jump: left connect by siglongjmp" "$name: the handler jumped out of the sleep"
     assert_contains "$OUT" "sigsleep: after jump: ping" "$name: the connect after the jump was retried"
+    assert_contains "$OUT" "jump2: left a blocking connect by siglongjmp" "$name: the handler jumped out of the connect"
+    assert_contains "$OUT" "sigsleep: after jump2: ping" "$name: the connect after the second jump was retried"
 done
 
 # Control: without the shim the first connect fails at once and the last never connects.
-dead=$(free_port); late=$(free_port)
+dead=$(free_port); late=$(free_port); late2=$(free_port)
 server "$late" echo 2500
-run_plain "$HOSTILE" sigsleep "$dead" "$late"
+server "$late2" echo 3600
+run_plain "$HOSTILE" sigsleep "$dead" "$late" "$late2"
 assert_failed "without the shim (control)"
 read -r _ _ err _ ms _ <<<"$(sed -n 1p <<<"$OUT")"
 assert_le "$ms" 300 "control: without the shim no backoff"

@@ -2,8 +2,9 @@
 # valgrind_hostile.sh: the shim's descriptor-lifecycle paths under valgrind memcheck,
 # through three hostile programs that make it retry: a daemon that fclose()s its socket
 # behind the shim's back and reuses the number for a pipe (stale-record checks), a signal
-# handler that siglongjmp()s out of a backoff sleep (the longjmp wrappers), and a thread
-# that closes a socket during a retry (the replace handshake). The same report checks as
+# handler that siglongjmp()s out of a backoff sleep and out of a blocking connect (the
+# guard dropped around blocking calls), and a thread that closes a socket during a retry
+# (the private retry socket and the install handshake). The same report checks as
 # valgrind_curl.sh for each. It must never pass without a complete report per program.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -32,7 +33,7 @@ assert_contains "$OUT" "daemon: second: ping" "the daemon's second connect"
 vg_check "hostile daemon"
 
 fresh_logs
-dead=$(free_port); late=$(free_port)
+dead=$(free_port); late=$(free_port); late2=$(free_port)
 write_config <<EOF2
 [defaults]
 state = process
@@ -47,11 +48,18 @@ cushion = off
 retries = 20
 base_delay_ms = 100
 max_delay_ms = 400
+
+[127.0.0.1:$late2]
+retries = 30
+base_delay_ms = 100
+max_delay_ms = 400
 EOF2
 server "$late" echo 4000
-vg_run "$HOSTILE" sigsleep "$dead" "$late"
+server "$late2" echo 6000
+vg_run "$HOSTILE" sigsleep "$dead" "$late" "$late2"
 assert_ok "sigsleep under valgrind"
 assert_contains "$OUT" "sigsleep: after jump: ping" "the connect after the jump"
+assert_contains "$OUT" "sigsleep: after jump2: ping" "the connect after the jump out of a blocking connect"
 vg_check "hostile sigsleep"
 
 fresh_logs

@@ -391,8 +391,10 @@ static void set_timer(long first_us, long every_us)
  * port: the connect must take its full schedule (the sleeps are not cut short), end with
  * the real errno (not EINTR), and every tick must reach the handler meanwhile.
  * Phase 2: a handler siglongjmp()s out of a backoff sleep (wget -T does this); a later
- * connect to a late server must still be retried: no stale guard left behind. */
-static int cmd_sigsleep(int dead, int late)
+ * connect to a late server must still be retried: no stale guard left behind.
+ * Phase 3: the same out of a connect that blocks in the kernel (a listener whose accept
+ * queue is full drops SYNs), then a connect to a second, later server. */
+static int cmd_sigsleep(int dead, int late, int late2)
 {
     struct sigaction sa = {.sa_handler = on_tick};
     sigemptyset(&sa.sa_mask);
@@ -419,7 +421,56 @@ static int cmd_sigsleep(int dead, int late)
         printf("sigsleep: jump: left connect by siglongjmp\n");
     }
     close(s);
-    return dial_echo("sigsleep: after jump", late) | (e == ECONNREFUSED ? 0 : 1);
+    int rc = dial_echo("sigsleep: after jump", late) | (e == ECONNREFUSED ? 0 : 1);
+
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in la = loopback(0);
+    socklen_t ll = sizeof la;
+    if (bind(l, (struct sockaddr *)&la, sizeof la) != 0 || listen(l, 0) != 0 ||
+        getsockname(l, (struct sockaddr *)&la, &ll) != 0)
+        return perror("listen"), 1;
+    int queued = dial(ntohs(la.sin_port)); /* fills the accept queue of one */
+    int s3 = socket(AF_INET, SOCK_STREAM, 0);
+    if (sigsetjmp(jump_env, 1) == 0) {
+        jump_armed = 1;
+        set_timer(150000, 0);
+        int c3 = connect(s3, (struct sockaddr *)&la, sizeof la);
+        set_timer(0, 0);
+        printf("sigsleep: jump2: connect returned %s before the signal\n", ename(c3 ? errno : 0));
+    } else {
+        printf("sigsleep: jump2: left a blocking connect by siglongjmp\n");
+    }
+    close(s3);
+    if (queued >= 0)
+        close(queued);
+    close(l);
+    return rc | dial_echo("sigsleep: after jump2", late2);
+}
+
+/* ---- dnsjump: siglongjmp out of a name lookup that hangs ------------------------------------- */
+
+/* The classic resolver timeout (wget, curl's synchronous resolver): alarm(), sigsetjmp(),
+ * getaddrinfo(); the handler jumps out when the lookup hangs. A later connect, made from a
+ * deeper frame, to a late server must still be retried. */
+static int cmd_dnsjump(const char *name, int late)
+{
+    struct sigaction sa = {.sa_handler = on_jump};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    long long t0 = ms_now();
+    if (sigsetjmp(jump_env, 1) == 0) {
+        jump_armed = 1;
+        set_timer(300000, 0);
+        int r = getaddrinfo(name, "80", &hints, &res);
+        set_timer(0, 0);
+        printf("dnsjump: getaddrinfo returned %s before the signal\n", r ? gai_strerror(r) : "ok");
+        if (r == 0)
+            freeaddrinfo(res);
+    } else {
+        printf("dnsjump: left getaddrinfo by siglongjmp after %lld ms\n", ms_now() - t0);
+    }
+    return dial_echo("dnsjump: after jump", late);
 }
 
 /* ---- sigclose: a signal handler that opens and closes sockets while the thread it
@@ -1077,8 +1128,10 @@ int main(int argc, char **argv)
         return cmd_daemon(argv[2], argv[3], port_arg(argv[4]), port_arg(argv[5]));
     if (strcmp(c, "sbdup2") == 0 && argc == 5)
         return cmd_sbdup2(port_arg(argv[2]), atoi(argv[3]), argv[4]);
-    if (strcmp(c, "sigsleep") == 0 && argc == 4)
-        return cmd_sigsleep(port_arg(argv[2]), port_arg(argv[3]));
+    if (strcmp(c, "sigsleep") == 0 && argc == 5)
+        return cmd_sigsleep(port_arg(argv[2]), port_arg(argv[3]), port_arg(argv[4]));
+    if (strcmp(c, "dnsjump") == 0 && argc == 4)
+        return cmd_dnsjump(argv[2], port_arg(argv[3]));
     if (strcmp(c, "sigclose") == 0 && argc == 3)
         return cmd_sigclose(atol(argv[2]));
     if (strcmp(c, "closerace") == 0 && argc == 4)
