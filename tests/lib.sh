@@ -133,6 +133,20 @@ curl_config() {
         [ $# -eq 0 ] || printf '%s\n' "$@"
     } >"$CFG"
 }
+# need_hostile: the hostile-program binary ($HOSTILE).
+HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
+need_hostile() { [ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"; }
+# start_scoreboard: `carom scoreboard --json` listening on $CAROM_SCOREBOARD, its events in
+# $EV; stopped on exit like every server.
+start_scoreboard() {
+    CAROM=$CAROM_ROOT/$BUILD/carom
+    [ -x "$CAROM" ] || fail "$CAROM is missing: run make"
+    EV=$T/events.jsonl
+    "$CAROM" scoreboard --json >"$EV" 2>"$T/sb.err" &
+    _PIDS+=("$!")
+    for _ in $(seq 100); do [ -S "$CAROM_SCOREBOARD" ] && break; sleep 0.05; done
+    [ -S "$CAROM_SCOREBOARD" ] || fail "carom scoreboard did not start: $(cat "$T/sb.err")"
+}
 need_shim() { [ -f "$SHIM_SO" ] || fail "$SHIM_SO is missing: run make"; }
 need_cprog() {
     if [ ! -x "$CPROG" ] || [ ! -x "$CPROG_FORTIFY" ]; then

@@ -9,8 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cmd unshare
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 unshare -m true 2>/dev/null || skip "no mount namespaces here (unshare -m needs root)"
 
 printf '127.0.0.1 localhost\n127.0.0.2 twohost\n127.0.0.3 twohost\n' >"$T/hosts"

@@ -11,8 +11,7 @@
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_cmd unshare
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 unshare -m true 2>/dev/null || skip "no mount namespaces here (unshare -m needs root)"
 
 # A name server on 127.0.0.57:53 that reads every query and answers none.

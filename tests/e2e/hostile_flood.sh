@@ -13,8 +13,7 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 
 PER=${HOSTILE_FLOOD_PER:-10000}
 THREADS=16

@@ -7,8 +7,7 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 
 hard=$(ulimit -Hn)
 [ "$hard" = unlimited ] && hard=1048576

@@ -9,16 +9,8 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
-CAROM=$CAROM_ROOT/$BUILD/carom
-[ -x "$CAROM" ] || fail "$CAROM is missing: run make"
-
-EV=$T/events.jsonl
-"$CAROM" scoreboard --json >"$EV" 2>"$T/sb.err" &
-_PIDS+=("$!")
-for _ in $(seq 100); do [ -S "$CAROM_SCOREBOARD" ] && break; sleep 0.05; done
-[ -S "$CAROM_SCOREBOARD" ] || fail "carom scoreboard did not start: $(cat "$T/sb.err")"
+need_hostile
+start_scoreboard
 
 write_config <<'EOF2'
 [defaults]

@@ -12,8 +12,7 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 
 # The fortified twin: glibc turns siglongjmp into __longjmp_chk at -O2 with fortify.
 FORT=$T/hostile_fortify

@@ -10,8 +10,7 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 CAROM=$CAROM_ROOT/$BUILD/carom
 [ -x "$CAROM" ] || fail "$CAROM is missing: run make"
 SHM=

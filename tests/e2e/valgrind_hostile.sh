@@ -11,8 +11,7 @@
 need_shim
 need_cmd valgrind
 [ -z "${SANITIZER:-}" ] || skip "valgrind cannot run a sanitizer build of the shim"
-HOSTILE=$CAROM_ROOT/$BUILD/tests/prog/hostile
-[ -x "$HOSTILE" ] || fail "$HOSTILE is missing: run make $BUILD/tests/prog/hostile"
+need_hostile
 CAROM=$CAROM_ROOT/$BUILD/carom
 [ -x "$CAROM" ] || fail "$CAROM is missing: run make"
 # shellcheck source=tests/e2e/valgrind_lib.inc

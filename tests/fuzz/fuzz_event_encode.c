@@ -9,6 +9,10 @@
 /* The emitter's process state, which the encoder never touches. */
 struct carom_real carom__real;
 struct carom_global carom__g;
+bool carom__vfork_child(void)
+{
+    return false;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
