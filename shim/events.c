@@ -29,8 +29,18 @@ static __thread int sb_sending;  /* this thread is inside a send (a handler may 
 static _Atomic uint64_t sb_owner_ok_until_ms; /* the socket file's owner was checked */
 /* The kernel-assigned (autobind) abstract name of the socket in sb_fd, written before the
  * fd is published: getsockname() proves a descriptor number still holds our socket. */
-static struct sockaddr_un sb_self;
-static socklen_t sb_self_len;
+/* Our socket's identity: a hash of the abstract name the kernel gave it. One atomic word,
+ * so a thread checking an old descriptor never reads a name another thread is rewriting. */
+static _Atomic uint64_t sb_self_id;
+
+static uint64_t name_id(const struct sockaddr_un *sa, socklen_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ len;
+    const unsigned char *b = (const unsigned char *)sa;
+    for (socklen_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h | 1; /* never 0, the "none yet" value */
+}
 static pthread_once_t sb_once = PTHREAD_ONCE_INIT;
 static struct sockaddr_un sb_to;
 static socklen_t sb_to_len; /* 0: no usable destination; every event is dropped */
@@ -111,9 +121,8 @@ static int sb_open(void)
             carom__real.close(fd);
             fd = -1;
         } else {
-            sb_self = me;
-            sb_self_len = len;
-            atomic_store(&sb_fd, fd); /* seq_cst: publishes sb_self with it */
+            atomic_store(&sb_self_id, name_id(&me, len));
+            atomic_store(&sb_fd, fd);
         }
     }
     atomic_store(&sb_opening, 0);
@@ -126,8 +135,8 @@ static bool sb_still_ours(int fd)
 {
     struct sockaddr_un got;
     socklen_t len = sizeof got;
-    if (getsockname(fd, (struct sockaddr *)&got, &len) != 0 || len != sb_self_len) return false;
-    return memcmp(&got, &sb_self, len) == 0;
+    if (getsockname(fd, (struct sockaddr *)&got, &len) != 0 || len > sizeof got) return false;
+    return name_id(&got, len) == atomic_load(&sb_self_id);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 #include "carom_shim.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -27,37 +28,62 @@ static __thread bool initialising;
 /* ---- guard ------------------------------------------------------------------------------- */
 
 static __thread void *guard_frame;
+static __thread sigset_t guard_mask; /* the program's signal mask, while the guard holds */
+
+/* While the guard is held no asynchronous signal reaches this thread: a handler that
+ * siglongjmp()s (wget -T, any alarm()-based timeout) can then never leave the shim with the
+ * guard set, which would make every later call from a deeper frame look like recursion
+ * and pass straight through for the rest of the thread's life (hostile_sigsleep.sh). The
+ * guarded stretches never block (suspend below drops the guard and restores the mask
+ * around every call that can), so a signal waits microseconds at most. Faults stay
+ * deliverable: a crash must still reach its handler. */
+static void block_signals(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGTRAP);
+    sigdelset(&all, SIGABRT);
+    pthread_sigmask(SIG_BLOCK, &all, &guard_mask);
+}
 
 bool carom__enter(void *frame)
 {
     /* The stack grows down: a call made from inside the shim has a deeper (lower) frame.
-     * A guard set by a frame below the caller's was abandoned by a longjmp. */
+     * A guard set by a frame below the caller's was abandoned. */
     if (guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame)
         return false;
+    if (!guard_frame)
+        block_signals();
     guard_frame = frame;
     return true;
 }
 
 void carom__leave(void)
 {
+    if (!guard_frame)
+        return;
     guard_frame = NULL;
+    pthread_sigmask(SIG_SETMASK, &guard_mask, NULL);
 }
 
-/* A handler that siglongjmp()s out of a blocking call or a backoff sleep (wget -T, any
- * alarm()-based timeout) must not leave the guard set: a later call from a deeper frame
- * (the program's next connect made through a helper function) would look like recursion
- * and pass straight through for the rest of the thread's life (hostile_sigsleep.sh). So
- * no guard is held across anything that can block: it is dropped around each such call
- * and taken back after. */
+/* No guard is held across anything that can block: it is dropped (and the program's
+ * signals let through) around each such call and taken back after. */
 void *carom__guard_suspend(void)
 {
     void *saved = guard_frame;
-    guard_frame = NULL;
+    carom__leave();
     return saved;
 }
 
 void carom__guard_resume(void *saved)
 {
+    if (!saved)
+        return;
+    block_signals();
     guard_frame = saved;
 }
 

@@ -55,7 +55,13 @@ EOF2
     assert_ge "$ms" 1350 "$name: the backoff sleeps were cut short (ms)"
     assert_le "$ms" 4000 "$name: the backoff took too long (ms)"
     # One tick per 20 ms; half of them is a generous floor under load.
-    assert_ge "$sigs" $((ms / 40)) "$name: SIGALRM ticks handled during the sleeps"
+    # The ThreadSanitizer runtime holds asynchronous signals back during clock_nanosleep
+    # even without the shim (a bare sleep under it sees 0 of 50 ticks), so the count only
+    # means something without it; the jumps below are checked either way.
+    case ${SANITIZER:-} in
+        *thread*) log "$name: tick count not checked under ThreadSanitizer ($sigs ticks)" ;;
+        *) assert_ge "$sigs" $((ms / 40)) "$name: SIGALRM ticks handled during the sleeps" ;;
+    esac
     assert_contains "$OUT" "jump: left connect by siglongjmp" "$name: the handler jumped out of the sleep"
     assert_contains "$OUT" "sigsleep: after jump: ping" "$name: the connect after the jump was retried"
     assert_contains "$OUT" "jump2: left a blocking connect by siglongjmp" "$name: the handler jumped out of the connect"
