@@ -258,4 +258,16 @@ struct carom_event {
 /* Never blocks, never fails visibly. */
 void carom__emit(const struct carom_event *ev);
 
+/* The program closes or replaces descriptors lo..hi. The check is inline, so a close or
+ * dup2 of any other descriptor costs one load; only when the scoreboard's own socket is
+ * among them does carom__emit_fd_closed forget it (events.c). */
+extern _Atomic int carom__sb_fd;
+void carom__emit_fd_closed(int lo, int hi);
+static inline void carom__emit_fd_closing(int lo, int hi)
+{
+    int fd = atomic_load_explicit(&carom__sb_fd, memory_order_relaxed);
+    if (CAROM_UNLIKELY(fd >= 0 && fd >= lo && fd <= hi))
+        carom__emit_fd_closed(lo, hi);
+}
+
 #endif

@@ -20,14 +20,14 @@
 #define EVENT_MAX 512
 #define QUIET_MS 1000 /* no listener: how long to drop before trying again */
 
-static _Atomic int sb_fd = -1;
+_Atomic int carom__sb_fd = -1; /* read inline by close/dup2 (carom_shim.h) */
 static _Atomic uint64_t sb_quiet_until_ms; /* no listener: don't try before this */
 static _Atomic uint64_t sb_drops;
 static _Atomic int sb_opening;  /* one thread at a time creates the socket */
-static _Atomic int sb_inflight; /* sends between loading sb_fd and finishing with it */
+static _Atomic int sb_inflight; /* sends between loading carom__sb_fd and finishing with it */
 static __thread int sb_sending;  /* this thread is inside a send (a handler may interrupt it) */
 static _Atomic uint64_t sb_owner_ok_until_ms; /* the socket file's owner was checked */
-/* The kernel-assigned (autobind) abstract name of the socket in sb_fd, written before the
+/* The kernel-assigned (autobind) abstract name of the socket in carom__sb_fd, written before the
  * fd is published: getsockname() proves a descriptor number still holds our socket. */
 /* Our socket's identity: a hash of the abstract name the kernel gave it. One atomic word,
  * so a thread checking an old descriptor never reads a name another thread is rewriting. */
@@ -45,7 +45,6 @@ static pthread_once_t sb_once = PTHREAD_ONCE_INIT;
 static struct sockaddr_un sb_to;
 static socklen_t sb_to_len; /* 0: no usable destination; every event is dropped */
 
-void carom__emit_fd_closed(int lo, int hi);
 size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
 
 static void sb_resolve_path(void)
@@ -74,13 +73,13 @@ static void sb_resolve_path(void)
  * bounded anyway (a signal handler may interrupt a send on this very thread). */
 void carom__emit_fd_closed(int lo, int hi)
 {
-    int fd = atomic_load_explicit(&sb_fd, memory_order_relaxed);
+    int fd = atomic_load_explicit(&carom__sb_fd, memory_order_relaxed);
     if (CAROM_LIKELY(fd < 0 || fd < lo || fd > hi)) return;
     /* A vfork child shares our memory but not our descriptors: what it closes is its own
      * copy, and forgetting ours would leak it in the parent (hostile_vfork_scoreboard). */
     if (carom__vfork_child()) return;
     int expect = fd;
-    atomic_compare_exchange_strong(&sb_fd, &expect, -1);
+    atomic_compare_exchange_strong(&carom__sb_fd, &expect, -1);
     /* Bounded by time, not by a count of yields: a sender preempted between its check and
      * its send may need a whole time slice (hostile_sbdup2). Only this thread's own
      * interrupted send could never finish while we wait; then we do not wait. */
@@ -122,7 +121,7 @@ static int sb_open(void)
             fd = -1;
         } else {
             atomic_store(&sb_self_id, name_id(&me, len));
-            atomic_store(&sb_fd, fd);
+            atomic_store(&carom__sb_fd, fd);
         }
     }
     atomic_store(&sb_opening, 0);
@@ -359,13 +358,13 @@ void carom__emit(const struct carom_event *ev)
     }
     sb_sending++;
     atomic_fetch_add(&sb_inflight, 1);
-    int fd = atomic_load(&sb_fd);
+    int fd = atomic_load(&carom__sb_fd);
     if (fd >= 0 && !sb_still_ours(fd)) {
         /* Not ours any more: never send into it. Forget it, unless this is a vfork child,
          * whose descriptors are not the parent's. */
         int expect = fd;
         if (!carom__vfork_child())
-            atomic_compare_exchange_strong(&sb_fd, &expect, -1);
+            atomic_compare_exchange_strong(&carom__sb_fd, &expect, -1);
         fd = -1;
     }
     if (fd < 0) fd = sb_open();

@@ -383,12 +383,11 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
 
 /* ---- fd lifecycle ---------------------------------------------------------------------------- */
 
-void carom__emit_fd_closed(int lo, int hi); /* events.c: the scoreboard socket may be gone */
 
 static int carom_close(int fd)
 {
     if (CAROM_LIKELY(!carom__fd(fd))) {
-        carom__emit_fd_closed(fd, fd);
+        carom__emit_fd_closing(fd, fd);
         return carom__real.close(fd);
     }
     /* Forget first: once the number is free another thread's socket() may reuse it. A
@@ -417,7 +416,7 @@ static void forget_range(unsigned lo, unsigned hi)
             break;
         carom__fd_untrack((int)fd);
     }
-    carom__emit_fd_closed((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
+    carom__emit_fd_closing((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
 }
 
 static int carom_close_range(unsigned lo, unsigned hi, int flags)
@@ -458,7 +457,7 @@ static int carom_dup3(int from, int to, int flags, bool is_dup2)
      * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
      * fresh scoreboard socket. */
     if (from != to)
-        carom__emit_fd_closed(to, to);
+        carom__emit_fd_closing(to, to);
     int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
     if (r < 0 || from == to)
         return r;
