@@ -106,13 +106,17 @@ typedef struct carom_cushion_cfg {
     uint8_t failures;      /* open after this many failures ... (1..window) */
     uint8_t window;        /* ... among the last this many outcomes (1..64) */
     uint8_t probes;        /* calls admitted while half-open (>= 1) */
-    uint32_t half_open_ms; /* how long open lasts before half-open */
+    uint32_t half_open_ms; /* the longest break: open lasts at most this before half-open */
+    uint32_t first_break_ms; /* the first break; doubles per failed probe up to half_open_ms.
+                                0: every break is half_open_ms */
 } carom_cushion_cfg;
 
 /* Plain data: no pointers, only address-free lock-free 64-bit atomics, so it may live in
  * shared memory and a process killed between two stores leaves it usable. All-zero bytes
  * are a valid closed cushion. Every transition is one CAS on `state`:
- *   bits 0-1 mode, bits 2-9 probes admitted, bits 10-31 generation, bits 32-63 time (ms)
+ *   bits 0-1 mode, 2-9 probes admitted, 10-14 break level, 15-31 generation, 32-63 time (ms)
+ * The break level counts failed probes since the circuit last closed: an open circuit
+ * becomes half-open after min(half_open_ms, first_break_ms * 2^level).
  * The generation changes on every transition; an outcome recorded with a ticket from an
  * older generation is ignored, so calls that started before the circuit opened cannot
  * close it again.
@@ -168,6 +172,7 @@ typedef struct carom_cushion_view {
     unsigned failures_in_window;
     unsigned probes_admitted;
     uint64_t ms_until_half_open; /* 0 unless open */
+    uint32_t break_ms;           /* the current break (open or half-open), else 0 */
 } carom_cushion_view;
 void carom_cushion_peek(const carom_cushion *c, const carom_cushion_cfg *cfg, uint64_t now_ms,
                         carom_cushion_view *out);
@@ -195,6 +200,148 @@ void carom_budget_first(carom_budget *b, uint64_t now_ms);
  * overshoot by at most one retry each. */
 bool carom_budget_try_retry(carom_budget *b, const carom_budget_cfg *cfg, uint64_t now_ms);
 
+/* ---- herd: one attempt at a time while an endpoint is failing ----------------------- */
+
+/* Plain data, shm-safe, all-zero valid (healthy, no lease). While the endpoint is failing
+ * (fail_ms != 0: the newest attempt failed), one caller at a time holds the lease and
+ * makes the attempts for everyone; the others wait on `word`, which counts published
+ * outcomes (bits 1-31) and says whether the newest was a success (bit 0). The lease packs
+ * [holder id:32][expiry ms:32]: a holder that dies or hangs loses it at the expiry.
+ * docs/configuration.md, "A herd through a restart", tells the whole story. */
+typedef struct carom_herd {
+    _Atomic uint64_t lease;
+    _Atomic uint64_t fail_ms;
+    _Atomic uint32_t word; /* a futex word in the shim */
+    uint32_t reserved;
+} carom_herd;
+
+void carom_herd_init(carom_herd *h);
+/* Takes the lease (free, expired, or already ours) until now_ms + hold_ms. False, with the
+ * holder's id in *holder, when someone else holds it. self must not be 0. */
+bool carom_herd_lead(carom_herd *h, uint32_t self, uint64_t now_ms, uint32_t hold_ms,
+                     uint32_t *holder);
+/* Gives the lease back if self holds it. */
+void carom_herd_release(carom_herd *h, uint32_t self);
+/* The holder is known dead: frees the lease if holder still holds it. */
+void carom_herd_expire(carom_herd *h, uint32_t holder);
+/* An attempt on the endpoint failed at now_ms (a retryable error). */
+void carom_herd_failed(carom_herd *h, uint64_t now_ms);
+/* An attempt succeeded. True when the endpoint had been failing: the success was
+ * published (the word changed) and the caller must wake the waiters. A healthy endpoint
+ * costs one load and no store. */
+bool carom_herd_succeeded(carom_herd *h);
+/* The word to wait on, and what a success published after `seen` looks like. */
+uint32_t carom_herd_word(const carom_herd *h);
+static inline bool carom_herd_ok_since(uint32_t seen, uint32_t now_word)
+{
+    return now_word != seen && (now_word & 1u);
+}
+
+/* ---- shot: the decisions of one guarded call ----------------------------------------- */
+
+/* One connect, name lookup or libcurl transfer with all its retries. The caller loops:
+ * ask carom_shot_next what to do, do it, report each attempt's result, and end the shot
+ * once. The engine reads and writes only the cushion, budget and herd it is given and the
+ * time and randomness passed in; it never sleeps or waits itself. */
+typedef struct carom_shot_cfg {
+    const carom_bounce_cfg *bounce;
+    const carom_cushion_cfg *cushion; /* NULL: no circuit breaker */
+    const carom_budget_cfg *budget;
+    uint32_t retries;     /* steps after the first attempt: retries and waits together */
+    uint32_t deadline_ms; /* 0: none */
+    uint32_t attempt_ms;  /* the longest one attempt holds the herd's lease (> 0) */
+    uint32_t jitter_ms;   /* waiters go within this after the herd's success */
+} carom_shot_cfg;
+
+/* The endpoint's shared state; any pointer may be NULL (no slot: no cushion, budget or
+ * herd). self identifies this caller in the herd's lease (a thread id). It may be 0 at
+ * begin and filled in (s->env.self) before the first retry is asked for; a caller whose
+ * self is still 0 then retries alone, without the lease. */
+typedef struct carom_shot_env {
+    carom_cushion *cushion;
+    carom_budget *budget;
+    carom_herd *herd;
+    uint32_t self;
+} carom_shot_env;
+
+typedef enum carom_shot_act {
+    CAROM_SHOT_GO = 0, /* sleep step.ms, then make an attempt */
+    CAROM_SHOT_WAIT,   /* wait at most step.ms for the herd's word to change, then ask again */
+    CAROM_SHOT_STOP,   /* the shot is over; step.why says why */
+} carom_shot_act;
+
+typedef enum carom_shot_why {
+    CAROM_SHOT_OK = 0,    /* an attempt succeeded */
+    CAROM_SHOT_FATAL,     /* the error is not one to retry */
+    CAROM_SHOT_RETRIES,   /* retries (steps) spent */
+    CAROM_SHOT_DEADLINE,  /* the next step would end past deadline_ms */
+    CAROM_SHOT_BUDGET,    /* the retry budget said no */
+    CAROM_SHOT_OPEN,      /* the circuit is open beyond this shot's reach */
+} carom_shot_why;
+
+typedef enum carom_shot_result {
+    CAROM_RESULT_OK = 0,
+    CAROM_RESULT_RETRY, /* failed with an error the policy retries */
+    CAROM_RESULT_FATAL, /* failed with any other error */
+} carom_shot_result;
+
+typedef struct carom_shot_step {
+    carom_shot_act act;
+    carom_shot_why why; /* STOP */
+    uint32_t ms;        /* GO: sleep first; WAIT: the longest wait */
+    uint32_t attempt;   /* GO: the attempt's number, 1-based */
+    bool retry;         /* GO: a retry (the shim emits `retry`) */
+    bool probe;         /* GO: a half-open probe (the shim emits `half_open`) */
+    bool joined;        /* GO: follows the herd's success (no budget asked) */
+    uint32_t holder;    /* WAIT: the lease holder the caller waits for (0: none) */
+    uint32_t seen;      /* WAIT: the herd word to wait on */
+} carom_shot_step;
+
+typedef struct carom_shot {
+    carom_shot_cfg cfg;
+    carom_shot_env env;
+    carom_shot_clock clk;
+    carom_bounce b;
+    carom_ticket ticket;
+    uint64_t due_ms;   /* the end of the current step */
+    uint64_t reach_ms; /* the last moment an open-circuit wait may end */
+    uint32_t steps;    /* schedule steps used */
+    uint32_t attempts; /* attempts made */
+    uint32_t seen;     /* herd word when the current wait began */
+    uint32_t hint_ms;  /* the next delay, when the server named one (Retry-After) */
+    uint8_t phase;     /* internal */
+    bool ticketed, leader, probe, last_ok, failed_once;
+} carom_shot;
+
+/* Starts a shot at now_ms. */
+void carom_shot_begin(carom_shot *s, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                      uint64_t now_ms);
+/* What to do now. Spends a retry from the budget when it says GO for a retry that does not
+ * follow the herd's success. */
+carom_shot_step carom_shot_next(carom_shot *s, uint64_t now_ms, carom_rng *r);
+/* The attempt just made ended with r. */
+void carom_shot_report(carom_shot *s, uint64_t now_ms, carom_shot_result r);
+/* The next retry's delay is ms (a server's Retry-After, already capped) instead of a draw;
+ * the schedule continues from there. Give it before the carom_shot_next that plans the
+ * retry. */
+void carom_shot_delay_hint(carom_shot *s, uint32_t ms);
+/* The program took the call away mid-shot (it closed the socket): gives the lease back and
+ * records nothing. */
+void carom_shot_abandon(carom_shot *s);
+/* The lease holder the caller waited for is gone (its process died): frees its lease. */
+void carom_shot_holder_gone(carom_shot *s, uint32_t holder);
+/* Ends the shot: its one outcome (ok: any attempt succeeded) enters the cushion, and the
+ * lease is given back. Returns the cushion transition it caused, as carom_cushion_record
+ * does (CAROM_CUSHION_OPEN, CAROM_CUSHION_CLOSED or -1). *wake is set when a success ended
+ * the endpoint's failing spell: the caller must then wake the herd's waiters. Call once;
+ * a shot stopped while the circuit was open (never admitted) records nothing. */
+int carom_shot_end(carom_shot *s, uint64_t now_ms, bool ok, bool *wake);
+/* The nominal length of n retries' delays (jitter = none), the reach an open circuit's
+ * wait is measured against. */
+uint64_t carom_shot_reach(const carom_bounce_cfg *b, uint32_t n);
+/* The name of a stop reason, for events ("retries spent", "deadline", ...). */
+const char *carom_shot_why_name(carom_shot_why why);
+
 /* ---- the shared table's layout --------------------------------------------------------- */
 
 /* The shim keeps cushions and budgets in one shared-memory table per user and config;
@@ -220,7 +367,7 @@ enum carom_shm_word {
     CAROM_SHM_H__N
 };
 #define CAROM_SHM_MAGIC 0x31766d6873726163ull /* "carshmv1" little-endian */
-#define CAROM_SHM_VERSION 1u
+#define CAROM_SHM_VERSION 2u
 /* A slot's key_hash with this bit set is being claimed (since the ms in the low bits). */
 #define CAROM_SHM_RESERVED (1ull << 63)
 

@@ -22,8 +22,10 @@ _Static_assert(sizeof(carom_cushion) == 32, "carom_cushion is shared memory layo
 #define MODE_MASK UINT64_C(0x3)
 #define PROBES_SHIFT 2
 #define PROBES_MASK 0xffu
-#define GEN_SHIFT 10
-#define GEN_MASK 0x3fffffu
+#define LEVEL_SHIFT 10
+#define LEVEL_MASK 0x1fu
+#define GEN_SHIFT 15
+#define GEN_MASK 0x1ffffu
 #define TIME_SHIFT 32
 
 /* Ticket bits beside the generation. A rejected call gets a ticket that can never count,
@@ -52,11 +54,35 @@ static inline uint32_t time_of(uint64_t s)
 {
     return (uint32_t)(s >> TIME_SHIFT);
 }
+static inline unsigned level_of(uint64_t s)
+{
+    return (unsigned)(s >> LEVEL_SHIFT) & LEVEL_MASK;
+}
 
-static inline uint64_t pack(unsigned mode, unsigned probes, uint32_t gen, uint32_t t)
+static inline uint64_t pack(unsigned mode, unsigned probes, unsigned level, uint32_t gen, uint32_t t)
 {
     return (uint64_t)mode | ((uint64_t)(probes & PROBES_MASK) << PROBES_SHIFT) |
+           ((uint64_t)(level & LEVEL_MASK) << LEVEL_SHIFT) |
            ((uint64_t)(gen & GEN_MASK) << GEN_SHIFT) | ((uint64_t)t << TIME_SHIFT);
+}
+
+/* The adaptive break (docs/configuration.md, "How long a circuit stays open"): the first
+ * opening lasts first_break_ms, each failed probe doubles it, half_open_ms caps it. A
+ * first_break_ms of 0 means a fixed break of half_open_ms. */
+static inline uint32_t break_ms(const carom_cushion_cfg *cfg, unsigned level)
+{
+    uint32_t cap = cfg->half_open_ms;
+    uint32_t b = cfg->first_break_ms && cfg->first_break_ms < cap ? cfg->first_break_ms : cap;
+    for (unsigned i = 0; i < level && b < cap; i++)
+        b = b > cap / 2 ? cap : b * 2;
+    return b;
+}
+
+/* The level after one more failed probe: it stops growing once the break reaches the cap,
+ * so the five bits never overflow. */
+static inline unsigned next_level(const carom_cushion_cfg *cfg, unsigned level)
+{
+    return (break_ms(cfg, level) >= cfg->half_open_ms || level >= LEVEL_MASK) ? level : level + 1;
 }
 
 static inline uint32_t since(uint64_t now_ms, uint32_t stamp)
@@ -120,21 +146,21 @@ static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cu
             *ticket = gen_of(s);
             return CAROM_ALLOW;
         case CAROM_CUSHION_OPEN:
-            if (since(now_ms, time_of(s)) < cfg->half_open_ms) {
+            if (since(now_ms, time_of(s)) < break_ms(cfg, level_of(s))) {
                 *ticket = gen_of(s) | TICKET_REJECT;
                 return CAROM_REJECT;
             }
-            next = pack(CAROM_CUSHION_HALF_OPEN, 1, gen_of(s) + 1, (uint32_t)now_ms);
+            next = pack(CAROM_CUSHION_HALF_OPEN, 1, level_of(s), gen_of(s) + 1, (uint32_t)now_ms);
             break;
         case CAROM_CUSHION_HALF_OPEN:
             if (probes_of(s) < probes) {
                 /* Same generation and time: every probe of this half-open answers for it. */
                 next = s + (UINT64_C(1) << PROBES_SHIFT);
-            } else if (since(now_ms, time_of(s)) >= cfg->half_open_ms) {
+            } else if (since(now_ms, time_of(s)) >= break_ms(cfg, level_of(s))) {
                 /* Every slot was taken and nobody reported for a whole period: the probes
                  * died with their process. A new generation lets fresh probes in and
                  * silences the old ones should they wake up. */
-                next = pack(CAROM_CUSHION_HALF_OPEN, 1, gen_of(s) + 1, (uint32_t)now_ms);
+                next = pack(CAROM_CUSHION_HALF_OPEN, 1, level_of(s), gen_of(s) + 1, (uint32_t)now_ms);
             } else {
                 *ticket = gen_of(s) | TICKET_REJECT;
                 return CAROM_REJECT;
@@ -143,7 +169,7 @@ static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cu
         default:
             /* Mode 3 is never written; only foreign bytes in shared memory produce it.
              * Repair to closed rather than trust or trip on them. */
-            next = pack(CAROM_CUSHION_CLOSED, 0, gen_of(s) + 1, (uint32_t)now_ms);
+            next = pack(CAROM_CUSHION_CLOSED, 0, 0, gen_of(s) + 1, (uint32_t)now_ms);
             if (atomic_compare_exchange_strong_explicit(&c->state, &s, next, memory_order_acq_rel,
                                                         memory_order_acquire))
                 s = next;
@@ -168,7 +194,8 @@ carom_verdict carom_cushion_allow(carom_cushion *c, const carom_cushion_cfg *cfg
         return CAROM_ALLOW;
     }
     /* Failing fast is the other hot path: during an outage every call lands here. */
-    if (mode_of(s) == CAROM_CUSHION_OPEN && since(now_ms, time_of(s)) < cfg->half_open_ms) {
+    if (mode_of(s) == CAROM_CUSHION_OPEN &&
+        since(now_ms, time_of(s)) < break_ms(cfg, level_of(s))) {
         *ticket = gen_of(s) | TICKET_REJECT;
         return CAROM_REJECT;
     }
@@ -213,8 +240,11 @@ int carom_cushion_record(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_
     if (gen_of(s) != gen) return -1; /* the call began in an earlier period: its news is stale */
 
     if (ticket & TICKET_PROBE) {
+        /* A failed probe doubles the break; a good one closes and starts again from the
+         * first break. */
         const uint64_t next =
-            pack(ok ? CAROM_CUSHION_CLOSED : CAROM_CUSHION_OPEN, 0, gen + 1, (uint32_t)now_ms);
+            ok ? pack(CAROM_CUSHION_CLOSED, 0, 0, gen + 1, (uint32_t)now_ms)
+               : pack(CAROM_CUSHION_OPEN, 0, next_level(cfg, level_of(s)), gen + 1, (uint32_t)now_ms);
         for (;;) {
             if (mode_of(s) != CAROM_CUSHION_HALF_OPEN || gen_of(s) != gen)
                 return -1; /* another probe decided first */
@@ -238,7 +268,7 @@ int carom_cushion_record(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_
     if (need > window) need = window;
     if (popcount64(h & window_mask(window)) < need) return -1;
 
-    const uint64_t next = pack(CAROM_CUSHION_OPEN, 0, gen + 1, (uint32_t)now_ms);
+    const uint64_t next = pack(CAROM_CUSHION_OPEN, 0, 0, gen + 1, (uint32_t)now_ms);
     for (;;) {
         if (mode_of(s) != CAROM_CUSHION_CLOSED || gen_of(s) != gen)
             return -1; /* someone else opened it: they report the transition */
@@ -275,8 +305,9 @@ void carom_cushion_peek(const carom_cushion *c, const carom_cushion_cfg *cfg, ui
         aged(now_ms, last, cfg) ? 0 : popcount64(h & window_mask(window_of(cfg)));
     out->probes_admitted = mode == CAROM_CUSHION_HALF_OPEN ? probes_of(s) : 0;
     out->ms_until_half_open = 0;
+    out->break_ms = mode == CAROM_CUSHION_CLOSED ? 0 : break_ms(cfg, level_of(s));
     if (mode == CAROM_CUSHION_OPEN) {
         uint32_t e = since(now_ms, time_of(s));
-        out->ms_until_half_open = e >= cfg->half_open_ms ? 0 : cfg->half_open_ms - e;
+        out->ms_until_half_open = e >= out->break_ms ? 0 : out->break_ms - e;
     }
 }

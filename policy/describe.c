@@ -96,6 +96,9 @@ static void fmt_value(const carom_policy *p, int k, char *v, size_t len)
     case CAROM__K_CUSHION_HALF_OPEN_MS:
         snprintf(v, len, "%u", p->cushion.half_open_ms);
         break;
+    case CAROM__K_CUSHION_FIRST_BREAK_MS:
+        snprintf(v, len, "%u", p->cushion.first_break_ms);
+        break;
     case CAROM__K_CUSHION_PROBES:
         snprintf(v, len, "%u", p->cushion.probes);
         break;

@@ -39,6 +39,7 @@ const char *const carom__key_names[CAROM__K_COUNT] = {
     [CAROM__K_CUSHION_FAILURES] = "cushion_failures",
     [CAROM__K_CUSHION_WINDOW] = "cushion_window",
     [CAROM__K_CUSHION_HALF_OPEN_MS] = "cushion_half_open_ms",
+    [CAROM__K_CUSHION_FIRST_BREAK_MS] = "cushion_first_break_ms",
     [CAROM__K_CUSHION_PROBES] = "cushion_probes",
     [CAROM__K_OPEN_ERRNO] = "open_errno",
     [CAROM__K_POCKET] = "pocket",
@@ -85,7 +86,7 @@ const carom_policy carom__builtin_policy = {
     .deadline_ms = 0,
     .budget = {.permille = 200, .min_per_s = 10},
     .cushion_on = true,
-    .cushion = {.failures = 5, .window = 10, .probes = 1, .half_open_ms = 30000},
+    .cushion = {.failures = 5, .window = 10, .probes = 1, .half_open_ms = 30000, .first_break_ms = 1000},
     .open_errno = ECONNREFUSED,
     .npockets = 0,
     .dns_stale_ms = 300000,
@@ -718,6 +719,10 @@ static bool parse_value(parser *p, section *s, int k, const char *v)
         return true;
     case CAROM__K_CUSHION_HALF_OPEN_MS:
         return get_ms(p, key, v, &pv->cushion.half_open_ms);
+    case CAROM__K_CUSHION_FIRST_BREAK_MS:
+        if (!get_uint(p, key, v, 1, MS_MAX, &u)) return false;
+        pv->cushion.first_break_ms = (uint32_t)u;
+        return true;
     case CAROM__K_CUSHION_PROBES:
         if (!get_uint(p, key, v, 1, 255, &u)) return false;
         pv->cushion.probes = (uint8_t)u;
@@ -1189,6 +1194,7 @@ static void overlay(carom_policy *dst, const carom_policy *src, uint64_t set)
     TAKE(CAROM__K_CUSHION_FAILURES, cushion.failures);
     TAKE(CAROM__K_CUSHION_WINDOW, cushion.window);
     TAKE(CAROM__K_CUSHION_HALF_OPEN_MS, cushion.half_open_ms);
+    TAKE(CAROM__K_CUSHION_FIRST_BREAK_MS, cushion.first_break_ms);
     TAKE(CAROM__K_CUSHION_PROBES, cushion.probes);
     TAKE(CAROM__K_OPEN_ERRNO, open_errno);
     TAKE(CAROM__K_POCKET, npockets);
@@ -1240,6 +1246,10 @@ static void cross_checks(parser *p, const section *s, const carom_policy *e)
                e->cushion.failures > e->cushion.window, e->cushion.failures, e->cushion.window,
                "must be at most %s (%u): the circuit could never open",
                "must be at least %s (%u): the circuit could never open");
+    pair_check(p, s, CAROM__K_CUSHION_FIRST_BREAK_MS, CAROM__K_CUSHION_HALF_OPEN_MS,
+               e->cushion.first_break_ms > e->cushion.half_open_ms, e->cushion.first_break_ms,
+               e->cushion.half_open_ms, "must be at most %s (%u): the first break is the shortest",
+               "must be at least %s (%u): the first break is the shortest");
     /* Latency needs both halves. Setting one of them to 0 here is how a policy turns
      * inherited latency off, so only a non-zero half set here can be the mistake. */
     uint64_t mp = 1ull << CAROM__K_CHAOS_LATENCY, mm = 1ull << CAROM__K_CHAOS_LATENCY_MS;

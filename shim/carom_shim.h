@@ -119,6 +119,7 @@ struct carom_slot {
     char key[CAROM_EP_KEY_MAX]; /* "host:port", as events show it */
     carom_cushion cushion;
     carom_budget budget;
+    carom_herd herd;
 };
 
 /* The slot for policy p and endpoint key (created on first use). NULL only when the
@@ -152,8 +153,8 @@ struct carom_fd {
     struct carom_opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
     struct carom_slot *slot;
-    carom_ticket ticket;
-    bool ticket_open; /* a connect outcome still owed to the cushion */
+    carom_shot shot;  /* a non-blocking connect's shot, carried until its outcome surfaces */
+    bool ticket_open; /* that shot is in flight: its outcome is still owed */
     int pending_err;  /* a settled connect's errno, owed to the next SO_ERROR query */
     struct sockaddr_storage peer;
     socklen_t peerlen;
@@ -204,6 +205,25 @@ void carom__nb_open(struct carom_fd *f);
 void carom__nb_close(struct carom_fd *f);
 
 bool carom__retryable(const carom_policy *p, int err);
+
+/* ---- the shot engine, applied (herd.c) ------------------------------------------------- */
+
+/* Starts s for policy p on slot (NULL: no shared state), with attempt_ms the longest one
+ * attempt may hold the herd's lease. */
+void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
+                       uint32_t attempt_ms);
+/* Names the caller in s's herd (the thread id): call once the first attempt has failed,
+ * before the engine is asked for a retry. */
+void carom__shot_retrying(carom_shot *s);
+/* Carries out a WAIT step: blocks on the herd's word (a futex on the shared mapping) for at
+ * most st->ms, returning early on a wake-up or a signal (whose handler runs); the caller
+ * then asks the engine again. No guard is held while it blocks. A lease holder found dead
+ * afterwards loses its lease. */
+void carom__shot_wait(carom_shot *s, const carom_shot_step *st);
+/* Wakes every caller waiting on the herd h (after a published success). */
+void carom__herd_wake(carom_herd *h);
+/* The calling thread's id, as the herd's lease names it. */
+uint32_t carom__self(void);
 
 /* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl.c):
  * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry

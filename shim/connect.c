@@ -82,28 +82,41 @@ static void emit(const char *what, struct carom_fd *f, int attempt, int64_t dela
     carom__emit(&ev);
 }
 
-/* Feeds one outcome to the endpoint's cushion and reports any transition it caused. */
-static void feed(struct carom_fd *f, carom_ticket t, bool ok)
+/* Reports the cushion transition a recorded outcome caused. */
+static void transition(struct carom_fd *f, int tr)
 {
-    if (!f->slot || !f->pol->cushion_on)
-        return;
-    int tr = carom_cushion_record(&f->slot->cushion, &f->pol->cushion, carom__now_ms(), t, ok);
     if (tr == CAROM_CUSHION_OPEN)
         emit("open", f, 0, -1, -1, 0);
     else if (tr == CAROM_CUSHION_CLOSED)
         emit("close", f, 0, -1, -1, 0);
 }
 
-/* Asks the cushion; on a half-open transition says so. */
-static carom_verdict ask(struct carom_fd *f, carom_ticket *t)
+/* A connect attempt holds the herd's lease this long when the policy sets no
+ * connect_timeout_ms: longer than a refusal or a loopback handshake, short enough that a
+ * hung or killed holder is replaced within a couple of seconds (docs/configuration.md). */
+#define CONNECT_HOLD_MS 2000u
+
+static void shot_start(struct carom_fd *f, carom_shot *s)
 {
-    *t = 0;
-    if (!f->slot || !f->pol->cushion_on)
-        return CAROM_ALLOW;
-    carom_verdict v = carom_cushion_allow(&f->slot->cushion, &f->pol->cushion, carom__now_ms(), t);
-    if (v == CAROM_PROBE)
-        emit("half_open", f, 0, -1, -1, 0);
-    return v;
+    carom__shot_start(s, f->pol, f->slot,
+                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS);
+}
+
+/* The shot's one outcome enters the cushion; a success that ends a failing spell wakes the
+ * herd. */
+static void shot_end(struct carom_fd *f, carom_shot *s, bool ok)
+{
+    bool wake = false;
+    int tr = carom_shot_end(s, carom__now_ms(), ok, &wake);
+    if (wake)
+        carom__herd_wake(s->env.herd);
+    transition(f, tr);
+}
+
+static carom_shot_result result_of(const carom_policy *p, int err)
+{
+    return err == 0 ? CAROM_RESULT_OK
+                    : carom__retryable(p, err) ? CAROM_RESULT_RETRY : CAROM_RESULT_FATAL;
 }
 
 void carom__io_failed(struct carom_fd *f, int err)
@@ -120,10 +133,12 @@ void carom__io_failed(struct carom_fd *f, int err)
     default:
         return;
     }
-    /* A guarded transfer's outcome is the libcurl layer's to record, once. */
+    /* A guarded transfer's outcome is the libcurl layer's to record, once. An error on an
+     * established connection is an outcome of its own, outside any shot. */
     if (f->curl_guarded || !f->slot || !f->pol || !f->pol->cushion_on)
         return;
-    feed(f, carom_cushion_current(&f->slot->cushion), false);
+    transition(f, carom_cushion_record(&f->slot->cushion, &f->pol->cushion, carom__now_ms(),
+                                       carom_cushion_current(&f->slot->cushion), false));
 }
 
 /* ---- one attempt ------------------------------------------------------------------------------ */
@@ -333,58 +348,72 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
     return err;
 }
 
-/* After a failed first attempt (err), retries on fresh sockets until success, a
- * non-retryable error, or retries/deadline/budget/cushion say stop; then the pockets.
- * Returns 0 (fd connected) or the last attempt's errno. */
+/* After a failed first attempt (err), runs the rest of the shot s (core/shot.c decides:
+ * retry on a fresh socket after a delay, wait for the herd's attempt, or stop); then the
+ * pockets. s is the caller's copy: f may be closed and reused by another thread while this
+ * sleeps. Returns 0 (fd connected) or the last attempt's errno. */
 static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l, int err,
-                      carom_ticket t, const carom_shot_clock *clk)
+                      carom_shot *s)
 {
     const carom_policy *p = f->pol;
-    carom_bounce b;
-    carom_bounce_init(&b, &p->bounce);
-    unsigned n = 1;
-    feed(f, t, false);
+    carom__shot_retrying(s);
+    carom_shot_report(s, carom__now_ms(), result_of(p, err));
+    carom_shot_step st;
     for (;;) {
-        if (!carom__retryable(p, err) || n > p->retries)
+        st = carom_shot_next(s, carom__now_ms(), carom__rng());
+        if (st.act == CAROM_SHOT_STOP)
             break;
-        uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
-        if (!carom_clock_fits(clk, carom__now_ms(), delay))
-            break;
-        if (f->slot && !carom_budget_try_retry(&f->slot->budget, &p->budget, carom__now_ms())) {
-            emit("budget_exhausted", f, (int)n + 1, -1, -1, err);
-            break;
+        if (st.act == CAROM_SHOT_WAIT) {
+            carom__shot_wait(s, &st);
+        } else {
+            struct carom_event ev = {.event = "retry", .policy = p->name, .endpoint = f->ep,
+                                     .call = "connect", .attempt = (int)st.attempt,
+                                     .delay_ms = st.ms, .elapsed_ms = -1,
+                                     .error = carom_errno_name(err),
+                                     .detail = st.joined ? "herd recovered" : NULL};
+            carom__emit(&ev);
+            if (st.ms)
+                carom__sleep_ms(st.ms);
         }
-        if (ask(f, &t) == CAROM_REJECT)
-            break;
-        emit("retry", f, (int)n + 1, delay, -1, err);
-        carom__sleep_ms(delay);
-        n++;
-        /* Closed by another thread or a handler while we slept (a watchdog aborting the
+        /* Closed by another thread or a handler meanwhile (a watchdog aborting the
          * connect): the record may be someone else's now; touch nothing of it. */
-        if (atomic_load(&carom__fds[fd]) != f)
+        if (atomic_load(&carom__fds[fd]) != f) {
+            carom_shot_abandon(s);
             return err;
-        uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
+        }
+        if (st.act == CAROM_SHOT_WAIT)
+            continue;
+        uint32_t tmo = carom_clock_attempt_ms(&s->clk, carom__now_ms(), p->connect_timeout_ms);
         int why = 0;
         int e = retry_once(fd, f, a, l, tmo, &why);
-        if (e < 0 && why == EBADF)
-            return err; /* closed during the attempt: its connection is thrown away */
-        if (e < 0) {
-            feed(f, t, false);
-            break;
+        if (e < 0 && why == EBADF) {
+            carom_shot_abandon(s); /* closed during the attempt: its connection is thrown away */
+            return err;
+        }
+        if (e < 0) { /* no socket could be made: nothing more to try */
+            carom_shot_report(s, carom__now_ms(), CAROM_RESULT_FATAL);
+            continue;
         }
         err = e;
-        if (err == 0) {
-            feed(f, t, true);
-            emit("shot", f, (int)n, -1, (int64_t)carom_clock_elapsed(clk, carom__now_ms()), 0);
-            return 0;
-        }
-        feed(f, t, false);
+        carom_shot_report(s, carom__now_ms(), result_of(p, err));
     }
-    if (p->npockets && try_pockets(fd, f, clk, err) == 0)
+    if (st.why == CAROM_SHOT_BUDGET)
+        emit("budget_exhausted", f, (int)s->attempts + 1, -1, -1, err);
+    shot_end(f, s, err == 0);
+    int64_t elapsed = (int64_t)carom_clock_elapsed(&s->clk, carom__now_ms());
+    if (err == 0) {
+        emit("shot", f, (int)s->attempts, -1, elapsed, 0);
+        return 0;
+    }
+    if (p->npockets && try_pockets(fd, f, &s->clk, err) == 0)
         return 0;
     if (err == ETIMEDOUT) /* leave no half-open attempt behind a failure */
         replace(fd, f, a->sa_family);
-    emit("shot", f, (int)n, -1, (int64_t)carom_clock_elapsed(clk, carom__now_ms()), err);
+    struct carom_event ev = {.event = "shot", .policy = p->name, .endpoint = f->ep,
+                             .call = "connect", .attempt = (int)s->attempts, .delay_ms = -1,
+                             .elapsed_ms = elapsed, .error = carom_errno_name(err),
+                             .detail = carom_shot_why_name(st.why)};
+    carom__emit(&ev);
     return err;
 }
 
@@ -467,16 +496,17 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
     if (carom__fd_stale(fd, f)) {
         /* Closed behind our back, the number reused: not ours to retry (a retry would
          * dup3 a socket over whatever the program holds there now). */
+        carom_shot_abandon(&f->shot);
         if (!carom__vfork_child())
             carom__fd_untrack(fd);
         return err;
     }
-    carom_shot_clock clk;
-    carom_clock_start(&clk, carom__now_ms(), f->pol->deadline_ms);
+    carom_shot s = f->shot; /* a copy: see retry_loop */
     if (f->pol->retry_nonblocking && !f->curl_guarded && carom__retryable(f->pol, err)) {
-        err = retry_loop(fd, f, (struct sockaddr *)&f->peer, f->peerlen, err, f->ticket, &clk);
+        err = retry_loop(fd, f, (struct sockaddr *)&f->peer, f->peerlen, err, &s);
     } else {
-        feed(f, f->ticket, false);
+        carom_shot_report(&s, carom__now_ms(), CAROM_RESULT_FATAL);
+        shot_end(f, &s, false);
         emit("shot", f, 1, -1, -1, err);
     }
     if (atomic_load(&carom__fds[fd]) == f)
@@ -489,7 +519,8 @@ void carom__nb_success(struct carom_fd *f)
     f->state = CAROM_FD_CONNECTED;
     if (f->ticket_open) {
         carom__nb_close(f);
-        feed(f, f->ticket, true);
+        carom_shot_report(&f->shot, carom__now_ms(), CAROM_RESULT_OK);
+        shot_end(f, &f->shot, true);
         emit("shot", f, 1, -1, -1, 0);
     }
 }
@@ -546,11 +577,25 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     }
     const carom_policy *p = carom__fd_bind_policy(f, a, l);
     note_bind(fd, f);
-    carom_ticket t;
-    if (ask(f, &t) == CAROM_REJECT) {
-        carom_shot_clock clk;
-        carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
-        if (p->npockets && try_pockets(fd, f, &clk, p->open_errno) == 0) {
+    int fl = carom__real.fcntl(fd, F_GETFL);
+    bool nb = fl >= 0 && (fl & O_NONBLOCK);
+    f->nonblock = nb;
+    carom_shot s;
+    shot_start(f, &s);
+    carom_shot_step st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+    /* An open circuit whose half-open moment this shot's schedule reaches: wait for it (an
+     * event loop that must never block fails fast instead). */
+    while (st.act == CAROM_SHOT_WAIT && !(nb && !p->retry_nonblocking)) {
+        carom__shot_wait(&s, &st);
+        if (atomic_load(&carom__fds[fd]) != f) { /* closed while we waited */
+            r = fail(EBADF);
+            goto out;
+        }
+        st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+    }
+    if (st.act != CAROM_SHOT_GO) {
+        carom_shot_abandon(&s);
+        if (p->npockets && try_pockets(fd, f, &s.clk, p->open_errno) == 0) {
             f->state = CAROM_FD_CONNECTED;
             r = 0;
         } else {
@@ -559,13 +604,8 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
         goto out;
     }
-    if (f->slot)
-        carom_budget_first(&f->slot->budget, carom__now_ms());
-    carom_shot_clock clk;
-    carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
-    int fl = carom__real.fcntl(fd, F_GETFL);
-    bool nb = fl >= 0 && (fl & O_NONBLOCK);
-    f->nonblock = nb;
+    if (st.probe)
+        emit("half_open", f, 0, -1, -1, 0);
     int err;
     if (nb) {
         if ((err = chaos_connect(f, p->connect_timeout_ms)) != 0) {
@@ -575,40 +615,46 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         } else {
             err = errno;
             if (err == EINPROGRESS) {
-                /* The program owns the wait; the outcome is settled where it surfaces. */
+                /* The program owns the wait; the shot is settled where its outcome
+                 * surfaces (SO_ERROR, poll, a second connect, the first I/O). */
                 f->state = CAROM_FD_CONNECTING;
-                f->ticket = t;
+                f->shot = s;
                 f->pending_err = 0;
                 carom__nb_open(f);
                 r = fail(EINPROGRESS);
                 goto out;
             }
             if (err == EINTR || err == EALREADY || err == EISCONN || err == EAGAIN) {
+                carom_shot_abandon(&s);
                 r = fail(err);
                 goto out;
             }
         }
     } else {
-        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&clk, carom__now_ms(), p->connect_timeout_ms));
+        err = attempt(fd, f, f, a, l,
+                      carom_clock_attempt_ms(&s.clk, carom__now_ms(), p->connect_timeout_ms));
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
+            carom_shot_abandon(&s);
             r = fail(err);
             goto out;
         }
     }
     if (err == 0) {
-        feed(f, t, true);
+        carom_shot_report(&s, carom__now_ms(), CAROM_RESULT_OK);
+        shot_end(f, &s, true);
         f->state = CAROM_FD_CONNECTED;
-        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&clk, carom__now_ms()), 0);
+        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&s.clk, carom__now_ms()), 0);
         r = 0;
         goto out;
     }
     if (nb && !p->retry_nonblocking) {
-        feed(f, t, false);
+        carom_shot_report(&s, carom__now_ms(), CAROM_RESULT_FATAL);
+        shot_end(f, &s, false);
         f->state = CAROM_FD_FAILED;
         r = fail(err);
         goto out;
     }
-    err = retry_loop(fd, f, a, l, err, t, &clk);
+    err = retry_loop(fd, f, a, l, err, &s);
     if (atomic_load(&carom__fds[fd]) == f) /* else closed meanwhile: not ours to write */
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
     r = err ? fail(err) : 0;

@@ -192,11 +192,11 @@ struct rec {
     char host[CAROM_HOST_MAX];
     bool v6;
     uint16_t port;
-    carom_shot_clock clk;
-    carom_bounce b;
-    unsigned n; /* attempts started */
-    carom_ticket ticket;
-    bool ticketed;
+    carom_shot shot; /* the engine's decisions (core/shot.c): one outcome per transfer */
+    unsigned n;      /* attempts started */
+    bool gate_shut;  /* the circuit was open when the shot began: answer as it does */
+    bool shot_ok;    /* the last attempt found the endpoint healthy (cushion terms) */
+    bool ended_any;  /* an attempt has ended */
     bool committed; /* the program has a response's headers */
     long committed_status;
     bool ranges_ok;        /* that response can be resumed: Accept-Ranges: bytes, or a 206 */
@@ -768,28 +768,40 @@ static bool cushion_on(const struct rec *r)
     return r->slot && r->pol->cushion_on;
 }
 
-static void feed(struct rec *r, bool ok)
+/* Ends the engine's shot: one outcome for the whole transfer enters the cushion. A shot
+ * whose attempt never ended (the program gave up on it) records nothing. */
+static void shot_record(struct rec *r)
 {
-    if (!r->ticketed) return;
-    r->ticketed = false;
-    if (!cushion_on(r)) return;
-    int tr =
-        carom_cushion_record(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), r->ticket, ok);
+    if (!r->ended_any) {
+        carom_shot_abandon(&r->shot);
+        return;
+    }
+    bool wake = false;
+    int tr = carom_shot_end(&r->shot, carom__now_ms(), r->shot_ok, &wake);
+    if (wake) carom__herd_wake(r->shot.env.herd);
     if (tr == CAROM_CUSHION_OPEN)
         emit(r, "open", 0, -1, -1, NULL, NULL);
     else if (tr == CAROM_CUSHION_CLOSED)
         emit(r, "close", 0, -1, -1, NULL, NULL);
 }
 
-static carom_verdict ask(struct rec *r)
+/* The first step of the shot: the cushion's word. An easy transfer waits for the half-open
+ * moment when its schedule reaches it; a multi transfer never blocks the program's loop
+ * and fails fast instead. False when the circuit turns it away. */
+static bool shot_gate(struct rec *r)
 {
-    r->ticketed = false;
-    if (!cushion_on(r)) return CAROM_ALLOW;
-    carom_verdict v =
-        carom_cushion_allow(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), &r->ticket);
-    if (v == CAROM_PROBE) emit(r, "half_open", 0, -1, -1, NULL, NULL);
-    r->ticketed = v != CAROM_REJECT;
-    return v;
+    carom_shot_step st = carom_shot_next(&r->shot, carom__now_ms(), carom__rng());
+    while (st.act == CAROM_SHOT_WAIT && !r->m) {
+        carom__shot_wait(&r->shot, &st);
+        st = carom_shot_next(&r->shot, carom__now_ms(), carom__rng());
+    }
+    if (st.act != CAROM_SHOT_GO) {
+        carom_shot_abandon(&r->shot);
+        r->gate_shut = true;
+        return false;
+    }
+    if (st.probe) emit(r, "half_open", 0, -1, -1, NULL, NULL);
+    return true;
 }
 
 /* How long an open circuit stays open; 0 when it is not open. */
@@ -1173,10 +1185,11 @@ static bool shot_begin(struct rec *r)
     }
     r->pol = carom_policy_match(carom__g.table, u.host, sa, u.port);
     r->slot = carom__slot(r->pol, r->ep);
-    uint64_t now = carom__now_ms();
-    carom_clock_start(&r->clk, now, r->pol->deadline_ms);
-    carom_bounce_init(&r->b, &r->pol->bounce);
+    /* A transfer holds the herd's lease for its connect timeout, else this long. */
+    carom__shot_start(&r->shot, r->pol, r->slot,
+                      r->pol->connect_timeout_ms ? r->pol->connect_timeout_ms : 10000u);
     r->n = 0;
+    r->gate_shut = r->shot_ok = r->ended_any = false;
     r->committed = false;
     r->committed_status = 0;
     r->ranges_ok = false;
@@ -1185,9 +1198,7 @@ static bool shot_begin(struct rec *r)
     r->first_fail = CURLE_OK;
     r->url_tried = r->canned_tried = r->pocket_next = r->in_pocket = false;
     r->last_err = r->stop = NULL;
-    r->ticketed = false;
     set_canned(r, 0);
-    if (r->slot) carom_budget_first(&r->slot->budget, now);
 
     R.easy_setopt(r->h, CURLOPT_WRITEFUNCTION, tr_write);
     R.easy_setopt(r->h, CURLOPT_WRITEDATA, r);
@@ -1243,14 +1254,14 @@ static void shot_restore(struct rec *r)
 
 static void shot_end(struct rec *r, CURLcode rc)
 {
-    feed(r, rc == CURLE_OK); /* an outcome still owed (an aborted attempt) */
+    shot_record(r);
     shot_restore(r);
     /* A retryable status handed over as the final answer is a failed shot, although libcurl
      * calls the transfer a success. */
     const char *err = rc != CURLE_OK ? (r->last_err ? r->last_err : code_name(rc))
                       : r->status_retry && !r->canned_status ? r->last_err
                                                              : NULL;
-    emit(r, "shot", (int)r->n, -1, (int64_t)carom_clock_elapsed(&r->clk, carom__now_ms()), err,
+    emit(r, "shot", (int)r->n, -1, (int64_t)carom_clock_elapsed(&r->shot.clk, carom__now_ms()), err,
          err ? r->stop : NULL);
 }
 
@@ -1274,7 +1285,7 @@ static void prep_attempt(struct rec *r)
     }
     uint64_t now = carom__now_ms();
     if (r->pol->deadline_ms) {
-        uint64_t left = carom_clock_left(&r->clk, now);
+        uint64_t left = carom_clock_left(&r->shot.clk, now);
         long t = left > 0x7fffffff ? 0x7fffffff : (long)(left ? left : 1);
         if (r->p.timeout_ms && r->p.timeout_ms < t) t = r->p.timeout_ms;
         R.easy_setopt(r->h, CURLOPT_TIMEOUT_MS, t);
@@ -1440,25 +1451,37 @@ static int plan(struct rec *r, CURLcode rc, uint32_t *delay)
         else if (r->committed && !resumable(r))
             why = "cannot resume";
     }
-    uint32_t d = 0;
-    if (!why) {
-        d = r->ra_ms ? carom_bounce_retry_after(&r->b, r->ra_ms, r->pol->retry_after_max_ms)
-                     : carom_bounce_next(&r->b, &r->pol->bounce, carom__rng());
-        uint64_t now = carom__now_ms();
-        if (!carom_clock_fits(&r->clk, now, d))
-            why = "deadline";
-        else if (open_for_ms(r) > d)
-            why = "circuit open"; /* it would still refuse the retry */
+    carom_shot_step st = {.act = CAROM_SHOT_STOP};
+    if (why) {
+        carom_shot_report(&r->shot, carom__now_ms(), CAROM_RESULT_FATAL);
+    } else {
+        /* The engine decides the rest: delay, the herd's lease, deadline, budget. An easy
+         * transfer waits here while another caller holds the lease; a multi transfer has
+         * no herd (it never blocks), so it never gets a wait. */
+        carom__shot_retrying(&r->shot);
+        carom_shot_report(&r->shot, carom__now_ms(), CAROM_RESULT_RETRY);
+        if (r->ra_ms)
+            carom_shot_delay_hint(&r->shot, r->ra_ms < r->pol->retry_after_max_ms
+                                                ? r->ra_ms
+                                                : r->pol->retry_after_max_ms);
+        for (;;) {
+            st = carom_shot_next(&r->shot, carom__now_ms(), carom__rng());
+            if (st.act != CAROM_SHOT_WAIT) break;
+            carom__shot_wait(&r->shot, &st);
+        }
+        if (st.act == CAROM_SHOT_STOP) {
+            why = st.why == CAROM_SHOT_BUDGET ? "budget" : carom_shot_why_name(st.why);
+            if (st.why == CAROM_SHOT_BUDGET)
+                emit(r, "budget_exhausted", (int)r->n + 1, -1, -1, r->last_err, NULL);
+        } else if (!rewind_upload(r)) {
+            why = "cannot rewind";
+            carom_shot_report(&r->shot, carom__now_ms(), CAROM_RESULT_FATAL);
+        }
     }
-    if (!why && !rewind_upload(r)) why = "cannot rewind";
-    if (!why && r->slot &&
-        !carom_budget_try_retry(&r->slot->budget, &r->pol->budget, carom__now_ms())) {
-        emit(r, "budget_exhausted", (int)r->n + 1, -1, -1, r->last_err, NULL);
-        why = "budget";
-    }
+    uint32_t d = st.ms;
     r->stop = why;
     if (!why) {
-        emit(r, "retry", (int)r->n + 1, d, -1, r->last_err, NULL);
+        emit(r, "retry", (int)r->n + 1, d, -1, r->last_err, st.joined ? "herd recovered" : NULL);
         r->plan_act = ACT_RETRY;
         *delay = r->plan_delay = d;
         return ACT_RETRY;
@@ -1483,7 +1506,10 @@ static int attempt_end(struct rec *r, CURLcode rc, CURLcode *out, uint32_t *dela
     }
     bool fail_status = r->status_retry;
     bool fail_code = !fail_status && transient(rc) && !r->write_failed;
-    feed(r, !(fail_status || fail_code));
+    r->ended_any = true;
+    if (!r->in_pocket) r->shot_ok = !(fail_status || fail_code); /* a pocket is not this endpoint */
+    if (!(fail_status || fail_code || r->mismatch))
+        carom_shot_report(&r->shot, carom__now_ms(), CAROM_RESULT_OK);
     if (fail_status) snprintf(r->last_http, sizeof r->last_http, "HTTP %ld", r->status);
     r->last_err = fail_status ? r->last_http : code_name(rc);
     if (!(fail_status || fail_code || r->mismatch)) return ACT_DONE;
@@ -1525,12 +1551,11 @@ static int attempt_start(struct rec *r, CURLcode *rc)
             R.easy_setopt(r->h, CURLOPT_PORT, 0L);
             r->over_port = true;
         }
-        r->ticketed = false; /* the pocket's outcome is not this endpoint's */
         prep_attempt(r);
         r->n++;
         return ACT_RETRY;
     }
-    if (ask(r) == CAROM_REJECT) {
+    if (r->n == 0 && (r->gate_shut || !shot_gate(r))) {
         *rc = r->committed ? r->first_fail : CURLE_COULDNT_CONNECT;
         if (r->committed && r->p.errbuf && r->first_err[0])
             snprintf(r->p.errbuf, CURL_ERROR_SIZE, "%s", r->first_err);
@@ -1905,7 +1930,6 @@ static void readd_due(struct mrec *mr)
             finish(mr, r, rc);
             mr->fresh = true;
         } else if (real_add(mr, r) != CURLM_OK) {
-            feed(r, false);
             finish(mr, r, CURLE_FAILED_INIT);
             mr->fresh = true;
         }
@@ -1968,10 +1992,11 @@ static CURLMcode carom_curl_multi_add_handle(CURLM *m, CURL *h)
     struct mrec *mr = mrec_get(m);
     if (!mr || !shot_begin(r)) PASS(CURLMcode, R.multi_add_handle(m, h));
     r->m = mr;
+    r->shot.env.herd = NULL; /* a multi transfer never waits on the herd: it must not block */
     r->added = false;
     mr->nguard++;
     drop_msgs(mr, h);
-    if (ask(r) == CAROM_REJECT) {
+    if (!shot_gate(r)) {
         /* The open circuit's answer is given where the program reads its messages. */
         schedule(mr, r, carom__now_ms());
         tell_timer(mr, false);
@@ -1981,7 +2006,7 @@ static CURLMcode carom_curl_multi_add_handle(CURLM *m, CURL *h)
     r->n++;
     CURLMcode mc = real_add(mr, r);
     if (mc != CURLM_OK) {
-        r->ticketed = false;
+        carom_shot_abandon(&r->shot);
         shot_restore(r);
         r->m = NULL;
         mr->nguard--;
@@ -2018,7 +2043,7 @@ static CURLMcode carom_curl_multi_remove_handle(CURLM *m, CURL *h)
         mc = R.multi_remove_handle(m, h);
         inside--;
     }
-    r->ticketed = false;
+    r->ended_any = false; /* given up on: no outcome to record */
     shot_end(r, CURLE_ABORTED_BY_CALLBACK);
     r->m = NULL;
     r->added = false;
@@ -2144,7 +2169,7 @@ static CURLMcode carom_curl_multi_cleanup(CURLM *m)
         list = r->snext;
         r->snext = NULL;
         r->scheduled = r->added = false;
-        r->ticketed = false;
+        r->ended_any = false;
         if (r->in_shot) shot_end(r, CURLE_ABORTED_BY_CALLBACK);
         r->m = NULL;
     }

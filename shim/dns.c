@@ -214,7 +214,86 @@ static struct addrinfo *open_last(struct addrinfo *res, uint16_t port)
     return good;
 }
 
+/* ---- the shot of a name lookup ------------------------------------------------------------------- */
+
+/* A lookup holds its herd's lease this long: about a resolver's own timeout and retry. */
+#define DNS_HOLD_MS 5000u
+
+typedef int (*dns_once)(void *ctx); /* one attempt: 0, `again` (retry it), or another code */
+
+/* Runs one lookup as a shot (core/shot.c): the same schedule, deadline and retry budget as
+ * every other call. A lookup has no cushion of its own: the resolver serves every endpoint,
+ * and its outage must not open a service's circuit (the stale answer is its pocket). The
+ * slot ("NAME:PORT dns") is attached at the first failure only, so a healthy lookup
+ * touches no shared state. Returns the last attempt's code; *n gets the attempt count. */
+static int dns_shot(const carom_policy *p, const char *node, uint16_t port, const char *call,
+                    dns_once once, void *ctx, int again, unsigned *n)
+{
+    char ep[CAROM_EP_KEY_MAX];
+    snprintf(ep, sizeof ep, "%.80s:%u", node, port);
+    carom_shot s;
+    carom__shot_start(&s, p, NULL, DNS_HOLD_MS);
+    carom_shot_step st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+    int r = again;
+    bool first = true;
+    while (st.act != CAROM_SHOT_STOP) {
+        if (st.act == CAROM_SHOT_WAIT) {
+            carom__shot_wait(&s, &st);
+            st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+            continue;
+        }
+        if (st.retry) {
+            dns_event("retry", p, node, port, (int)st.attempt, st.ms, -1, "EAI_AGAIN");
+            if (st.ms)
+                carom__sleep_ms(st.ms);
+        }
+        carom__chaos_latency(p, ep, call);
+        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, call, NULL)) {
+            r = again; /* injected below the retry loop: no query is sent */
+        } else {
+            /* A lookup can hang for seconds, and programs time it out with alarm() and a
+             * siglongjmp out of it: no guard is held across it (hostile_dnsjump.sh). */
+            void *g = carom__guard_suspend();
+            r = once(ctx);
+            carom__guard_resume(g);
+        }
+        bool retry = r == again && p->retry_on_eai_again;
+        if (retry && first) {
+            char key[CAROM_EP_KEY_MAX];
+            snprintf(key, sizeof key, "%.80s:%u dns", node, port);
+            struct carom_slot *slot = carom__slot(p, key);
+            if (slot) {
+                s.env.budget = &slot->budget;
+                s.env.herd = &slot->herd;
+                carom__shot_retrying(&s);
+            }
+        }
+        first = false;
+        carom_shot_report(&s, carom__now_ms(),
+                          r == 0 ? CAROM_RESULT_OK : retry ? CAROM_RESULT_RETRY : CAROM_RESULT_FATAL);
+        st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+    }
+    bool wake = false;
+    carom_shot_end(&s, carom__now_ms(), r == 0, &wake);
+    if (wake && s.env.herd)
+        carom__herd_wake(s.env.herd);
+    *n = s.attempts;
+    return r;
+}
+
 /* ---- getaddrinfo -------------------------------------------------------------------------------- */
+
+struct gai_ctx {
+    const char *node, *service;
+    const struct addrinfo *hints;
+    struct addrinfo **res;
+};
+
+static int gai_once(void *vc)
+{
+    struct gai_ctx *c = vc;
+    return carom__real.getaddrinfo(c->node, c->service, c->hints, c->res);
+}
 
 static int carom_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                              struct addrinfo **res)
@@ -226,35 +305,11 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
         return carom__real.getaddrinfo(node, service, hints, res);
     uint16_t port = service_port(service);
     const carom_policy *p = carom_policy_match(carom__g.table, node, NULL, port);
-    carom_shot_clock clk;
-    carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
-    carom_bounce b;
-    carom_bounce_init(&b, &p->bounce);
-    unsigned n = 1;
-    int r;
-    char ep[CAROM_EP_KEY_MAX];
-    snprintf(ep, sizeof ep, "%.80s:%u", node, port);
-    for (;;) {
-        carom__chaos_latency(p, ep, "getaddrinfo");
-        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, "getaddrinfo", NULL)) {
-            r = EAI_AGAIN; /* injected below the retry loop: no query is sent */
-        } else {
-            /* A lookup can hang for seconds, and programs time it out with alarm() and a
-             * siglongjmp out of it: no guard is held across it (hostile_dnsjump.sh). */
-            void *g = carom__guard_suspend();
-            r = carom__real.getaddrinfo(node, service, hints, res);
-            carom__guard_resume(g);
-        }
-        if (r != EAI_AGAIN || !p->retry_on_eai_again || n > p->retries)
-            break;
-        uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
-        if (!carom_clock_fits(&clk, carom__now_ms(), delay))
-            break;
-        dns_event("retry", p, node, port, (int)n + 1, delay, -1, "EAI_AGAIN");
-        carom__sleep_ms(delay);
-        n++;
-    }
-    int64_t elapsed = (int64_t)carom_clock_elapsed(&clk, carom__now_ms());
+    uint64_t t0 = carom__now_ms();
+    struct gai_ctx c = {.node = node, .service = service, .hints = hints, .res = res};
+    unsigned n = 0;
+    int r = dns_shot(p, node, port, "getaddrinfo", gai_once, &c, EAI_AGAIN, &n);
+    int64_t elapsed = (int64_t)(carom__now_ms() - t0);
     if (r == 0) {
         learn(node, *res);
         stale_store(node, service, hints, *res);
@@ -318,30 +373,8 @@ typedef int (*hb_call)(void *ctx);
 static int hb_retry(const char *name, hb_call call, void *ctx)
 {
     const carom_policy *p = carom_policy_match(carom__g.table, name, NULL, 0);
-    carom_shot_clock clk;
-    carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
-    carom_bounce b;
-    carom_bounce_init(&b, &p->bounce);
-    unsigned n = 1;
-    int herr;
-    for (;;) {
-        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, name, "gethostbyname", NULL)) {
-            herr = TRY_AGAIN;
-        } else {
-            void *g = carom__guard_suspend(); /* a lookup may hang: see carom_getaddrinfo */
-            herr = call(ctx);
-            carom__guard_resume(g);
-        }
-        if (herr != TRY_AGAIN || !p->retry_on_eai_again || n > p->retries)
-            break;
-        uint32_t delay = carom_bounce_next(&b, &p->bounce, carom__rng());
-        if (!carom_clock_fits(&clk, carom__now_ms(), delay))
-            break;
-        dns_event("retry", p, name, 0, (int)n + 1, delay, -1, "EAI_AGAIN");
-        carom__sleep_ms(delay);
-        n++;
-    }
-    return herr;
+    unsigned n = 0;
+    return dns_shot(p, name, 0, "gethostbyname", call, ctx, TRY_AGAIN, &n);
 }
 
 struct hb_ctx {

@@ -89,6 +89,7 @@ static struct carom_slot *fill(struct carom_slot *s, uint64_t h, uint32_t pol, c
     memset(s->key + n, 0, sizeof s->key - n);
     carom_cushion_init(&s->cushion);
     carom_budget_init(&s->budget);
+    carom_herd_init(&s->herd);
     atomic_store_explicit(&s->key_hash, h, memory_order_release);
     return s;
 }

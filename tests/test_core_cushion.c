@@ -17,7 +17,7 @@ static unsigned mode_of(const carom_cushion *c)
 }
 static uint32_t gen_of(const carom_cushion *c)
 {
-    return (uint32_t)(c->state >> 10) & 0x3fffff;
+    return (uint32_t)(c->state >> 15) & 0x1ffff;
 }
 
 static const carom_cushion_cfg defcfg = {
@@ -389,7 +389,7 @@ Test(core_cushion, peek_changes_nothing)
 Test(core_cushion, foreign_mode_bits_are_repaired_to_closed)
 {
     carom_cushion c = {0};
-    c.state = 3 | (UINT64_C(7) << 10);
+    c.state = 3 | (UINT64_C(7) << 15);
     carom_ticket t;
     cr_assert_eq(carom_cushion_allow(&c, &defcfg, 1000, &t), CAROM_ALLOW);
     cr_assert_eq(mode_of(&c), CAROM_CUSHION_CLOSED);

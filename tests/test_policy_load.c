@@ -354,6 +354,7 @@ Test(policy_load, explain_lists_every_setting_in_spec_order)
                                        "cushion_failures",
                                        "cushion_window",
                                        "cushion_half_open_ms",
+                                       "cushion_first_break_ms",
                                        "cushion_probes",
                                        "open_errno",
                                        "pocket",
@@ -385,7 +386,7 @@ Test(policy_load, explain_lists_every_setting_in_spec_order)
     cr_assert_str_eq(l.text[4],
                      "retry_on = ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH, EAI_AGAIN");
     cr_assert_str_eq(l.text[9], "retry_budget = 20%");
-    cr_assert_str_eq(l.text[17], "pocket =");
+    cr_assert_str_eq(l.text[18], "pocket =");
     carom_policy_free(t);
 }
 
