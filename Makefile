@@ -153,7 +153,7 @@ fuzz: deps
 # Installs only what is missing, so a second run costs a dpkg query and nothing else.
 DEB_PKGS := build-essential libinih-dev libcriterion-dev libcurl4-openssl-dev pkg-config \
   curl wget netcat-openbsd redis-tools python3 python3-prometheus-client strace valgrind \
-  clang libclang-rt-14-dev haproxy git procps
+  clang libclang-rt-14-dev haproxy git procps iproute2 util-linux
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	  | grep -q 'install ok installed' || echo $$p; done); \

@@ -214,12 +214,13 @@ write_config() { cat >"${1:-$CFG}"; }
 # retry_config [EXTRA...]: [defaults] for the late-server scenarios: enough retries to
 # outlast a server 600 ms late (jitter none, 100 ms doubling to a 400 ms cap: attempts at
 # about 0, 100, 300, 700, 1100 ms ...), per-process state so runs never share circuits, the
-# circuit breaker off and a generous budget floor so only the retry policy is under test.
+# cushion at its defaults (a shot is one outcome, so a caller's own retries never open it)
+# and a generous budget floor so only the retry policy is under test.
 # EXTRA lines are appended to [defaults].
 retry_config() {
     {
         printf '%s\n' '[defaults]' 'state = process' 'retries = 10' 'base_delay_ms = 100' \
-            'max_delay_ms = 400' 'jitter = none' 'retry_budget_min_per_s = 100' 'cushion = off'
+            'max_delay_ms = 400' 'jitter = none' 'retry_budget_min_per_s = 100'
         [ $# -eq 0 ] || printf '%s\n' "$@"
     } >"$CFG"
 }

@@ -34,7 +34,7 @@ print("MS", int(1000 * (time.monotonic() - t)))
 '
 round() { run_shim "$PYTHON" -c "$PY_ROUND" "$port" "$@"; }
 cfg() {
-    { printf '%s\n' '[defaults]' 'state = process' 'cushion = off' 'base_delay_ms = 10' \
+    { printf '%s\n' '[defaults]' 'state = process' 'base_delay_ms = 10' \
         'max_delay_ms = 20' "retries = $1"; shift
       printf '%s\n' '[chaos]' 'seed = 11' "[127.0.0.1:$port]" "$@"; } >"$CFG"
 }

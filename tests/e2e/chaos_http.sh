@@ -18,7 +18,6 @@ state = process
 retries = $1
 base_delay_ms = 1
 max_delay_ms = 5
-cushion = off
 retry_budget_min_per_s = 1000
 [chaos]
 seed = 0

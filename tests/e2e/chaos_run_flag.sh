@@ -16,7 +16,6 @@ write_config <<EOF2
 [defaults]
 state = process
 retries = 0
-cushion = off
 [chaos]
 enabled = off
 seed = 3

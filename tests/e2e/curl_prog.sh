@@ -17,7 +17,6 @@ base_delay_ms = 50
 max_delay_ms = 200
 retry_budget_min_per_s = 100
 ; the late server refuses several attempts in a row: only the retry policy is under test
-cushion = off
 EOF2
 
 # With a sanitizer runtime preloaded, a process whose libcurl saw a transport error can

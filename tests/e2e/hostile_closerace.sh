@@ -19,7 +19,6 @@ base_delay_ms = 300
 max_delay_ms = 400
 jitter = none
 retry_budget_min_per_s = 100
-cushion = off
 EOF2
 for how in plain shim; do
     # Refused at 0 ms, closed and reused at 150 ms, listening from 200 ms, retried at 300 ms.

@@ -19,7 +19,6 @@ write_config <<'EOF2'
 [defaults]
 state = process
 retries = 0
-cushion = off
 EOF2
 dead=$(free_port)
 mkdir -p "$T/sb"

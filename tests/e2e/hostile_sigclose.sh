@@ -15,7 +15,6 @@ write_config <<'EOF2'
 [defaults]
 state = process
 retries = 0
-cushion = off
 EOF2
 RUN_TIMEOUT=15
 run_plain "$HOSTILE" sigclose 3000

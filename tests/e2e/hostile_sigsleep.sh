@@ -31,7 +31,6 @@ base_delay_ms = 200
 max_delay_ms = 1000
 jitter = none
 retry_budget_min_per_s = 100
-cushion = off
 
 [127.0.0.1:$late]
 retries = 10

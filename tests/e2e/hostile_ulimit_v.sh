@@ -29,7 +29,6 @@ base_delay_ms = 100
 max_delay_ms = 400
 jitter = none
 retry_budget_min_per_s = 100
-cushion = off
 ; $TEST_NAME $$ $(date +%s%N)
 EOF2
 SHM=$("$CAROM" cushions -c "$CFG" --path) || fail "carom cushions --path: $SHM"

@@ -16,7 +16,6 @@ write_config <<'EOF2'
 [defaults]
 state = process
 retries = 0
-cushion = off
 EOF2
 dead=$(free_port)
 run_shim "$HOSTILE" vforkfds "$dead" 40

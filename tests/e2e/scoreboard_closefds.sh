@@ -23,7 +23,6 @@ write_config <<EOF2
 [defaults]
 state = process
 retries = 0
-cushion = off
 EOF2
 p1=$(free_port); p2=$(free_port); p3=$(free_port); p4=$(free_port)
 

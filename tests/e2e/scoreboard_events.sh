@@ -56,7 +56,6 @@ write_config <<EOF2
 [defaults]
 state = shared
 retries = 0
-cushion = off
 retry_budget_min_per_s = 100
 
 [chaos]

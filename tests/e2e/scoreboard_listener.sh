@@ -37,7 +37,6 @@ write_config <<EOF2
 [defaults]
 state = process
 retries = 0
-cushion = off
 EOF2
 
 # The program: one refused connect (one shot event) every 20 ms until told to stop.

@@ -28,7 +28,6 @@ write_config <<EOF2
 [defaults]
 state = process
 retries = 0
-cushion = off
 [deadpol]
 match = 127.0.0.1:$dead
 retries = 2

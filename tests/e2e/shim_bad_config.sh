@@ -16,7 +16,6 @@ retries = lots
 base_delay_ms = 100
 max_delay_ms = 400
 jitter = none
-cushion = off
 EOF2
 }
 bad_config

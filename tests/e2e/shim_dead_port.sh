@@ -15,7 +15,6 @@ retries = 2
 base_delay_ms = 200
 max_delay_ms = 1000
 jitter = none
-cushion = off
 EOF2
 port=$(free_port)
 

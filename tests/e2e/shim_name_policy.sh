@@ -21,7 +21,6 @@ named_config() {
 [defaults]
 state = process
 retries = 0
-cushion = off
 
 [localhost:$1]
 retries = 10

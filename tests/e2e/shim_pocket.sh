@@ -14,7 +14,6 @@ write_config <<EOF2
 state = process
 retries = 1
 base_delay_ms = 10
-cushion = off
 [127.0.0.1:$dead]
 pocket = 127.0.0.1:$echo_port
 EOF2

@@ -41,7 +41,6 @@ base_delay_ms = 200
 max_delay_ms = 1000
 jitter = none
 retry_budget_min_per_s = 100
-cushion = off
 
 [127.0.0.1:$late]
 retries = 20
@@ -70,7 +69,6 @@ base_delay_ms = 300
 max_delay_ms = 400
 jitter = none
 retry_budget_min_per_s = 100
-cushion = off
 EOF2
 vg_run "$HOSTILE" closerace "$dead" "$T/watchdog"
 assert_ok "closerace under valgrind"

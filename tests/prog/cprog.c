@@ -306,6 +306,51 @@ static int cmd_fork(const char *host, const char *port)
     return rc == 0 && child_ok ? 0 : 1;
 }
 
+/* herd N: N worker processes forked at once, each with one blocking connect and an echo,
+ * the way a pre-forked server's workers start against a dependency. Each successful worker
+ * prints "ok MS" with the wall-clock millisecond it got its echo, so a test can compare it
+ * with the moment the server came up. */
+static int cmd_herd(const char *count, const char *host, const char *port)
+{
+    int n = atoi(count);
+    if (n < 1 || n > 256) {
+        fprintf(stderr, "error: herd: N must be 1..256\n");
+        return 2;
+    }
+    fflush(stdout);
+    pid_t pids[256];
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] < 0) {
+            report("fork", errno);
+            return 1;
+        }
+        if (pids[i] == 0) {
+            int fd = connect_host(host, port);
+            if (fd < 0) {
+                report("connect", errno);
+                _exit(1);
+            }
+            if (send(fd, "ping\n", 5, 0) != 5) _exit(1);
+            char buf[64];
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0) _exit(1);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            printf("ok %lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+            fflush(stdout);
+            _exit(0);
+        }
+    }
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        int st = 0;
+        if (waitpid(pids[i], &st, 0) == pids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+    }
+    printf("herd: %d/%d ok\n", ok, n);
+    return ok == n ? 0 : 1;
+}
+
 static int cmd_dup2(const char *host, const char *port)
 {
     int fd = connect_host(host, port);
@@ -474,7 +519,7 @@ static int cmd_ctor(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: cprog connect|nbconnect|dup2|recv|ctor|errno HOST PORT\n"
-                    "       cprog threads N HOST PORT | fork HOST PORT | loop N HOST PORT\n"
+                    "       cprog threads N HOST PORT | herd N HOST PORT | fork HOST PORT | loop N HOST PORT\n"
                     "       cprog resolve NAME PORT [4|6|any]\n");
     return 2;
 }
@@ -495,6 +540,8 @@ int main(int argc, char **argv)
         return cmd_threads(argv[2], argv[3], argv[4]);
     if (argc == 4 && !strcmp(c, "fork"))
         return cmd_fork(argv[2], argv[3]);
+    if (argc == 5 && !strcmp(c, "herd"))
+        return cmd_herd(argv[2], argv[3], argv[4]);
     if (argc == 4 && !strcmp(c, "dup2"))
         return cmd_dup2(argv[2], argv[3]);
     if (argc == 4 && !strcmp(c, "recv"))
