@@ -20,6 +20,10 @@ state = process
 retries = $1
 base_delay_ms = 1
 max_delay_ms = 5
+; This test measures the injection rate: with retries = 0 every refusal is a failed shot,
+; and at 30% the breaker rightly opens and fails the rest fast (shared_circuit.sh tests
+; that), which would hide the rate.
+cushion = off
 retry_budget_min_per_s = 1000
 [chaos]
 seed = 7
