@@ -1246,10 +1246,6 @@ static void cross_checks(parser *p, const section *s, const carom_policy *e)
                e->cushion.failures > e->cushion.window, e->cushion.failures, e->cushion.window,
                "must be at most %s (%u): the circuit could never open",
                "must be at least %s (%u): the circuit could never open");
-    pair_check(p, s, CAROM__K_CUSHION_FIRST_BREAK_MS, CAROM__K_CUSHION_HALF_OPEN_MS,
-               e->cushion.first_break_ms > e->cushion.half_open_ms, e->cushion.first_break_ms,
-               e->cushion.half_open_ms, "must be at most %s (%u): the first break is the shortest",
-               "must be at least %s (%u): the first break is the shortest");
     /* Latency needs both halves. Setting one of them to 0 here is how a policy turns
      * inherited latency off, so only a non-zero half set here can be the mistake. */
     uint64_t mp = 1ull << CAROM__K_CHAOS_LATENCY, mm = 1ull << CAROM__K_CHAOS_LATENCY_MS;

@@ -5,7 +5,7 @@
 # against a steady server: wherever the shim cannot get its memory (config buffer, fd
 # table, name table, shared table, fd records) it must say so at most once and pass the
 # calls through, so every run connects; the only other outcome allowed is the loader
-# failing to map a library before the program starts. At least one step must exercise
+# failing to map a library (or its TLS) before the program starts. At least one step must exercise
 # such a fallback, so the ladder cannot pass by being too generous. Above it, the shim must
 # retry against a late server, which the plain program then fails. It must never leave
 # its /dev/shm table behind.
@@ -60,7 +60,7 @@ log "the plain program runs from ulimit -v $min"
 fallbacks=0 ran=0 unloaded=0
 for kb in $(seq "$min" 50 $((min + 2500))); do
     limited "$kb" shim connect 127.0.0.1 "$port"
-    if [ "$RC" = 127 ] && grep -q 'error while loading shared libraries' <<<"$ERR"; then
+    if [ "$RC" = 127 ] && grep -Eq 'error while loading shared libraries|cannot allocate TLS' <<<"$ERR"; then
         unloaded=$((unloaded + 1)); continue
     fi
     assert_ok "ulimit -v $kb: under the shim the program must still connect"

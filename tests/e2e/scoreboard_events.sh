@@ -68,7 +68,8 @@ base_delay_ms = 20
 max_delay_ms = 1000
 jitter = none
 cushion = on
-cushion_failures = 3
+; One failed shot opens it here, so a single run shows retry, shot and open together.
+cushion_failures = 1
 cushion_window = 5
 cushion_half_open_ms = 400
 
@@ -103,7 +104,8 @@ run_plain "$CPROG" errno 127.0.0.1 "$dead"
 assert_eq "$(head -c 12 <<<"$OUT")" "ECONNREFUSED" "control: the dead port refuses"
 
 # 1. A retried connect: retry events for attempts 2 and 3 (delays 20 and 40 ms, jitter
-#    none), one shot with attempt 3 and the error, and the circuit opening (3 of 5).
+#    none), one shot with attempt 3 and the error, and the circuit opening: the shot's
+#    one outcome (its three attempts count once).
 run_shim "$CPROG" errno 127.0.0.1 "$dead"
 assert_eq "$(head -c 12 <<<"$OUT")" "ECONNREFUSED" "the program still sees the real errno"
 EP="\"endpoint\":\"127.0.0.1:$dead\""

@@ -24,7 +24,8 @@ retries = 2
 base_delay_ms = 20
 jitter = none
 cushion = on
-cushion_failures = 3
+; Each run's one failed shot opens its own (per-process) circuit, so the table shows it.
+cushion_failures = 1
 cushion_window = 5
 [livepol]
 match = 127.0.0.1:$live
