@@ -208,10 +208,10 @@ bool carom__retryable(const carom_policy *p, int err);
 
 /* ---- the shot engine, applied (herd.c) ------------------------------------------------- */
 
-/* Starts s for policy p on slot (NULL: no shared state), with attempt_ms the longest one
- * attempt may hold the herd's lease. */
+/* Starts s at now_ms for policy p on slot (NULL: no shared state), with attempt_ms the
+ * longest one attempt may hold the herd's lease. */
 void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
-                       uint32_t attempt_ms);
+                       uint32_t attempt_ms, uint64_t now_ms);
 /* Names the caller in s's herd (the thread id): call once the first attempt has failed,
  * before the engine is asked for a retry. */
 void carom__shot_retrying(carom_shot *s);

@@ -31,7 +31,7 @@ static uint16_t sa_port(const struct sockaddr *a)
 }
 
 /* "1.2.3.4:80" or "[::1]:80": the address a cushion is keyed by. */
-static void sa_key(const struct sockaddr *a, char *buf, size_t len)
+static void sa_format(const struct sockaddr *a, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     if (a->sa_family == AF_INET) {
@@ -41,6 +41,40 @@ static void sa_key(const struct sockaddr *a, char *buf, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof ip);
         snprintf(buf, len, "[%s]:%u", ip, sa_port(a));
     }
+}
+
+/* Formatting the key is most of a connect's cost (inet_ntop and snprintf), and programs
+ * connect to the same few endpoints again and again: each thread keeps its last few keys. */
+#define KEY_CACHE 4
+struct key_cached {
+    unsigned char addr[19]; /* family (1), port (2, network order), address (up to 16) */
+    char key[INET6_ADDRSTRLEN + 10];
+};
+static __thread struct key_cached key_cache[KEY_CACHE];
+static __thread unsigned key_next;
+
+static void sa_key(const struct sockaddr *a, char *buf, size_t len)
+{
+    unsigned char id[19] = {0};
+    id[0] = (unsigned char)a->sa_family;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)a;
+        memcpy(id + 1, &s->sin_port, 2);
+        memcpy(id + 3, &s->sin_addr, 4);
+    } else {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
+        memcpy(id + 1, &s->sin6_port, 2);
+        memcpy(id + 3, &s->sin6_addr, 16);
+    }
+    for (unsigned i = 0; i < KEY_CACHE; i++)
+        if (key_cache[i].key[0] && memcmp(key_cache[i].addr, id, sizeof id) == 0) {
+            memcpy(buf, key_cache[i].key, sizeof key_cache[i].key < len ? sizeof key_cache[i].key : len);
+            return;
+        }
+    struct key_cached *c = &key_cache[key_next++ % KEY_CACHE];
+    sa_format(a, c->key, sizeof c->key);
+    memcpy(c->addr, id, sizeof id);
+    memcpy(buf, c->key, sizeof c->key < len ? sizeof c->key : len);
 }
 
 const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
@@ -96,18 +130,18 @@ static void transition(struct carom_fd *f, int tr)
  * hung or killed holder is replaced within a couple of seconds (docs/configuration.md). */
 #define CONNECT_HOLD_MS 2000u
 
-static void shot_start(struct carom_fd *f, carom_shot *s)
+static void shot_start(struct carom_fd *f, carom_shot *s, uint64_t now)
 {
     carom__shot_start(s, f->pol, f->slot,
-                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS);
+                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS, now);
 }
 
 /* The shot's one outcome enters the cushion; a success that ends a failing spell wakes the
  * herd. */
-static void shot_end(struct carom_fd *f, carom_shot *s, bool ok)
+static void shot_end(struct carom_fd *f, carom_shot *s, bool ok, uint64_t now)
 {
     bool wake = false;
-    int tr = carom_shot_end(s, carom__now_ms(), ok, &wake);
+    int tr = carom_shot_end(s, now, ok, &wake);
     if (wake)
         carom__herd_wake(s->env.herd);
     transition(f, tr);
@@ -399,7 +433,7 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
     }
     if (st.why == CAROM_SHOT_BUDGET)
         emit("budget_exhausted", f, (int)s->attempts + 1, -1, -1, err);
-    shot_end(f, s, err == 0);
+    shot_end(f, s, err == 0, carom__now_ms());
     int64_t elapsed = (int64_t)carom_clock_elapsed(&s->clk, carom__now_ms());
     if (err == 0) {
         emit("shot", f, (int)s->attempts, -1, elapsed, 0);
@@ -505,8 +539,9 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
     if (f->pol->retry_nonblocking && !f->curl_guarded && carom__retryable(f->pol, err)) {
         err = retry_loop(fd, f, (struct sockaddr *)&f->peer, f->peerlen, err, &s);
     } else {
-        carom_shot_report(&s, carom__now_ms(), CAROM_RESULT_FATAL);
-        shot_end(f, &s, false);
+        uint64_t now = carom__now_ms();
+        carom_shot_report(&s, now, CAROM_RESULT_FATAL);
+        shot_end(f, &s, false, now);
         emit("shot", f, 1, -1, -1, err);
     }
     if (atomic_load(&carom__fds[fd]) == f)
@@ -519,8 +554,9 @@ void carom__nb_success(struct carom_fd *f)
     f->state = CAROM_FD_CONNECTED;
     if (f->ticket_open) {
         carom__nb_close(f);
-        carom_shot_report(&f->shot, carom__now_ms(), CAROM_RESULT_OK);
-        shot_end(f, &f->shot, true);
+        uint64_t now = carom__now_ms();
+        carom_shot_report(&f->shot, now, CAROM_RESULT_OK);
+        shot_end(f, &f->shot, true, now);
         emit("shot", f, 1, -1, -1, 0);
     }
 }
@@ -581,8 +617,9 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
     carom_shot s;
-    shot_start(f, &s);
-    carom_shot_step st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+    uint64_t t0 = carom__now_ms();
+    shot_start(f, &s, t0);
+    carom_shot_step st = carom_shot_next(&s, t0, carom__rng());
     /* An open circuit whose half-open moment this shot's schedule reaches: wait for it (an
      * event loop that must never block fails fast instead). */
     while (st.act == CAROM_SHOT_WAIT && !(nb && !p->retry_nonblocking)) {
@@ -632,7 +669,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
     } else {
         err = attempt(fd, f, f, a, l,
-                      carom_clock_attempt_ms(&s.clk, carom__now_ms(), p->connect_timeout_ms));
+                      carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms));
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
             carom_shot_abandon(&s);
             r = fail(err);
@@ -640,16 +677,18 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
     }
     if (err == 0) {
-        carom_shot_report(&s, carom__now_ms(), CAROM_RESULT_OK);
-        shot_end(f, &s, true);
+        uint64_t now = carom__now_ms();
+        carom_shot_report(&s, now, CAROM_RESULT_OK);
+        shot_end(f, &s, true, now);
         f->state = CAROM_FD_CONNECTED;
-        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&s.clk, carom__now_ms()), 0);
+        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&s.clk, now), 0);
         r = 0;
         goto out;
     }
     if (nb && !p->retry_nonblocking) {
-        carom_shot_report(&s, carom__now_ms(), CAROM_RESULT_FATAL);
-        shot_end(f, &s, false);
+        uint64_t now = carom__now_ms();
+        carom_shot_report(&s, now, CAROM_RESULT_FATAL);
+        shot_end(f, &s, false, now);
         f->state = CAROM_FD_FAILED;
         r = fail(err);
         goto out;

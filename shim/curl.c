@@ -1187,7 +1187,8 @@ static bool shot_begin(struct rec *r)
     r->slot = carom__slot(r->pol, r->ep);
     /* A transfer holds the herd's lease for its connect timeout, else this long. */
     carom__shot_start(&r->shot, r->pol, r->slot,
-                      r->pol->connect_timeout_ms ? r->pol->connect_timeout_ms : 10000u);
+                      r->pol->connect_timeout_ms ? r->pol->connect_timeout_ms : 10000u,
+                      carom__now_ms());
     r->n = 0;
     r->gate_shut = r->shot_ok = r->ended_any = false;
     r->committed = false;

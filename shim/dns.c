@@ -224,18 +224,19 @@ typedef int (*dns_once)(void *ctx); /* one attempt: 0, `again` (retry it), or an
 /* Runs one lookup as a shot (core/shot.c): the same schedule, deadline and retry budget as
  * every other call. A lookup has no cushion of its own: the resolver serves every endpoint,
  * and its outage must not open a service's circuit (the stale answer is its pocket). The
- * slot ("NAME:PORT dns") is attached at the first failure only, so a healthy lookup
- * touches no shared state. Returns the last attempt's code; *n gets the attempt count. */
+ * engine and the slot ("NAME:PORT dns") are taken at the first failure only, so a healthy
+ * lookup costs what it did before the engine. Returns the last attempt's code; *n gets the
+ * attempt count. */
 static int dns_shot(const carom_policy *p, const char *node, uint16_t port, const char *call,
                     dns_once once, void *ctx, int again, unsigned *n)
 {
     char ep[CAROM_EP_KEY_MAX];
     snprintf(ep, sizeof ep, "%.80s:%u", node, port);
+    uint64_t t0 = carom__now_ms();
     carom_shot s;
-    carom__shot_start(&s, p, NULL, DNS_HOLD_MS);
-    carom_shot_step st = carom_shot_next(&s, carom__now_ms(), carom__rng());
+    bool started = false; /* the engine is started at the first failure: see above */
+    carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
     int r = again;
-    bool first = true;
     while (st.act != CAROM_SHOT_STOP) {
         if (st.act == CAROM_SHOT_WAIT) {
             carom__shot_wait(&s, &st);
@@ -258,7 +259,14 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
             carom__guard_resume(g);
         }
         bool retry = r == again && p->retry_on_eai_again;
-        if (retry && first) {
+        if (!started) {
+            if (!retry) { /* the healthy path: no engine, no shared state */
+                *n = 1;
+                return r;
+            }
+            started = true;
+            carom__shot_start(&s, p, NULL, DNS_HOLD_MS, t0);
+            carom_shot_next(&s, t0, carom__rng()); /* the first attempt, just made */
             char key[CAROM_EP_KEY_MAX];
             snprintf(key, sizeof key, "%.80s:%u dns", node, port);
             struct carom_slot *slot = carom__slot(p, key);
@@ -268,14 +276,13 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
                 carom__shot_retrying(&s);
             }
         }
-        first = false;
         carom_shot_report(&s, carom__now_ms(),
                           r == 0 ? CAROM_RESULT_OK : retry ? CAROM_RESULT_RETRY : CAROM_RESULT_FATAL);
         st = carom_shot_next(&s, carom__now_ms(), carom__rng());
     }
     bool wake = false;
     carom_shot_end(&s, carom__now_ms(), r == 0, &wake);
-    if (wake && s.env.herd)
+    if (wake)
         carom__herd_wake(s.env.herd);
     *n = s.attempts;
     return r;

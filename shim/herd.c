@@ -24,7 +24,7 @@ uint32_t carom__self(void)
 }
 
 void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
-                       uint32_t attempt_ms)
+                       uint32_t attempt_ms, uint64_t now_ms)
 {
     carom_shot_cfg cfg = {
         .bounce = &p->bounce,
@@ -43,7 +43,7 @@ void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *
         env.budget = &slot->budget;
         env.herd = &slot->herd;
     }
-    carom_shot_begin(s, &cfg, &env, carom__now_ms());
+    carom_shot_begin(s, &cfg, &env, now_ms);
 }
 
 void carom__shot_retrying(carom_shot *s)
