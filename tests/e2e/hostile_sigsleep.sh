@@ -7,12 +7,14 @@
 # connect, made from a deeper stack frame, must still be retried (no stale recursion
 # guard). (3) The same out of a connect that blocks in the kernel (a listener with a full
 # accept queue drops SYNs), then a connect to a server later still. Both with the
-# Makefile's build and a _FORTIFY_SOURCE=2 build, whose longjmp is __longjmp_chk. It must
-# never pass unless the same program fails without the shim.
+# Makefile's build and a _FORTIFY_SOURCE=2 build, whose longjmp is __longjmp_chk. (4) The
+# ticking again while the backoff steps are waits on the herd (another process leads). It
+# must never pass unless the same program fails without the shim.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
 need_hostile
+need_cprog
 
 # The fortified twin: glibc turns siglongjmp into __longjmp_chk at -O2 with fortify.
 FORT=$T/hostile_fortify
@@ -66,6 +68,53 @@ EOF2
     assert_contains "$OUT" "jump2: left a blocking connect by siglongjmp" "$name: the handler jumped out of the connect"
     assert_contains "$OUT" "sigsleep: after jump2: ping" "$name: the connect after the second jump was retried"
 done
+
+# (4) The same ticking while the program's backoff steps are waits on the herd, not
+# sleeps: another process, started first, leads the attempts on the dead port (shared
+# state), so the program blocks on the slot's futex. It must behave exactly as in (1), and
+# it must really have waited (fewer retries of its own than its three steps).
+start_scoreboard
+dead=$(free_port); late=$(free_port); late2=$(free_port)
+write_config <<EOF2
+[defaults]
+retries = 3
+base_delay_ms = 200
+max_delay_ms = 1000
+jitter = none
+retry_budget_min_per_s = 100
+
+[127.0.0.1:$late]
+retries = 10
+base_delay_ms = 100
+max_delay_ms = 400
+
+[127.0.0.1:$late2]
+retries = 10
+base_delay_ms = 100
+max_delay_ms = 400
+EOF2
+server "$late" echo 2500
+server "$late2" echo 3600
+env LD_PRELOAD="$SHIM_PRELOAD" CAROM_CONFIG="$CFG" "$CPROG" connect 127.0.0.1 "$dead" >/dev/null 2>&1 &
+leader=$!
+_PIDS+=("$leader")
+sleep 0.05
+run_shim "$HOSTILE" sigsleep "$dead" "$late" "$late2"
+log "herd waiter: $(tr '\n' ';' <<<"$OUT") ($MS ms)"
+assert_ok "sigsleep as a herd waiter"
+read -r _ _ err _ ms _ sigs _ <<<"$(sed -n 1p <<<"$OUT")"
+assert_eq "$err" ECONNREFUSED "herd waiter: the connect's errno (never EINTR)"
+assert_ge "$ms" 1350 "herd waiter: the waits were cut short (ms)"
+case ${SANITIZER:-} in
+    *thread*) ;;
+    *) assert_ge "$sigs" $((ms / 40)) "herd waiter: SIGALRM ticks handled during the waits" ;;
+esac
+assert_contains "$OUT" "sigsleep: after jump: ping" "herd waiter: the connect after the jump was retried"
+own=$(grep -c "\"event\":\"retry\".*\"endpoint\":\"127.0.0.1:$dead\"" "$EV" || true)
+lead=$(grep -c "\"pid\":$leader,\"event\":\"retry\"" "$EV" || true)
+log "retries on the dead port: $own in all, $lead of them the leader's"
+assert_ge "$lead" 1 "the leader retried"
+assert_le "$((own - lead))" 2 "the waiter's own retries (some of its steps were waits)"
 
 # Control: without the shim the first connect fails at once and the last never connects.
 dead=$(free_port); late=$(free_port); late2=$(free_port)
