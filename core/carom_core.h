@@ -100,6 +100,7 @@ typedef enum carom_cushion_mode {
     CAROM_CUSHION_CLOSED = 0,
     CAROM_CUSHION_OPEN = 1,
     CAROM_CUSHION_HALF_OPEN = 2,
+    CAROM_CUSHION_FORCED_OPEN = 3, /* opened by hand: open until closed by hand */
 } carom_cushion_mode;
 
 typedef struct carom_cushion_cfg {
@@ -165,6 +166,15 @@ int carom_cushion_record(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_
  * an admitted call (an I/O error on a connection established earlier). Recording a
  * failure with it counts in a closed window and is ignored while open or half-open. */
 carom_ticket carom_cushion_current(const carom_cushion *c);
+
+/* Manual control (`carom cushions --open/--close/--reset`). A hand-opened circuit refuses
+ * every call and ignores every outcome until it is closed by hand; it is mode 3 with a
+ * fixed stamp in the time bits, so foreign bytes with mode 3 are still repaired to closed.
+ * force_open returns false when it was already forced open; force_close closes the circuit
+ * from any state with an empty window, and returns false when it was already closed and
+ * empty. Both are one CAS loop, safe against every other user. */
+bool carom_cushion_force_open(carom_cushion *c);
+bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms);
 
 /* A consistent-enough view for tools; never changes the cushion. */
 typedef struct carom_cushion_view {

@@ -91,6 +91,14 @@ static inline uint32_t since(uint64_t now_ms, uint32_t stamp)
     return d > UINT32_MAX - BACKWARD_SLACK_MS ? 0 : d;
 }
 
+/* The time bits of a hand-opened circuit ("FORC"): mode 3 alone is what foreign bytes
+ * produce, and those are repaired, never obeyed. */
+#define FORCED_STAMP UINT32_C(0x464f5243)
+static inline bool forced(uint64_t s)
+{
+    return mode_of(s) == CAROM_CUSHION_FORCED_OPEN && time_of(s) == FORCED_STAMP;
+}
+
 static inline unsigned popcount64(uint64_t x)
 {
 #if defined(__GNUC__)
@@ -167,8 +175,12 @@ static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cu
             }
             break;
         default:
-            /* Mode 3 is never written; only foreign bytes in shared memory produce it.
-             * Repair to closed rather than trust or trip on them. */
+            if (forced(s)) {
+                *ticket = gen_of(s) | TICKET_REJECT;
+                return CAROM_REJECT;
+            }
+            /* Mode 3 without the stamp is foreign bytes in shared memory. Repair to closed
+             * rather than trust or trip on them. */
             next = pack(CAROM_CUSHION_CLOSED, 0, 0, gen_of(s) + 1, (uint32_t)now_ms);
             if (atomic_compare_exchange_strong_explicit(&c->state, &s, next, memory_order_acq_rel,
                                                         memory_order_acquire))
@@ -299,15 +311,45 @@ void carom_cushion_peek(const carom_cushion *c, const carom_cushion_cfg *cfg, ui
 
     out->mode = mode == CAROM_CUSHION_OPEN        ? CAROM_CUSHION_OPEN
                 : mode == CAROM_CUSHION_HALF_OPEN ? CAROM_CUSHION_HALF_OPEN
+                : forced(s)                       ? CAROM_CUSHION_FORCED_OPEN
                                                   : CAROM_CUSHION_CLOSED;
     /* Report what the next outcome would see: an aged history is as good as empty. */
     out->failures_in_window =
         aged(now_ms, last, cfg) ? 0 : popcount64(h & window_mask(window_of(cfg)));
     out->probes_admitted = mode == CAROM_CUSHION_HALF_OPEN ? probes_of(s) : 0;
     out->ms_until_half_open = 0;
-    out->break_ms = mode == CAROM_CUSHION_CLOSED ? 0 : break_ms(cfg, level_of(s));
+    out->break_ms = mode == CAROM_CUSHION_OPEN || mode == CAROM_CUSHION_HALF_OPEN
+                        ? break_ms(cfg, level_of(s))
+                        : 0;
     if (mode == CAROM_CUSHION_OPEN) {
         uint32_t e = since(now_ms, time_of(s));
         out->ms_until_half_open = e >= out->break_ms ? 0 : out->break_ms - e;
     }
+}
+
+bool carom_cushion_force_open(carom_cushion *c)
+{
+    uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+    for (;;) {
+        if (forced(s)) return false;
+        uint64_t next = pack(CAROM_CUSHION_FORCED_OPEN, 0, 0, gen_of(s) + 1, FORCED_STAMP);
+        if (atomic_compare_exchange_weak_explicit(&c->state, &s, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return true;
+    }
+}
+
+bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms)
+{
+    uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+    bool was = mode_of(s) != CAROM_CUSHION_CLOSED ||
+               atomic_load_explicit(&c->hist, memory_order_relaxed) != 0;
+    for (;;) {
+        uint64_t next = pack(CAROM_CUSHION_CLOSED, 0, 0, gen_of(s) + 1, (uint32_t)now_ms);
+        if (atomic_compare_exchange_weak_explicit(&c->state, &s, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            break;
+    }
+    atomic_store_explicit(&c->hist, 0, memory_order_relaxed);
+    return was;
 }

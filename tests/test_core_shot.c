@@ -364,3 +364,42 @@ Test(core_shot, the_break_doubles_per_failed_probe_up_to_the_cap_and_resets_on_s
     carom_cushion_peek(&c, &cushion, now, &v);
     cr_assert_eq(v.break_ms, 1000, "a success starts again from the first break");
 }
+
+/* ---- manual control ------------------------------------------------------------------ */
+
+Test(core_shot, a_hand_opened_circuit_refuses_everything_until_closed_by_hand)
+{
+    struct ep e;
+    ep_init(&e);
+    cr_assert(carom_cushion_force_open(&e.c));
+    cr_assert(!carom_cushion_force_open(&e.c), "already forced open");
+    cr_assert_eq(mode(&e, 1000), CAROM_CUSHION_FORCED_OPEN);
+    carom_ticket t;
+    /* No break ever ends it, and no outcome closes it. */
+    cr_assert_eq(carom_cushion_allow(&e.c, &cushion, 1000 + 86400000u, &t), CAROM_REJECT);
+    cr_assert_eq(carom_cushion_record(&e.c, &cushion, 1000, carom_cushion_current(&e.c), true), -1);
+    cr_assert_eq(mode(&e, 5000), CAROM_CUSHION_FORCED_OPEN);
+    /* A shot fails at once, whatever its reach. */
+    carom_shot s;
+    start(&s, &e, 1, 100, 2000);
+    carom_shot_step st = carom_shot_next(&s, 2000, &rng);
+    cr_assert_eq(st.act, CAROM_SHOT_STOP);
+    cr_assert_eq(st.why, CAROM_SHOT_OPEN);
+    cr_assert(carom_cushion_force_close(&e.c, 3000));
+    cr_assert_eq(mode(&e, 3000), CAROM_CUSHION_CLOSED);
+    cr_assert_eq(carom_cushion_allow(&e.c, &cushion, 3000, &t), CAROM_ALLOW);
+    cr_assert(!carom_cushion_force_close(&e.c, 3001), "already closed and empty");
+}
+
+Test(core_shot, closing_by_hand_ends_a_real_opening_and_empties_the_window)
+{
+    struct ep e;
+    ep_init(&e);
+    open_it(&e.c, 1000);
+    cr_assert_eq(mode(&e, 1000), CAROM_CUSHION_OPEN);
+    cr_assert(carom_cushion_force_close(&e.c, 1001));
+    carom_cushion_view v;
+    carom_cushion_peek(&e.c, &cushion, 1001, &v);
+    cr_assert_eq(v.mode, CAROM_CUSHION_CLOSED);
+    cr_assert_eq(v.failures_in_window, 0);
+}
