@@ -37,7 +37,9 @@ mkdir -p "$SRC"
 tree_state() { (cd "$CAROM_ROOT" && find . -path ./.git -prune -o -path './build*' -prune -o -print | sort); }
 tree_state >"$T/tree.before"
 log "building the package in $SRC"
-(cd "$SRC" && timeout 240 dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 ||
+# As on a clean machine: nothing of this test run's make or sanitizer settings leaks in.
+(cd "$SRC" && timeout 240 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZER \
+    -u CAROM_ROOT dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 ||
     { tail -n 30 "$T/build.log" >&2; fail "dpkg-buildpackage -us -uc -b failed"; }
 DEB=$T/src/carom_${VERSION}_${ARCH}.deb
 [ -f "$DEB" ] || fail "no $DEB after the build: $(ls "$T/src")"

@@ -60,17 +60,20 @@ for _ in $(seq 150); do
 done
 [ "$up" = 1 ] || { sed 's/^/  prometheus: /' "$T/prom.log" | tail -n 20 >&2; fail "Prometheus never scraped carom (up = '$up')"; }
 
+# curl alone gets the 503 (control); under a sanitizer build, curl must live with its
+# runtime preloaded first.
 port=$(free_port)
-ep="127.0.0.1:$port"
-sel="carom_retry_attempts_total{policy=\"defaults\",endpoint=\"$ep\"}"
-assert_eq "$(query "$sel")" "" "before any run, no retry series for $ep"
-
 server "$port" http 0 --http-status 503,200
-run_plain curl -s "http://$ep/"
+need_sanitizer_ok curl -s "http://127.0.0.1:$port/"
+port=$(free_port)
+server "$port" http 0 --http-status 503,200
+run_plain curl -s "http://127.0.0.1:$port/"
 assert_eq "$OUT" "status 503" "curl alone prints the 503 (control)"
+
 port=$(free_port)
 ep="127.0.0.1:$port"
 sel="carom_retry_attempts_total{policy=\"defaults\",endpoint=\"$ep\"}"
+assert_eq "$(query "$sel")" "" "before the run, Prometheus has no retry series for $ep"
 server "$port" http 0 --http-status 503,200
 run_shim curl -sf "http://$ep/"
 assert_ok "curl -sf under the shim against a 503 then 200"
