@@ -43,7 +43,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *a = argv[1];
-    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+    if (strcmp(a, "--version") == 0) {
         if (argc > 2) {
             fputs(usage, stderr);
             return 2;
