@@ -24,8 +24,8 @@ static const struct {
     const char *name;
     int (*fn)(int, char **);
 } cmds[] = {
-    {"run", carom_cmd_run},         {"check", carom_cmd_check},
-    {"explain", carom_cmd_explain}, {"scoreboard", carom_cmd_scoreboard},
+    {"run", carom_cmd_run},           {"check", carom_cmd_check},
+    {"explain", carom_cmd_explain},   {"scoreboard", carom_cmd_scoreboard},
     {"cushions", carom_cmd_cushions},
 };
 

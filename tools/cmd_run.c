@@ -42,10 +42,9 @@ static int find_shim(char *out, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            const char *rel[] = {"/libcarom_shim.so", "/../lib/carom/libcarom_shim.so",
-                                 CAROM_MULTIARCH[0]
-                                     ? "/../lib/" CAROM_MULTIARCH "/carom/libcarom_shim.so"
-                                     : NULL};
+            const char *rel[] = {
+                "/libcarom_shim.so", "/../lib/carom/libcarom_shim.so",
+                CAROM_MULTIARCH[0] ? "/../lib/" CAROM_MULTIARCH "/carom/libcarom_shim.so" : NULL};
             for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
                 if (!rel[i]) continue;
                 if ((size_t)snprintf(out, len, "%s%s", exe, rel[i]) >= len)
