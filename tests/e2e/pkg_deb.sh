@@ -12,9 +12,6 @@
 need_cmd curl
 [ "$(id -u)" = 0 ] || skip "installing a package needs root (run as root, as CI does)"
 for c in dpkg-buildpackage dh lintian man; do need_cmd "$c"; done
-if dpkg-query -W -f='${Status}' carom 2>/dev/null | grep -q 'install ok installed'; then
-    skip "a carom package is already installed here; this test will not replace it"
-fi
 
 VERSION=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$CAROM_ROOT/debian/changelog")
 ARCH=$(dpkg --print-architecture)
@@ -61,8 +58,26 @@ for f in /usr/bin/carom "/usr/lib/$MA/carom/libcarom_shim.so" /usr/share/man/man
     grep -qxF "$f" "$T/contents" || fail "the package lacks $f"
 done
 
-dpkg -i "$DEB" >"$T/install.log" 2>&1 || fail "dpkg -i: $(tail -n 5 "$T/install.log")"
-INSTALLED=1
+# Two runs of this test on one machine take turns; a package someone installed is never
+# replaced; dpkg busy with another install (apt-get) is waited for, bounded.
+exec 9>"${TMPDIR:-/tmp}/carom-pkg_deb.lock"
+flock -w 240 9 || fail "another pkg_deb run held its lock for 240 s"
+if dpkg-query -W -f='${Status}' carom 2>/dev/null | grep -q 'install ok installed'; then
+    skip "a carom package is already installed here; this test will not replace it"
+fi
+# dpkg_try LOG CMD...: CMD, again while dpkg says its lock is held (2 minutes at most).
+dpkg_try() {
+    local log=$1 _i
+    shift
+    for _i in $(seq 60); do
+        "$@" >"$log" 2>&1 && return 0
+        grep -qi 'lock' "$log" || return 1
+        sleep 2
+    done
+    return 1
+}
+INSTALLED=1 # from here on, whatever happens, the exit removes it
+dpkg_try "$T/install.log" dpkg -i "$DEB" || fail "dpkg -i: $(tail -n 5 "$T/install.log")"
 dpkg -L carom | sort >"$T/files"
 SHIM=/usr/lib/$MA/carom/libcarom_shim.so
 [ -f "$SHIM" ] || fail "$SHIM is not installed"
@@ -111,7 +126,7 @@ else
 fi
 
 # dpkg -r removes every file the package installed, and its own directories.
-dpkg -r carom >"$T/remove.log" 2>&1 || fail "dpkg -r carom: $(tail -n 5 "$T/remove.log")"
+dpkg_try "$T/remove.log" dpkg -r carom || fail "dpkg -r carom: $(tail -n 5 "$T/remove.log")"
 INSTALLED=0
 left=()
 while IFS= read -r f; do
