@@ -3,6 +3,16 @@
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BINDIR   ?= $(PREFIX)/bin
+# Where `carom run` looks for the shim after the places beside its own binary; the Debian
+# package sets it to /usr/lib/<multiarch>/carom (debian/rules).
+LIBDIR   ?= $(PREFIX)/lib/carom
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/carom
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# The one place the version lives is debian/changelog; `carom --version` prints it.
+VERSION  := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 BUILD    ?= build
 CC       ?= cc
 FUZZ_SECONDS ?= 30
@@ -23,7 +33,13 @@ ifneq ($(SANITIZER),)
   BUILD := build-$(subst $(comma),-,$(SANITIZER))
 endif
 
-INIH_A   := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/libinih.a /usr/lib/libinih.a /usr/lib64/libinih.a) -linih)
+# inih is always linked statically (see the shim's link rule). The path is looked up when a
+# link runs, not when make starts, so a first `make demo` on a fresh machine finds the
+# libinih.a that `make deps` installed moments before; without one the link stops with an
+# error instead of falling back to libinih.so. Override INIH_A=/path/libinih.a elsewhere.
+INIH_A   = $(or $(shell for f in /usr/lib/$(MULTIARCH)/libinih.a /usr/lib/libinih.a \
+  /usr/lib64/libinih.a; do [ -f "$$f" ] && { echo "$$f"; break; }; done),$(error libinih.a \
+  not found: run `make deps` (Debian package libinih-dev) or set INIH_A=/path/to/libinih.a))
 
 CORE_SRC   := $(wildcard core/*.c)
 POLICY_SRC := $(wildcard policy/*.c)
@@ -46,10 +62,26 @@ TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/p
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BPROGS     := $(patsubst bench/prog/%.c,$(BUILD)/bench-prog/%,$(wildcard bench/prog/*.c))
 
-.PHONY: all test unit e2e bench deps install uninstall clean demo fuzz format check-layers
+.PHONY: all test unit e2e bench deps install uninstall clean demo fuzz format check-layers deb FORCE
 .DELETE_ON_ERROR:
 
 all: $(SHIM) $(CAROM)
+
+# Goals that install packages first: everything they build waits for `make deps` to finish
+# (also under -j), so no header or libinih.a is looked for before it is there.
+ifneq ($(filter deps demo test bench fuzz deb,$(MAKECMDGOALS)),)
+$(CORE_OBJ) $(POLICY_OBJ) $(SHIM_OBJ) $(TOOLS_OBJ) $(SHIM) $(CAROM) $(UNIT) $(TPROGS) \
+  $(BENCHES) $(BPROGS): | deps
+endif
+
+# What is compiled into the carom command; rewritten only when it changes, so a build for
+# another PREFIX or LIBDIR rebuilds the tools and nothing else.
+TOOLS_DEFS := -DCAROM_VERSION='"$(VERSION)"' -DCAROM_LIBDIR='"$(LIBDIR)"' \
+  -DCAROM_MULTIARCH='"$(MULTIARCH)"'
+$(BUILD)/tools.defs: FORCE
+	@mkdir -p $(@D)
+	@echo "$(VERSION) $(LIBDIR) $(MULTIARCH)" | cmp -s - $@ || \
+	  echo "$(VERSION) $(LIBDIR) $(MULTIARCH)" >$@
 
 # core and policy are ordinary objects; the shim hides everything but its wrappers.
 $(BUILD)/core/%.o: core/%.c core/carom_core.h
@@ -65,20 +97,21 @@ $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) policy/carom_policy.h core/caro
 	$(CC) $(CPPFLAGS) -DCURL_DISABLE_TYPECHECK $(BASEFLAGS) $(SANFLAGS) -fvisibility=hidden \
 	  -ftls-model=initial-exec -c $< -o $@
 
-$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/carom_core.h
+$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/carom_core.h \
+  $(BUILD)/tools.defs
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DCAROM_LIBDIR='"$(PREFIX)/lib/carom"' $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(TOOLS_DEFS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 
 # The shim links inih statically and its version script makes every symbol but the
 # wrapped calls local, so a host program's own ini_parse can neither replace ours nor be
 # replaced by it. libcurl is never linked: its symbols are looked up at run time.
 $(SHIM): $(SHIM_OBJ) $(CORE_OBJ) $(POLICY_OBJ) shim/carom_shim.map
 	$(CC) -shared -Wl,-soname,libcarom_shim.so -Wl,--version-script=shim/carom_shim.map \
-	  -Wl,-z,now $(if $(SANITIZER),,-Wl,--no-undefined) $(SANFLAGS) -pthread \
+	  -Wl,-z,now $(if $(SANITIZER),,-Wl,--no-undefined) $(SANFLAGS) -pthread $(LDFLAGS) \
 	  -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -ldl -lrt
 
 $(CAROM): $(TOOLS_OBJ) $(POLICY_OBJ) $(CORE_OBJ)
-	$(CC) $(SANFLAGS) -pthread -o $@ $^ $(INIH_A) -lrt -lm
+	$(CC) $(SANFLAGS) -pthread $(LDFLAGS) -o $@ $^ $(INIH_A) -lrt -lm
 
 # ---- tests ------------------------------------------------------------------------------
 # Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274): TSan builds run the
@@ -153,7 +186,8 @@ fuzz: deps
 # Installs only what is missing, so a second run costs a dpkg query and nothing else.
 DEB_PKGS := build-essential libinih-dev libcriterion-dev libcurl4-openssl-dev pkg-config \
   curl wget netcat-openbsd redis-tools python3 python3-prometheus-client strace valgrind \
-  clang libclang-rt-14-dev haproxy git procps iproute2 util-linux
+  clang libclang-rt-14-dev haproxy git procps iproute2 util-linux \
+  debhelper dpkg-dev fakeroot lintian man-db prometheus
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	  | grep -q 'install ok installed' || echo $$p; done); \
@@ -167,15 +201,37 @@ deps:
 demo: deps all $(TPROGS)
 	@BUILD=$(BUILD) tools/demo.sh
 
+# The layout the Debian package uses too (debian/rules sets PREFIX=/usr and LIBDIR).
+DOCS := README.md SECURITY.md docs/configuration.md docs/curl.md docs/chaos.md \
+  docs/scoreboard.md docs/systemd.md
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/carom $(DESTDIR)$(PREFIX)/share/doc/carom
-	install -m 0755 $(CAROM) $(DESTDIR)$(PREFIX)/bin/carom
-	install -m 0644 $(SHIM) $(DESTDIR)$(PREFIX)/lib/carom/libcarom_shim.so
-	install -m 0644 carom.ini README.md $(DESTDIR)$(PREFIX)/share/doc/carom/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(CAROM) $(DESTDIR)$(BINDIR)/carom
+	install -m 0644 $(SHIM) $(DESTDIR)$(LIBDIR)/libcarom_shim.so
+	install -m 0644 man/carom.1 $(DESTDIR)$(MANDIR)/man1/carom.1
+	install -m 0644 man/carom.ini.5 $(DESTDIR)$(MANDIR)/man5/carom.ini.5
+	install -m 0644 $(wildcard $(DOCS)) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 carom.ini $(DESTDIR)$(DOCDIR)/examples/carom.ini
+	install -m 0644 tools/carom.bash $(DESTDIR)$(BASHCOMPDIR)/carom
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/carom $(DESTDIR)$(PREFIX)/lib/carom/libcarom_shim.so
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/carom
+	rm -f $(DESTDIR)$(BINDIR)/carom $(DESTDIR)$(LIBDIR)/libcarom_shim.so \
+	  $(DESTDIR)$(MANDIR)/man1/carom.1 $(DESTDIR)$(MANDIR)/man5/carom.ini.5 \
+	  $(DESTDIR)$(BASHCOMPDIR)/carom
+	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# The Debian package, built from a copy of the tree (uncommitted edits included) so that
+# neither the tree nor its parent directory collects build products: $(BUILD)/deb/*.deb.
+DEB_DIR := $(BUILD)/deb
+deb: deps
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/carom-$(VERSION)
+	tar -cf - --exclude=./.git --exclude='./build*' --exclude=./debian/carom \
+	  --exclude=./debian/.debhelper . | tar -xf - -C $(DEB_DIR)/carom-$(VERSION)
+	cd $(DEB_DIR)/carom-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(DEB_DIR)/carom_$(VERSION)_*.deb
+	@ls $(DEB_DIR)/*.deb
 
 format:
 	clang-format -i core/*.[ch] policy/*.[ch] shim/*.[ch] tools/*.[ch] tests/*.c tests/prog/*.c bench/*.c

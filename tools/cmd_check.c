@@ -10,9 +10,16 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char check_usage[] = "usage: carom check [-v] [FILE]\n";
-static const char explain_usage[] = "usage: carom explain HOST:PORT [FILE]\n"
-                                    "       HOST is a name, an IPv4 address or [IPv6]\n";
+static const char check_usage[] =
+    "usage: carom check [-v] [FILE]\n"
+    "Validates FILE (default: the carom.ini the shim would find); exit 1 on problems.\n"
+    "  -v, --verbose  print the effective policy table on stdout\n"
+    "  -h, --help     show this help\n";
+static const char explain_usage[] =
+    "usage: carom explain HOST:PORT [FILE]\n"
+    "Prints which policy governs HOST:PORT, then every effective key = value.\n"
+    "       HOST is a name, an IPv4 address or [IPv6]\n"
+    "  -h, --help     show this help\n";
 
 static void to_stderr(void *ud, const char *line)
 {

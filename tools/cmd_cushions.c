@@ -226,7 +226,14 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
     if (!n) fprintf(out, "(no circuits in %s yet)\n", name);
 }
 
-static const char usage[] = "usage: carom cushions [-c FILE] [--json] [--watch] [--path]\n";
+static const char usage[] =
+    "usage: carom cushions [-c FILE] [--json] [--watch] [--path]\n"
+    "Lists the circuits in the shared-memory table of this user and policy file.\n"
+    "  -c FILE      the policy file (its content names the table)\n"
+    "  --json       print a JSON array instead of a table\n"
+    "  -w, --watch  redraw every second until interrupted\n"
+    "  --path       print the table's file name and exit\n"
+    "  -h, --help   show this help\n";
 
 int carom_cmd_cushions(int argc, char **argv)
 {

@@ -15,11 +15,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Where `make install` (LIBDIR) or the Debian package (/usr/lib/<multiarch>/carom) put the
+ * shim; the Makefile passes both. */
 #ifndef CAROM_LIBDIR
 #define CAROM_LIBDIR "/usr/local/lib/carom"
 #endif
+#ifndef CAROM_MULTIARCH
+#define CAROM_MULTIARCH ""
+#endif
 
-/* The shim beside this binary (a build tree), then the installed layout. */
+static const char usage[] =
+    "usage: carom run [-c FILE] [--chaos] [--] PROGRAM [ARGS...]\n"
+    "Runs PROGRAM with the carom shim preloaded (LD_PRELOAD).\n"
+    "  -c FILE    the policy file (sets CAROM_CONFIG to its absolute path)\n"
+    "  --chaos    inject the file's chaos faults even if [chaos] enabled = off\n"
+    "  -h, --help show this help\n";
+
+/* The shim beside this binary (a build tree), then the installed layouts relative to it
+ * (PREFIX/bin -> PREFIX/lib/carom or PREFIX/lib/<multiarch>/carom), then CAROM_LIBDIR. */
 static int find_shim(char *out, size_t len)
 {
     char exe[PATH_MAX];
@@ -29,8 +42,11 @@ static int find_shim(char *out, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            const char *rel[] = {"/libcarom_shim.so", "/../lib/carom/libcarom_shim.so"};
-            for (size_t i = 0; i < 2; i++) {
+            const char *rel[] = {
+                "/libcarom_shim.so", "/../lib/carom/libcarom_shim.so",
+                CAROM_MULTIARCH[0] ? "/../lib/" CAROM_MULTIARCH "/carom/libcarom_shim.so" : NULL};
+            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+                if (!rel[i]) continue;
                 if ((size_t)snprintf(out, len, "%s%s", exe, rel[i]) >= len)
                     continue;
                 char real[PATH_MAX];
@@ -126,19 +142,26 @@ int carom_cmd_run(int argc, char **argv)
         if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
-        } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        } else if (strcmp(argv[i], "-c") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "carom run: -c needs a FILE\n%s", usage);
+                return 2;
+            }
             config = argv[++i];
         } else if (strcmp(argv[i], "--chaos") == 0) {
             chaos = true;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "carom run: unknown option %s\n", argv[i]);
+            fprintf(stderr, "carom run: unknown option %s\n%s", argv[i], usage);
             return 2;
         } else {
             break;
         }
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: carom run [-c FILE] [--chaos] -- PROGRAM [ARGS...]\n");
+        fprintf(stderr, "carom run: no PROGRAM\n%s", usage);
         return 2;
     }
     char shim[PATH_MAX];

@@ -852,8 +852,14 @@ static void http_accept(int hfd)
 /* ---- the command
  * ------------------------------------------------------------------------------------- */
 
-static const char usage[] = "usage: carom scoreboard [-c FILE] [--json] [--prometheus HOST:PORT]\n"
-                            "       [--interval MS]\n";
+static const char usage[] =
+    "usage: carom scoreboard [-c FILE] [--json] [--prometheus HOST:PORT] [--interval MS]\n"
+    "Listens on the shims' event socket ($CAROM_SCOREBOARD, else [scoreboard] socket).\n"
+    "  -c FILE                the policy file whose [scoreboard] socket to use\n"
+    "  --json                 print each event as one JSON line\n"
+    "  --prometheus HOST:PORT serve the counters at http://HOST:PORT/metrics\n"
+    "  --interval MS          redraw the table every MS ms (50..3600000, default 1000)\n"
+    "  -h, --help             show this help\n";
 
 int carom_cmd_scoreboard(int argc, char **argv)
 {
