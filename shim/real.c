@@ -14,13 +14,16 @@ static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
 /* Set while dlsym runs on this thread: dlsym may itself read or close files, and those
  * calls must not wait on the pthread_once they are inside of. */
 static __thread bool binding;
+static _Atomic bool bound; /* bind_all has published carom__real */
 
 #define BOOT(ret, name, params, args, raw)                                                        \
     static ret boot_##name params                                                                 \
     {                                                                                             \
-        if (binding)                                                                              \
+        if (!binding)                                                                             \
+            carom__bind();                                                                        \
+        /* Still ours while binding, or when libc lacks the symbol: the raw call. */              \
+        if (binding || carom__real.name == boot_##name)                                           \
             return raw;                                                                           \
-        carom__bind();                                                                            \
         return carom__real.name args;                                                             \
     }
 
@@ -55,9 +58,10 @@ static int boot_fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (binding)
+    if (!binding)
+        carom__bind();
+    if (binding || carom__real.fcntl == boot_fcntl)
         return (int)syscall(SYS_fcntl, fd, cmd, arg);
-    carom__bind();
     return carom__real.fcntl(fd, cmd, arg);
 }
 BOOT(int, setsockopt, (int fd, int l, int n, const void *v, socklen_t s), (fd, l, n, v, s),
@@ -93,9 +97,10 @@ BOOT(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, 
      (n, s, h, r), EAI_SYSTEM)
 static void boot_freeaddrinfo(struct addrinfo *ai)
 {
-    if (binding)
+    if (!binding)
+        carom__bind();
+    if (binding || carom__real.freeaddrinfo == boot_freeaddrinfo)
         return; /* leaks rather than calls into a half-bound libc */
-    carom__bind();
     carom__real.freeaddrinfo(ai);
 }
 BOOT(struct hostent *, gethostbyname, (const char *n), (n), NULL)
@@ -128,7 +133,6 @@ static void *next(const char *name, void *boot)
 
 static void bind_all(void)
 {
-    binding = true;
     struct carom_real r;
 #define L(n, sym) *(void **)&r.n = next(sym, (void *)carom__real.n)
     L(socket, "socket");
@@ -166,10 +170,18 @@ static void bind_all(void)
     /* Publish every pointer only after all are found. Threads that call in meanwhile go
      * through a trampoline into pthread_once, which orders them after this store. */
     carom__real = r;
-    binding = false;
+    atomic_store_explicit(&bound, true, memory_order_release);
 }
 
+/* At the first wrapped call, not at load: a process pays for the look-ups only once it
+ * calls something (docs/performance.md). `binding` is set before pthread_once, so a
+ * signal handler that lands anywhere in here on this thread, even before bind_all starts,
+ * takes the raw-syscall path instead of waiting on a once its own thread holds. */
 void carom__bind(void)
 {
+    if (CAROM_LIKELY(atomic_load_explicit(&bound, memory_order_acquire)) || binding)
+        return;
+    binding = true;
     pthread_once(&bind_once, bind_all);
+    binding = false;
 }

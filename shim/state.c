@@ -24,6 +24,7 @@ __thread int carom__curl_depth;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread bool initialising;
+static _Atomic bool init_done; /* carom__g is set (or will never be) */
 
 /* ---- guard ------------------------------------------------------------------------------- */
 
@@ -37,16 +38,21 @@ static __thread sigset_t guard_mask; /* the program's signal mask, while the gua
  * guarded stretches never block (suspend below drops the guard and restores the mask
  * around every call that can), so a signal waits microseconds at most. Faults stay
  * deliverable: a crash must still reach its handler. */
+static void async_signals(sigset_t *all)
+{
+    sigfillset(all);
+    sigdelset(all, SIGSEGV);
+    sigdelset(all, SIGBUS);
+    sigdelset(all, SIGFPE);
+    sigdelset(all, SIGILL);
+    sigdelset(all, SIGTRAP);
+    sigdelset(all, SIGABRT);
+}
+
 static void block_signals(void)
 {
     sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGTRAP);
-    sigdelset(&all, SIGABRT);
+    async_signals(&all);
     pthread_sigmask(SIG_BLOCK, &all, &guard_mask);
 }
 
@@ -262,26 +268,6 @@ bool carom__fd_stale(int fd, const struct carom_fd *f)
     return true;
 }
 
-/* ---- vfork children ------------------------------------------------------------------------- */
-
-/* The process this memory belongs to: set at init and in every fork child. */
-static pid_t owner_pid;
-
-bool carom__vfork_child(void)
-{
-    pid_t me = (pid_t)syscall(SYS_getpid);
-    if (CAROM_LIKELY(me == owner_pid))
-        return false;
-    /* Another process runs in our memory (vfork, or clone with CLONE_VM), or a fork whose
-     * atfork handlers did not run (_Fork, a raw clone). kcmp tells the two apart. */
-    long same = syscall(SYS_kcmp, me, owner_pid, 1 /* KCMP_VM */, 0, 0);
-    if (same > 0) {
-        owner_pid = me; /* our own copy of memory: this process owns it now */
-        return false;
-    }
-    return true; /* shares the parent's memory, or cannot tell: leave the table alone */
-}
-
 void carom__fd_copy(int from, int to)
 {
     struct carom_fd *src = carom__fd(from);
@@ -362,7 +348,7 @@ static void atfork_parent(void)
 }
 static void atfork_child(void)
 {
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    carom__proc_owner_set();
     pthread_mutex_unlock(&pool_lock);
     tls_rng_seeded = false; /* a child must not replay its parent's jitter */
 }
@@ -450,12 +436,22 @@ static void no_memory(const char *what)
     carom__real.write(2, post, sizeof post - 1);
 }
 
+/* Once per process, at load (or at the first wrapped call, if another library's
+ * constructor makes one before ours runs): who owns this memory, and the fork handlers.
+ * Both are cheap and needed before any fork, whether or not the program ever makes a
+ * network call. */
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static void process_setup(void)
+{
+    if (!carom__proc_owner_known())
+        carom__proc_owner_set();
+    pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
+}
+
 static void init_once_fn(void)
 {
-    initialising = true;
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    pthread_once(&setup_once, process_setup);
     carom__bind();
-    pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
 
     const char *dis = secure_getenv("CAROM_DISABLE");
     if (dis && *dis && strcmp(dis, "0") != 0)
@@ -537,18 +533,33 @@ static void init_once_fn(void)
     carom__nfds = (unsigned)want;
     carom__g.active = true;
 out:
+    atomic_store_explicit(&init_done, true, memory_order_release);
+}
+
+/* Lazy: the first wrapped call that needs the config (socket, connect, getaddrinfo, a
+ * libcurl transfer) runs it, so a process that never touches the network never parses
+ * carom.ini (docs/performance.md). Asynchronous signals are held back while it runs: a
+ * handler that makes a network call cannot land inside it, where it would find the
+ * pthread_once in progress on its own thread and wait for ever. A call made from inside
+ * init itself (or from a handler the kernel delivers anyway) returns at once, and its
+ * caller passes through. */
+void carom__init(void)
+{
+    if (CAROM_LIKELY(atomic_load_explicit(&init_done, memory_order_acquire)))
+        return;
+    if (initialising)
+        return;
+    initialising = true;
+    sigset_t all, old;
+    async_signals(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_once(&init_once, init_once_fn);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     initialising = false;
 }
 
-void carom__init(void)
-{
-    if (initialising)
-        return;
-    pthread_once(&init_once, init_once_fn);
-}
-
+/* Nothing here parses, allocates or binds: see carom__init. */
 __attribute__((constructor)) static void carom_ctor(void)
 {
-    carom__bind();
-    carom__init();
+    pthread_once(&setup_once, process_setup);
 }
