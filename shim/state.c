@@ -355,8 +355,15 @@ static void atfork_child(void)
 
 void carom__dns_atfork(int phase); /* dns.c */
 
+/* Held while init runs. Init is lazy, so another thread may be in the middle of it (in
+ * malloc, in dlsym) when the program forks: the fork waits for it to finish, and the child
+ * starts with init either done or not begun, never a copy of it half-way
+ * (hostile_forklock.sh). */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void atfork_prepare_all(void)
 {
+    pthread_mutex_lock(&init_lock);
     carom__dns_atfork(0);
     atfork_prepare();
 }
@@ -364,11 +371,13 @@ static void atfork_parent_all(void)
 {
     atfork_parent();
     carom__dns_atfork(1);
+    pthread_mutex_unlock(&init_lock);
 }
 static void atfork_child_all(void)
 {
     atfork_child();
     carom__dns_atfork(2);
+    pthread_mutex_unlock(&init_lock);
 }
 
 /* Reads the config file, which steers every connection the program makes, so only one
@@ -448,14 +457,23 @@ static void process_setup(void)
     pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
 }
 
+static void init_body(void);
 static void init_once_fn(void)
 {
     pthread_once(&setup_once, process_setup);
+    pthread_mutex_lock(&init_lock);
+    init_body();
+    atomic_store_explicit(&init_done, true, memory_order_release);
+    pthread_mutex_unlock(&init_lock);
+}
+
+static void init_body(void)
+{
     carom__bind();
 
     const char *dis = secure_getenv("CAROM_DISABLE");
     if (dis && *dis && strcmp(dis, "0") != 0)
-        goto out;
+        return;
 
     char pathbuf[4096];
     const char *path = carom_policy_find(pathbuf, sizeof pathbuf);
@@ -483,12 +501,12 @@ static void init_once_fn(void)
             diag_line(NULL, line);
         }
         if (!t)
-            goto out; /* a bad config: every call passes straight through */
+            return; /* a bad config: every call passes straight through */
     } else {
         t = carom_policy_builtin();
         if (!t) {
             no_memory("the built-in policy");
-            goto out;
+            return;
         }
     }
 
@@ -507,14 +525,14 @@ static void init_once_fn(void)
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (tab == MAP_FAILED) {
         no_memory("the descriptor table");
-        goto out;
+        return;
     }
     /* The endpoint slots are attached on first use: carom__slot. */
     carom__g.names = carom_names_new();
     if (!carom__g.names) {
         munmap(tab, want * sizeof *carom__fds);
         no_memory("the name table");
-        goto out;
+        return;
     }
     carom__g.table = t;
     carom__g.chaos_seed = carom_policy_chaos_seed(t);
@@ -532,8 +550,6 @@ static void init_once_fn(void)
     atomic_thread_fence(memory_order_release);
     carom__nfds = (unsigned)want;
     carom__g.active = true;
-out:
-    atomic_store_explicit(&init_done, true, memory_order_release);
 }
 
 /* Lazy: the first wrapped call that needs the config (socket, connect, getaddrinfo, a
