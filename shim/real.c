@@ -167,9 +167,14 @@ static void bind_all(void)
     L(gethostbyname_r, "gethostbyname_r");
     L(gethostbyname2_r, "gethostbyname2_r");
 #undef L
-    /* Publish every pointer only after all are found. Threads that call in meanwhile go
-     * through a trampoline into pthread_once, which orders them after this store. */
-    carom__real = r;
+    /* Publish every pointer only after all are found, each in one store: binding is lazy,
+     * so another thread may be calling through carom__real right now, and must read
+     * either its trampoline (which waits in pthread_once, then calls the real one) or the
+     * real function, never half of a pointer. */
+    void **dst = (void **)&carom__real;
+    void *const *src = (void *const *)&r;
+    for (size_t i = 0; i < sizeof r / sizeof *dst; i++)
+        __atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
     atomic_store_explicit(&bound, true, memory_order_release);
 }
 

@@ -449,18 +449,55 @@ static void no_memory(const char *what)
  * constructor makes one before ours runs): who owns this memory, and the fork handlers.
  * Both are cheap and needed before any fork, whether or not the program ever makes a
  * network call. */
-static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+/* Not a pthread_once: it runs at load (or from the first wrapped call, if another
+ * library's constructor makes one before ours), before the program can have a second
+ * thread. */
+static bool setup_done;
+
+/* The descriptor table is mapped here, at load, though it stays empty until init: every
+ * I/O wrapper reads carom__nfds and carom__fds without a barrier (carom__fd, one bounds
+ * check and one load), which is sound only if both are set before the program can have a
+ * second thread. Mapping is one system call, and the pages stay untouched (and cost
+ * nothing) until a socket is tracked. */
+static void fd_table_map(void)
+{
+    /* Raw system calls: at load every libc function the shim calls for the first time
+     * costs a lazy symbol look-up (about 1,000 instructions), and syscall() is bound
+     * already (proc.c). */
+    struct rlimit rl;
+    rlim_t want = 1024;
+    if (syscall(SYS_getrlimit, (long)RLIMIT_NOFILE, &rl) == 0) {
+        /* Sized by the hard limit (capped), so fds the program opens after raising its
+         * soft limit are still tracked; the pages stay untouched until used. */
+        want = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max;
+        if (want > (1u << 20))
+            want = 1u << 20;
+        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20))
+            want = rl.rlim_cur;
+    }
+    long tab = syscall(SYS_mmap, 0L, (long)(want * sizeof *carom__fds), (long)(PROT_READ | PROT_WRITE),
+                       (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE), -1L, 0L);
+    if (tab == -1)
+        return; /* init says so, if the program ever makes a network call */
+    carom__fds = (void *)tab;
+    carom__nfds = (unsigned)want;
+}
+
 static void process_setup(void)
 {
+    if (setup_done)
+        return;
+    setup_done = true;
     if (!carom__proc_owner_known())
         carom__proc_owner_set();
     pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
+    fd_table_map();
 }
 
 static void init_body(void);
 static void init_once_fn(void)
 {
-    pthread_once(&setup_once, process_setup);
+    process_setup();
     pthread_mutex_lock(&init_lock);
     init_body();
     atomic_store_explicit(&init_done, true, memory_order_release);
@@ -510,28 +547,14 @@ static void init_body(void)
         }
     }
 
-    struct rlimit rl;
-    rlim_t want = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        /* Sized by the hard limit (capped), so fds the program opens after raising its
-         * soft limit are still tracked; the pages stay untouched until used. */
-        want = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max;
-        if (want > (1u << 20))
-            want = 1u << 20;
-        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20))
-            want = rl.rlim_cur;
-    }
-    void *tab = mmap(NULL, want * sizeof *carom__fds, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (tab == MAP_FAILED) {
-        no_memory("the descriptor table");
+    if (!carom__nfds) {
+        no_memory("the descriptor table"); /* process_setup could not map it */
         return;
     }
     /* The endpoint slots are attached on first use: carom__slot. */
     carom__g.names = carom_names_new();
     if (!carom__g.names) {
-        munmap(tab, want * sizeof *carom__fds);
-        no_memory("the name table");
+        no_memory("the name table"); /* the descriptor table stays empty: untracked */
         return;
     }
     carom__g.table = t;
@@ -546,9 +569,6 @@ static void init_body(void)
         carom__g.chaos_seed = strtoull(cs, NULL, 0);
     if (!carom__g.chaos_seed) /* seed 0: every run differs; events name the seed drawn */
         carom__g.chaos_seed = (carom__now_ns() ^ ((uint64_t)getpid() << 40)) | 1;
-    carom__fds = tab;
-    atomic_thread_fence(memory_order_release);
-    carom__nfds = (unsigned)want;
     carom__g.active = true;
 }
 
@@ -577,5 +597,11 @@ void carom__init(void)
 /* Nothing here parses, allocates or binds: see carom__init. */
 __attribute__((constructor)) static void carom_ctor(void)
 {
-    pthread_once(&setup_once, process_setup);
+    process_setup();
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer counts a lazy bind on one thread against another thread's call
+     * through carom__real as a race, though each pointer is stored whole (shim/real.c
+     * bind_all) and either value works; its builds bind here, as before binding was lazy. */
+    carom__bind();
+#endif
 }
