@@ -1,12 +1,13 @@
-/* real.c: finds the next definition of every wrapped symbol (dlsym RTLD_NEXT), lazily and
- * once. It must never call a wrapped function itself: before binding completes, the boot
- * trampolines fall back to raw system calls. */
+/* real.c: finds the next definition of every wrapped symbol (dlsym RTLD_NEXT), lazily: each
+ * at its first call, all of them at init. It must never call a wrapped function itself:
+ * while binding, the boot trampolines fall back to raw system calls. */
 #include "carom_shim.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,11 +17,36 @@ static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
 static __thread bool binding;
 static _Atomic bool bound; /* bind_all has published carom__real */
 
+/* Binds the one symbol a trampoline stands for: a process that only ever reads and writes
+ * (grep, sed) pays for those look-ups (about 900 instructions each), not for all of them.
+ * Two threads may look the same symbol up at once; both store the same pointer. A symbol
+ * libc lacks sends us to bind everything once, after which it stays its trampoline. */
+static void bind_one(void **slot, void *boot, const char *field)
+{
+    if (atomic_load_explicit(&bound, memory_order_acquire) ||
+        __atomic_load_n(slot, __ATOMIC_ACQUIRE) != boot)
+        return;
+    static const char *const chk[][2] = {
+        {"read_chk", "__read_chk"}, {"recv_chk", "__recv_chk"}, {"recvfrom_chk", "__recvfrom_chk"}};
+    const char *sym = field;
+    for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
+        if (strcmp(field, chk[i][0]) == 0)
+            sym = chk[i][1];
+    binding = true;
+    void *p = dlsym(RTLD_NEXT, sym);
+    binding = false;
+    if (p)
+        __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+    else
+        carom__bind();
+}
+#define BIND_ONE(name) bind_one((void **)&carom__real.name, (void *)boot_##name, #name)
+
 #define BOOT(ret, name, params, args, raw)                                                        \
     static ret boot_##name params                                                                 \
     {                                                                                             \
         if (!binding)                                                                             \
-            carom__bind();                                                                        \
+            BIND_ONE(name);                                                                       \
         /* Still ours while binding, or when libc lacks the symbol: the raw call. */              \
         if (binding || carom__real.name == boot_##name)                                           \
             return raw;                                                                           \
@@ -41,7 +67,7 @@ BOOT(int, close_range, (unsigned a, unsigned b, int f), (a, b, f),
 static void boot_closefrom(int lo)
 {
     if (!binding) {
-        carom__bind();
+        BIND_ONE(closefrom);
         if (carom__real.closefrom != boot_closefrom) {
             carom__real.closefrom(lo);
             return;
@@ -59,7 +85,7 @@ static int boot_fcntl(int fd, int cmd, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     if (!binding)
-        carom__bind();
+        BIND_ONE(fcntl);
     if (binding || carom__real.fcntl == boot_fcntl)
         return (int)syscall(SYS_fcntl, fd, cmd, arg);
     return carom__real.fcntl(fd, cmd, arg);
@@ -98,7 +124,7 @@ BOOT(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, 
 static void boot_freeaddrinfo(struct addrinfo *ai)
 {
     if (!binding)
-        carom__bind();
+        BIND_ONE(freeaddrinfo);
     if (binding || carom__real.freeaddrinfo == boot_freeaddrinfo)
         return; /* leaks rather than calls into a half-bound libc */
     carom__real.freeaddrinfo(ai);
