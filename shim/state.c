@@ -506,7 +506,7 @@ static void init_once_fn(void)
 
 static void init_body(void)
 {
-    carom__bind();
+    /* No carom__bind(): each real call binds its own symbol at first use (shim/real.c). */
 
     const char *dis = secure_getenv("CAROM_DISABLE");
     if (dis && *dis && strcmp(dis, "0") != 0)
