@@ -12,6 +12,16 @@ ROOT=$PWD
 SHIM=$ROOT/$BUILD/libcarom_shim.so
 BPROG=$ROOT/$BUILD/bench-prog
 BENCH_NAME=$(basename "${0:-bench}" .sh)
+# BENCH_QUICK=1 (`make bench BENCH_QUICK=1`, CI): every benchmark runs, briefly: a tenth
+# of the iterations, one run where a figure is otherwise a median of several, no
+# wall-clock ratios. Its figures prove the benchmark still builds and runs; they are
+# noisier and not written to bench/RESULTS.md.
+QUICK=${BENCH_QUICK:-0}
+[ "$QUICK" = 0 ] || QUICK=1
+# reps N: how many runs a median is taken over (1 when quick).
+reps() { if [ "$QUICK" = 1 ]; then echo 1; else echo "$1"; fi; }
+# iters N: an iteration count, a tenth of it when quick (at least 10).
+iters() { if [ "$QUICK" = 1 ]; then echo $(($1 / 10 > 10 ? $1 / 10 : 10)); else echo "$1"; fi; }
 
 # Nothing from the caller's environment may steer the shim or a client (a proxy would
 # turn a refusal into a proxy error); each benchmark says what it wants.
@@ -106,12 +116,14 @@ calc() { awk "BEGIN { printf \"%.${2:-1}f\n\", $1 }"; }
 
 # ---- instructions ---------------------------------------------------------------------------
 
-# ir [shim] PROGRAM ARGS...: user-space instructions of one run, callgrind's total "Ir" (the
-# program, libc and the shim; the kernel is not counted). Stable to a few instructions on
-# a noisy machine, which is why the per-call figures use it.
+# ir [shim | preload=LIB] PROGRAM ARGS...: user-space instructions of one run,
+# callgrind's total "Ir" (the program, libc and the preloaded library; the kernel is not
+# counted). Stable to a few instructions on a noisy machine, which is why the per-call
+# figures use it.
 ir() {
   local out=$tmp/cg.$RANDOM$RANDOM pre=
-  if [ "$1" = shim ]; then pre=$SHIM; shift; fi
+  if [ "$1" = shim ]; then pre=$SHIM; shift
+  elif [ "${1#preload=}" != "$1" ]; then pre=${1#preload=}; shift; fi
   # A benchmark whose set-up must start from empty shared state says how (PRE_IR).
   [ -z "${PRE_IR:-}" ] || eval "$PRE_IR"
   # valgrind hands LD_PRELOAD on to the program it runs.
@@ -126,7 +138,8 @@ ir() {
 # the shim's extra instructions per call and the plain program's instructions per call.
 # Start-up and set-up are the same at both counts, so they cancel in the difference.
 per_call() {
-  local k=$1 n1=$2 n2=$3 a b c d
+  local k=$1 n1 n2 a b c d
+  n1=$(iters "$2") n2=$(iters "$3")
   shift 3
   a=$(ir "$@" "$n1" ${EXTRA_ARGS:-}) && b=$(ir "$@" "$n2" ${EXTRA_ARGS:-}) &&
     c=$(ir shim "$@" "$n1" ${EXTRA_ARGS:-}) && d=$(ir shim "$@" "$n2" ${EXTRA_ARGS:-}) || return 1

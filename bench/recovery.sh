@@ -9,7 +9,7 @@
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || { say "curl missing (make deps installs it)"; exit 1; }
-RUNS=${RECOVERY_RUNS:-7}
+RUNS=${RECOVERY_RUNS:-$(reps 7)}
 LATE=500
 PYTHON=$(python3 -c 'import sys; print(sys.executable)') # the real one, not a wrapper script
 

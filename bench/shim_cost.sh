@@ -27,8 +27,9 @@ CPU=$(($(nproc) - 1))
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c "$CPU")
 wall_ratio() {
-  local mode=$1 n=$2 chunk=$3 i f0 f1 pp sp r=()
-  for i in 1 2 3; do
+  local mode=$1 n chunk=$3 i f0 f1 pp sp r=()
+  n=$(iters "$2")
+  for ((i = 1; i <= $(reps 3); i++)); do
     rm -f "$tmp"/wr.*
     mkfifo "$tmp/wr.0" "$tmp/wr.1"
     # Held open here too, so the last token passed never meets a closed FIFO.

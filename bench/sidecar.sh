@@ -10,8 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 command -v haproxy >/dev/null || { say "haproxy missing (make deps installs it)"; exit 1; }
 
-ROUNDS=${SIDECAR_ROUNDS:-6}   # repetitions (two of each ring order); figures are medians
-TURNS=40 BATCH=500            # per client and round: 20,000 timed round trips, in turns
+ROUNDS=${SIDECAR_ROUNDS:-$(reps 6)} # repetitions (two of each ring order); figures are medians
+TURNS=$(iters 40) BATCH=500   # per client and round: 20,000 timed round trips, in turns
 THREADS=2                     # then as many turns of this many connections at once
 LIFE=300                      # no server or haproxy outlives this many seconds
 

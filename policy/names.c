@@ -32,19 +32,13 @@ struct carom_names {
 
 carom_names *carom_names_new(void)
 {
-    carom_names *n = calloc(1, sizeof *n);
-    if (!n) return NULL;
-    for (size_t s = 0; s < SETS; s++)
-        for (size_t w = 0; w < WAYS; w++) {
-            entry *e = &n->e[s][w];
-            atomic_init(&e->seq, 0);
-            atomic_init(&e->when, 0);
-            for (int i = 0; i < 3; i++)
-                atomic_init(&e->addr[i], 0);
-            for (int i = 0; i < NAME_WORDS; i++)
-                atomic_init(&e->name[i], 0);
-        }
-    return n;
+    /* All-zero bytes are every entry's empty state (sequence 0, address 0), and the
+     * atomics here are plain lock-free words, so calloc's zeroed memory is the initial
+     * table as it stands. At 300 KiB calloc maps fresh pages the kernel zeroes on first
+     * touch: no loop over the table, and a process that never learns a name never touches
+     * them (storing zeros entry by entry cost 156,000 instructions at start-up). */
+    _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "entries must be plain lock-free words");
+    return calloc(1, sizeof(carom_names));
 }
 
 void carom_names_free(carom_names *n)

@@ -184,6 +184,10 @@ bool carom__fd_stale(int fd, const struct carom_fd *f);
 /* True in a vfork child (it runs in its parent's memory, so it must not change the
  * parent's fd table). One getpid: only on paths that change the table. */
 bool carom__vfork_child(void);
+/* proc.c: records the calling process as the owner of this memory (at load, and in every
+ * fork child); whether that has happened yet. */
+void carom__proc_owner_set(void);
+bool carom__proc_owner_known(void);
 
 /* ---- the engine, applied (connect.c, io.c, dns.c) ------------------------------------- */
 

@@ -1,12 +1,13 @@
-/* real.c: finds the next definition of every wrapped symbol (dlsym RTLD_NEXT), lazily and
- * once. It must never call a wrapped function itself: before binding completes, the boot
- * trampolines fall back to raw system calls. */
+/* real.c: finds the next definition of every wrapped symbol (dlsym RTLD_NEXT), lazily: each
+ * at its first call, all of them at init. It must never call a wrapped function itself:
+ * while binding, the boot trampolines fall back to raw system calls. */
 #include "carom_shim.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,13 +15,41 @@ static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
 /* Set while dlsym runs on this thread: dlsym may itself read or close files, and those
  * calls must not wait on the pthread_once they are inside of. */
 static __thread bool binding;
+static _Atomic bool bound; /* bind_all has published carom__real */
+
+/* Binds the one symbol a trampoline stands for: a process that only ever reads and writes
+ * (grep, sed) pays for those look-ups (about 900 instructions each), not for all of them.
+ * Two threads may look the same symbol up at once; both store the same pointer. A symbol
+ * libc lacks sends us to bind everything once, after which it stays its trampoline. */
+static void bind_one(void **slot, void *boot, const char *field)
+{
+    if (atomic_load_explicit(&bound, memory_order_acquire) ||
+        __atomic_load_n(slot, __ATOMIC_ACQUIRE) != boot)
+        return;
+    static const char *const chk[][2] = {
+        {"read_chk", "__read_chk"}, {"recv_chk", "__recv_chk"}, {"recvfrom_chk", "__recvfrom_chk"}};
+    const char *sym = field;
+    for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
+        if (strcmp(field, chk[i][0]) == 0)
+            sym = chk[i][1];
+    binding = true;
+    void *p = dlsym(RTLD_NEXT, sym);
+    binding = false;
+    if (p)
+        __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+    else
+        carom__bind();
+}
+#define BIND_ONE(name) bind_one((void **)&carom__real.name, (void *)boot_##name, #name)
 
 #define BOOT(ret, name, params, args, raw)                                                        \
     static ret boot_##name params                                                                 \
     {                                                                                             \
-        if (binding)                                                                              \
+        if (!binding)                                                                             \
+            BIND_ONE(name);                                                                       \
+        /* Still ours while binding, or when libc lacks the symbol: the raw call. */              \
+        if (binding || carom__real.name == boot_##name)                                           \
             return raw;                                                                           \
-        carom__bind();                                                                            \
         return carom__real.name args;                                                             \
     }
 
@@ -38,7 +67,7 @@ BOOT(int, close_range, (unsigned a, unsigned b, int f), (a, b, f),
 static void boot_closefrom(int lo)
 {
     if (!binding) {
-        carom__bind();
+        BIND_ONE(closefrom);
         if (carom__real.closefrom != boot_closefrom) {
             carom__real.closefrom(lo);
             return;
@@ -55,9 +84,10 @@ static int boot_fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (binding)
+    if (!binding)
+        BIND_ONE(fcntl);
+    if (binding || carom__real.fcntl == boot_fcntl)
         return (int)syscall(SYS_fcntl, fd, cmd, arg);
-    carom__bind();
     return carom__real.fcntl(fd, cmd, arg);
 }
 BOOT(int, setsockopt, (int fd, int l, int n, const void *v, socklen_t s), (fd, l, n, v, s),
@@ -93,9 +123,10 @@ BOOT(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, 
      (n, s, h, r), EAI_SYSTEM)
 static void boot_freeaddrinfo(struct addrinfo *ai)
 {
-    if (binding)
+    if (!binding)
+        BIND_ONE(freeaddrinfo);
+    if (binding || carom__real.freeaddrinfo == boot_freeaddrinfo)
         return; /* leaks rather than calls into a half-bound libc */
-    carom__bind();
     carom__real.freeaddrinfo(ai);
 }
 BOOT(struct hostent *, gethostbyname, (const char *n), (n), NULL)
@@ -128,7 +159,6 @@ static void *next(const char *name, void *boot)
 
 static void bind_all(void)
 {
-    binding = true;
     struct carom_real r;
 #define L(n, sym) *(void **)&r.n = next(sym, (void *)carom__real.n)
     L(socket, "socket");
@@ -163,13 +193,26 @@ static void bind_all(void)
     L(gethostbyname_r, "gethostbyname_r");
     L(gethostbyname2_r, "gethostbyname2_r");
 #undef L
-    /* Publish every pointer only after all are found. Threads that call in meanwhile go
-     * through a trampoline into pthread_once, which orders them after this store. */
-    carom__real = r;
-    binding = false;
+    /* Publish every pointer only after all are found, each in one store: binding is lazy,
+     * so another thread may be calling through carom__real right now, and must read
+     * either its trampoline (which waits in pthread_once, then calls the real one) or the
+     * real function, never half of a pointer. */
+    void **dst = (void **)&carom__real;
+    void *const *src = (void *const *)&r;
+    for (size_t i = 0; i < sizeof r / sizeof *dst; i++)
+        __atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
+    atomic_store_explicit(&bound, true, memory_order_release);
 }
 
+/* At the first wrapped call, not at load: a process pays for the look-ups only once it
+ * calls something (docs/performance.md). `binding` is set before pthread_once, so a
+ * signal handler that lands anywhere in here on this thread, even before bind_all starts,
+ * takes the raw-syscall path instead of waiting on a once its own thread holds. */
 void carom__bind(void)
 {
+    if (CAROM_LIKELY(atomic_load_explicit(&bound, memory_order_acquire)) || binding)
+        return;
+    binding = true;
     pthread_once(&bind_once, bind_all);
+    binding = false;
 }

@@ -24,6 +24,7 @@ __thread int carom__curl_depth;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread bool initialising;
+static _Atomic bool init_done; /* carom__g is set (or will never be) */
 
 /* ---- guard ------------------------------------------------------------------------------- */
 
@@ -37,16 +38,21 @@ static __thread sigset_t guard_mask; /* the program's signal mask, while the gua
  * guarded stretches never block (suspend below drops the guard and restores the mask
  * around every call that can), so a signal waits microseconds at most. Faults stay
  * deliverable: a crash must still reach its handler. */
+static void async_signals(sigset_t *all)
+{
+    sigfillset(all);
+    sigdelset(all, SIGSEGV);
+    sigdelset(all, SIGBUS);
+    sigdelset(all, SIGFPE);
+    sigdelset(all, SIGILL);
+    sigdelset(all, SIGTRAP);
+    sigdelset(all, SIGABRT);
+}
+
 static void block_signals(void)
 {
     sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGTRAP);
-    sigdelset(&all, SIGABRT);
+    async_signals(&all);
     pthread_sigmask(SIG_BLOCK, &all, &guard_mask);
 }
 
@@ -262,26 +268,6 @@ bool carom__fd_stale(int fd, const struct carom_fd *f)
     return true;
 }
 
-/* ---- vfork children ------------------------------------------------------------------------- */
-
-/* The process this memory belongs to: set at init and in every fork child. */
-static pid_t owner_pid;
-
-bool carom__vfork_child(void)
-{
-    pid_t me = (pid_t)syscall(SYS_getpid);
-    if (CAROM_LIKELY(me == owner_pid))
-        return false;
-    /* Another process runs in our memory (vfork, or clone with CLONE_VM), or a fork whose
-     * atfork handlers did not run (_Fork, a raw clone). kcmp tells the two apart. */
-    long same = syscall(SYS_kcmp, me, owner_pid, 1 /* KCMP_VM */, 0, 0);
-    if (same > 0) {
-        owner_pid = me; /* our own copy of memory: this process owns it now */
-        return false;
-    }
-    return true; /* shares the parent's memory, or cannot tell: leave the table alone */
-}
-
 void carom__fd_copy(int from, int to)
 {
     struct carom_fd *src = carom__fd(from);
@@ -362,15 +348,22 @@ static void atfork_parent(void)
 }
 static void atfork_child(void)
 {
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    carom__proc_owner_set();
     pthread_mutex_unlock(&pool_lock);
     tls_rng_seeded = false; /* a child must not replay its parent's jitter */
 }
 
 void carom__dns_atfork(int phase); /* dns.c */
 
+/* Held while init runs. Init is lazy, so another thread may be in the middle of it (in
+ * malloc, in dlsym) when the program forks: the fork waits for it to finish, and the child
+ * starts with init either done or not begun, never a copy of it half-way
+ * (hostile_forklock.sh). */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void atfork_prepare_all(void)
 {
+    pthread_mutex_lock(&init_lock);
     carom__dns_atfork(0);
     atfork_prepare();
 }
@@ -378,11 +371,13 @@ static void atfork_parent_all(void)
 {
     atfork_parent();
     carom__dns_atfork(1);
+    pthread_mutex_unlock(&init_lock);
 }
 static void atfork_child_all(void)
 {
     atfork_child();
     carom__dns_atfork(2);
+    pthread_mutex_unlock(&init_lock);
 }
 
 /* Reads the config file, which steers every connection the program makes, so only one
@@ -450,16 +445,72 @@ static void no_memory(const char *what)
     carom__real.write(2, post, sizeof post - 1);
 }
 
+/* Once per process, at load (or at the first wrapped call, if another library's
+ * constructor makes one before ours runs): who owns this memory, and the fork handlers.
+ * Both are cheap and needed before any fork, whether or not the program ever makes a
+ * network call. */
+/* Not a pthread_once: it runs at load (or from the first wrapped call, if another
+ * library's constructor makes one before ours), before the program can have a second
+ * thread. */
+static bool setup_done;
+
+/* The descriptor table is mapped here, at load, though it stays empty until init: every
+ * I/O wrapper reads carom__nfds and carom__fds without a barrier (carom__fd, one bounds
+ * check and one load), which is sound only if both are set before the program can have a
+ * second thread. Mapping is one system call, and the pages stay untouched (and cost
+ * nothing) until a socket is tracked. */
+static void fd_table_map(void)
+{
+    /* Raw system calls: at load every libc function the shim calls for the first time
+     * costs a lazy symbol look-up (about 1,000 instructions), and syscall() is bound
+     * already (proc.c). */
+    struct rlimit rl;
+    rlim_t want = 1024;
+    if (syscall(SYS_getrlimit, (long)RLIMIT_NOFILE, &rl) == 0) {
+        /* Sized by the hard limit (capped), so fds the program opens after raising its
+         * soft limit are still tracked; the pages stay untouched until used. */
+        want = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max;
+        if (want > (1u << 20))
+            want = 1u << 20;
+        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20))
+            want = rl.rlim_cur;
+    }
+    long tab = syscall(SYS_mmap, 0L, (long)(want * sizeof *carom__fds), (long)(PROT_READ | PROT_WRITE),
+                       (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE), -1L, 0L);
+    if (tab == -1)
+        return; /* init says so, if the program ever makes a network call */
+    carom__fds = (void *)tab;
+    carom__nfds = (unsigned)want;
+}
+
+static void process_setup(void)
+{
+    if (setup_done)
+        return;
+    setup_done = true;
+    if (!carom__proc_owner_known())
+        carom__proc_owner_set();
+    pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
+    fd_table_map();
+}
+
+static void init_body(void);
 static void init_once_fn(void)
 {
-    initialising = true;
-    owner_pid = (pid_t)syscall(SYS_getpid);
-    carom__bind();
-    pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
+    process_setup();
+    pthread_mutex_lock(&init_lock);
+    init_body();
+    atomic_store_explicit(&init_done, true, memory_order_release);
+    pthread_mutex_unlock(&init_lock);
+}
+
+static void init_body(void)
+{
+    /* No carom__bind(): each real call binds its own symbol at first use (shim/real.c). */
 
     const char *dis = secure_getenv("CAROM_DISABLE");
     if (dis && *dis && strcmp(dis, "0") != 0)
-        goto out;
+        return;
 
     char pathbuf[4096];
     const char *path = carom_policy_find(pathbuf, sizeof pathbuf);
@@ -487,38 +538,24 @@ static void init_once_fn(void)
             diag_line(NULL, line);
         }
         if (!t)
-            goto out; /* a bad config: every call passes straight through */
+            return; /* a bad config: every call passes straight through */
     } else {
         t = carom_policy_builtin();
         if (!t) {
             no_memory("the built-in policy");
-            goto out;
+            return;
         }
     }
 
-    struct rlimit rl;
-    rlim_t want = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        /* Sized by the hard limit (capped), so fds the program opens after raising its
-         * soft limit are still tracked; the pages stay untouched until used. */
-        want = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max;
-        if (want > (1u << 20))
-            want = 1u << 20;
-        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20))
-            want = rl.rlim_cur;
-    }
-    void *tab = mmap(NULL, want * sizeof *carom__fds, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (tab == MAP_FAILED) {
-        no_memory("the descriptor table");
-        goto out;
+    if (!carom__nfds) {
+        no_memory("the descriptor table"); /* process_setup could not map it */
+        return;
     }
     /* The endpoint slots are attached on first use: carom__slot. */
     carom__g.names = carom_names_new();
     if (!carom__g.names) {
-        munmap(tab, want * sizeof *carom__fds);
-        no_memory("the name table");
-        goto out;
+        no_memory("the name table"); /* the descriptor table stays empty: untracked */
+        return;
     }
     carom__g.table = t;
     carom__g.chaos_seed = carom_policy_chaos_seed(t);
@@ -532,23 +569,39 @@ static void init_once_fn(void)
         carom__g.chaos_seed = strtoull(cs, NULL, 0);
     if (!carom__g.chaos_seed) /* seed 0: every run differs; events name the seed drawn */
         carom__g.chaos_seed = (carom__now_ns() ^ ((uint64_t)getpid() << 40)) | 1;
-    carom__fds = tab;
-    atomic_thread_fence(memory_order_release);
-    carom__nfds = (unsigned)want;
     carom__g.active = true;
-out:
+}
+
+/* Lazy: the first wrapped call that needs the config (socket, connect, getaddrinfo, a
+ * libcurl transfer) runs it, so a process that never touches the network never parses
+ * carom.ini (docs/performance.md). Asynchronous signals are held back while it runs: a
+ * handler that makes a network call cannot land inside it, where it would find the
+ * pthread_once in progress on its own thread and wait for ever. A call made from inside
+ * init itself (or from a handler the kernel delivers anyway) returns at once, and its
+ * caller passes through. */
+void carom__init(void)
+{
+    if (CAROM_LIKELY(atomic_load_explicit(&init_done, memory_order_acquire)))
+        return;
+    if (initialising)
+        return;
+    initialising = true;
+    sigset_t all, old;
+    async_signals(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_once(&init_once, init_once_fn);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     initialising = false;
 }
 
-void carom__init(void)
-{
-    if (initialising)
-        return;
-    pthread_once(&init_once, init_once_fn);
-}
-
+/* Nothing here parses, allocates or binds: see carom__init. */
 __attribute__((constructor)) static void carom_ctor(void)
 {
+    process_setup();
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer counts a lazy bind on one thread against another thread's call
+     * through carom__real as a race, though each pointer is stored whole (shim/real.c
+     * bind_all) and either value works; its builds bind here, as before binding was lazy. */
     carom__bind();
-    carom__init();
+#endif
 }

@@ -140,6 +140,12 @@ int main(int argc, char **argv)
     long extra = argc == 4 ? atol(argv[3]) : 0;
     int (*rounds)(long);
     if (strcmp(argv[1], "pipe") == 0) {
+        /* One TCP socket first, as a networking program has: the shim initialises at its
+         * first socket(), and only then does an untracked descriptor cost it the table
+         * look-up that this mode measures (before, the look-up stops at an empty table). */
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s < 0 || close(s))
+            return 2;
         if (pipe(pfd))
             return 2;
         rounds = rounds_pipe;

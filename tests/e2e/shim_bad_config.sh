@@ -39,10 +39,17 @@ check_diag "cprog connect"
 assert_eq "$(grep -c . <<<"$ERR")" 1 "stderr should hold the one diagnostic and nothing else"
 
 # A program that does no networking at all still starts and runs.
-run_shim "$PYTHON" -c 'print("ran")'
+# The config is read at the first call that needs it (socket, connect, getaddrinfo, a
+# libcurl transfer), not at load (docs/performance.md): python says so once it opens a TCP
+# socket, and a process that never touches the network is never told.
+run_shim "$PYTHON" -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM).close(); print("ran")'
 assert_ok "with a bad config python should run"
 assert_eq "$OUT" ran "with a bad config python's output"
 check_diag "python"
+run_shim "$PYTHON" -c 'print("ran")'
+assert_ok "with a bad config python without a socket should run"
+assert_eq "$OUT" ran "with a bad config: python without a socket's output"
+assert_eq "$ERR" "" "a process that never touches the network never reads the config"
 
 # Pass-through: the late server is refused, as without the shim.
 port=$(free_port)
