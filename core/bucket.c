@@ -1,0 +1,188 @@
+/* bucket.c: the rate limit (a token bucket in one packed word) and the bulkhead (a fixed
+ * array of lease records naming their holders), both shared lock-free between threads
+ * and processes. It must never lock, allocate, read a clock, decide by itself whether a
+ * process lives, or let a scribbled word make a caller wait longer than one refill of the
+ * bucket plus the clock slack documented in carom_core.h. */
+#include "carom_core.h"
+
+_Static_assert(sizeof(long) == 8 ? ATOMIC_LONG_LOCK_FREE == 2 : ATOMIC_LLONG_LOCK_FREE == 2,
+               "carom_bucket needs lock-free 64-bit atomics");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "carom_leases needs lock-free 32-bit atomics");
+_Static_assert(sizeof(carom_bucket) == 8, "carom_bucket is shared memory layout");
+_Static_assert(sizeof(carom_leases) == 8 + 4 * CAROM_LEASES_MAX, "carom_leases is shm layout");
+
+/* ---- token bucket ------------------------------------------------------------------------ */
+
+/* The word keeps the deficit (tokens missing from a full bucket), not the tokens, so
+ * all-zero memory is a full bucket whatever the clock says. One token is ONE units. */
+#define ONE UINT64_C(65536)
+#define TIME_SHIFT 32
+
+struct bstate {
+    uint32_t stamp;    /* the time to store back */
+    uint64_t deficit;  /* after refill, in units */
+    uint32_t behind;   /* ms the reader trails the stored stamp by (refill starts later) */
+};
+
+static inline uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Refills the deficit in w for the time since its stamp. Rates and bursts are clamped so
+ * every product below fits 64 bits: elapsed is cut at the time a whole bucket takes to
+ * refill (<= 65535 s), and (ms < 2^26) * (rate < 2^20) * ONE (2^16) < 2^62. */
+static struct bstate refill(uint64_t w, uint32_t rate, uint64_t cap, uint64_t now_ms)
+{
+    struct bstate st;
+    uint32_t t = (uint32_t)(w >> TIME_SHIFT);
+    uint64_t def = (uint32_t)w;
+    if (def > cap) def = cap; /* scribbled: an empty bucket, never more than a full one */
+    uint32_t d = (uint32_t)now_ms - t;
+    st.behind = 0;
+    if (def == 0) {
+        /* A full bucket does not depend on time: stamp ours, so a zero word read near a
+         * wrap of the 32-bit time cannot look like a reading from the past. */
+        st.stamp = (uint32_t)now_ms;
+        st.deficit = 0;
+        return st;
+    }
+    if (d > UINT32_MAX - CAROM_BUCKET_SLACK_MS) {
+        /* Another thread stamped a slightly later reading: no time has passed for us. */
+        st.stamp = t;
+        st.behind = UINT32_MAX - d + 1;
+        st.deficit = def;
+        return st;
+    }
+    st.stamp = (uint32_t)now_ms;
+    const uint64_t per_s = (uint64_t)rate * ONE;          /* units per second */
+    const uint64_t fill_ms = (cap * 1000 + per_s - 1) / per_s; /* empty to full */
+    if (d >= fill_ms) {
+        st.deficit = 0;
+    } else {
+        uint64_t add = (uint64_t)d * per_s / 1000; /* rounded down: never above the rate */
+        st.deficit = add >= def ? 0 : def - add;
+    }
+    return st;
+}
+
+void carom_bucket_init(carom_bucket *b)
+{
+    atomic_store_explicit(&b->word, 0, memory_order_relaxed);
+}
+
+bool carom_bucket_take(carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms,
+                       uint32_t *wait_ms)
+{
+    const uint32_t rate = clamp_u32(cfg->rate_per_s, 1, CAROM_BUCKET_RATE_MAX);
+    const uint64_t cap = (uint64_t)clamp_u32(cfg->burst, 1, CAROM_BUCKET_BURST_MAX) * ONE;
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    for (;;) {
+        struct bstate st = refill(w, rate, cap, now_ms);
+        if (st.deficit + ONE <= cap) {
+            uint64_t nw = ((uint64_t)st.stamp << TIME_SHIFT) | (st.deficit + ONE);
+            if (atomic_compare_exchange_weak_explicit(&b->word, &w, nw, memory_order_acq_rel,
+                                                      memory_order_relaxed))
+                return true;
+            continue;
+        }
+        /* No token: nothing is written (a waiter polling costs the bucket nothing). The
+         * missing part of a token arrives in ceil(missing * 1000 / per_s) ms. */
+        if (wait_ms) {
+            const uint64_t per_s = (uint64_t)rate * ONE;
+            uint64_t missing = st.deficit + ONE - cap;
+            uint64_t ms = (missing * 1000 + per_s - 1) / per_s + st.behind;
+            *wait_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+        }
+        return false;
+    }
+}
+
+uint32_t carom_bucket_tokens(const carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms)
+{
+    const uint32_t rate = clamp_u32(cfg->rate_per_s, 1, CAROM_BUCKET_RATE_MAX);
+    const uint64_t cap = (uint64_t)clamp_u32(cfg->burst, 1, CAROM_BUCKET_BURST_MAX) * ONE;
+    uint64_t w = atomic_load_explicit(&((carom_bucket *)b)->word, memory_order_relaxed);
+    struct bstate st = refill(w, rate, cap, now_ms);
+    return (uint32_t)((cap - st.deficit) / ONE);
+}
+
+/* ---- leases ------------------------------------------------------------------------------ */
+
+#define PID_MASK 0x3fffffu
+#define TAG_MASK 0x3ffu
+
+uint32_t carom_lease_holder(uint32_t pid, uint64_t start_time)
+{
+    uint32_t h = ((pid & PID_MASK) << 10) | (uint32_t)(start_time & TAG_MASK);
+    return h ? h : 1;
+}
+
+void carom_leases_init(carom_leases *l)
+{
+    atomic_store_explicit(&l->seq, 0, memory_order_relaxed);
+    l->reserved = 0;
+    for (unsigned i = 0; i < CAROM_LEASES_MAX; i++)
+        atomic_store_explicit(&l->holder[i], 0, memory_order_relaxed);
+}
+
+static inline unsigned clamp_max(unsigned max)
+{
+    return max < 1 ? 1 : max > CAROM_LEASES_MAX ? CAROM_LEASES_MAX : max;
+}
+
+int carom_leases_take(carom_leases *l, unsigned max, uint32_t me, carom_lease_alive_fn alive,
+                      void *ctx)
+{
+    max = clamp_max(max);
+    /* Start where this holder's hash points, so processes racing for leases mostly try
+     * different records first instead of all failing the CAS on record 0. */
+    const unsigned first = (unsigned)((me * UINT32_C(2654435761)) >> 16) % max;
+    for (unsigned i = 0; i < max; i++) {
+        unsigned idx = (first + i) % max;
+        uint32_t h = atomic_load_explicit(&l->holder[idx], memory_order_relaxed);
+        if (h == 0 && atomic_compare_exchange_strong_explicit(&l->holder[idx], &h, me,
+                                                              memory_order_acq_rel,
+                                                              memory_order_relaxed))
+            return (int)idx;
+    }
+    if (!alive) return -1;
+    /* Full: take over a record whose holder is gone. The CAS from that exact holder word
+     * makes the takeover one step; a racing taker of the same record loses cleanly. */
+    for (unsigned i = 0; i < max; i++) {
+        unsigned idx = (first + i) % max;
+        uint32_t h = atomic_load_explicit(&l->holder[idx], memory_order_relaxed);
+        if (h == 0) {
+            if (atomic_compare_exchange_strong_explicit(&l->holder[idx], &h, me,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed))
+                return (int)idx;
+            continue;
+        }
+        if (h == me || alive(h, ctx)) continue;
+        if (atomic_compare_exchange_strong_explicit(&l->holder[idx], &h, me, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return (int)idx;
+    }
+    return -1;
+}
+
+bool carom_leases_release(carom_leases *l, int index, uint32_t me)
+{
+    if (index < 0 || (unsigned)index >= CAROM_LEASES_MAX) return false;
+    uint32_t h = me;
+    if (!atomic_compare_exchange_strong_explicit(&l->holder[index], &h, 0, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return false; /* reclaimed meanwhile (we looked dead?) or never ours */
+    atomic_fetch_add_explicit(&l->seq, 1, memory_order_acq_rel);
+    return true;
+}
+
+unsigned carom_leases_count(const carom_leases *l, unsigned max)
+{
+    max = clamp_max(max);
+    unsigned n = 0;
+    for (unsigned i = 0; i < max; i++)
+        n += atomic_load_explicit(&((carom_leases *)l)->holder[i], memory_order_relaxed) != 0;
+    return n;
+}
