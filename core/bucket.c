@@ -1,8 +1,8 @@
 /* bucket.c: the rate limit (a token bucket in one packed word) and the bulkhead (a fixed
  * array of lease records naming their holders), both shared lock-free between threads
  * and processes. It must never lock, allocate, read a clock, decide by itself whether a
- * process lives, or let a scribbled word make a caller wait longer than one refill of the
- * bucket plus the clock slack documented in carom_core.h. */
+ * process lives, or let a scribbled word hold an endpoint back longer than the longest
+ * queue a caller could have made (max_wait_ms) plus the clock slack in carom_core.h. */
 #include "carom_core.h"
 
 _Static_assert(sizeof(long) == 8 ? ATOMIC_LONG_LOCK_FREE == 2 : ATOMIC_LLONG_LOCK_FREE == 2,
@@ -15,13 +15,14 @@ _Static_assert(sizeof(carom_leases) == 8 + 4 * CAROM_LEASES_MAX, "carom_leases i
 
 /* The word keeps the deficit (tokens missing from a full bucket), not the tokens, so
  * all-zero memory is a full bucket whatever the clock says. One token is ONE units. */
-#define ONE UINT64_C(65536)
+#define ONE UINT64_C(1024)
 #define TIME_SHIFT 32
+#define DEFICIT_MAX UINT64_C(0xffffffff)
 
 struct bstate {
-    uint32_t stamp;    /* the time to store back */
-    uint64_t deficit;  /* after refill, in units */
-    uint32_t behind;   /* ms the reader trails the stored stamp by (refill starts later) */
+    uint32_t stamp;   /* the time to store back */
+    uint64_t deficit; /* after refill, in units */
+    uint32_t behind;  /* ms the reader trails the stored stamp by (refill starts later) */
 };
 
 static inline uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
@@ -29,15 +30,33 @@ static inline uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Refills the deficit in w for the time since its stamp. Rates and bursts are clamped so
- * every product below fits 64 bits: elapsed is cut at the time a whole bucket takes to
- * refill (<= 65535 s), and (ms < 2^26) * (rate < 2^20) * ONE (2^16) < 2^62. */
-static struct bstate refill(uint64_t w, uint32_t rate, uint64_t cap, uint64_t now_ms)
+struct bcfg {
+    uint64_t per_s;  /* units per second, < 2^30 */
+    uint64_t cap;    /* the burst, in units */
+    uint64_t limit;  /* the largest deficit anyone can have made: cap plus reservations */
+    uint32_t max_wait;
+};
+
+static struct bcfg resolve(const carom_bucket_cfg *cfg)
+{
+    struct bcfg c;
+    c.per_s = (uint64_t)clamp_u32(cfg->rate_per_s, 1, CAROM_BUCKET_RATE_MAX) * ONE;
+    c.cap = (uint64_t)clamp_u32(cfg->burst, 1, CAROM_BUCKET_BURST_MAX) * ONE;
+    /* Reservations reach max_wait_ms ahead (plus the token that ends there). */
+    uint64_t ahead = (uint64_t)cfg->max_wait_ms * c.per_s / 1000 + ONE;
+    c.limit = c.cap + ahead > DEFICIT_MAX ? DEFICIT_MAX : c.cap + ahead;
+    c.max_wait = cfg->max_wait_ms;
+    return c;
+}
+
+/* Refills the deficit in w for the time since its stamp. (d < 2^32) * (per_s < 2^30)
+ * fits 64 bits. */
+static struct bstate refill(uint64_t w, const struct bcfg *c, uint64_t now_ms)
 {
     struct bstate st;
     uint32_t t = (uint32_t)(w >> TIME_SHIFT);
     uint64_t def = (uint32_t)w;
-    if (def > cap) def = cap; /* scribbled: an empty bucket, never more than a full one */
+    if (def > c->limit) def = c->limit; /* scribbled: no worse than the longest queue */
     uint32_t d = (uint32_t)now_ms - t;
     st.behind = 0;
     if (def == 0) {
@@ -55,15 +74,15 @@ static struct bstate refill(uint64_t w, uint32_t rate, uint64_t cap, uint64_t no
         return st;
     }
     st.stamp = (uint32_t)now_ms;
-    const uint64_t per_s = (uint64_t)rate * ONE;          /* units per second */
-    const uint64_t fill_ms = (cap * 1000 + per_s - 1) / per_s; /* empty to full */
-    if (d >= fill_ms) {
-        st.deficit = 0;
-    } else {
-        uint64_t add = (uint64_t)d * per_s / 1000; /* rounded down: never above the rate */
-        st.deficit = add >= def ? 0 : def - add;
-    }
+    uint64_t add = (uint64_t)d * c->per_s / 1000; /* rounded down: never above the rate */
+    st.deficit = add >= def ? 0 : def - add;
     return st;
+}
+
+/* ms until a deficit of `def` units has refilled down to `to` units, rounded up. */
+static inline uint64_t ms_until(uint64_t def, uint64_t to, uint64_t per_s)
+{
+    return def <= to ? 0 : ((def - to) * 1000 + per_s - 1) / per_s;
 }
 
 void carom_bucket_init(carom_bucket *b)
@@ -72,39 +91,39 @@ void carom_bucket_init(carom_bucket *b)
 }
 
 bool carom_bucket_take(carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms,
-                       uint32_t *wait_ms)
+                       uint32_t max_wait_ms, uint32_t *wait_ms)
 {
-    const uint32_t rate = clamp_u32(cfg->rate_per_s, 1, CAROM_BUCKET_RATE_MAX);
-    const uint64_t cap = (uint64_t)clamp_u32(cfg->burst, 1, CAROM_BUCKET_BURST_MAX) * ONE;
+    const struct bcfg c = resolve(cfg);
+    if (max_wait_ms > c.max_wait) max_wait_ms = c.max_wait;
     uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
     for (;;) {
-        struct bstate st = refill(w, rate, cap, now_ms);
-        if (st.deficit + ONE <= cap) {
-            uint64_t nw = ((uint64_t)st.stamp << TIME_SHIFT) | (st.deficit + ONE);
-            if (atomic_compare_exchange_weak_explicit(&b->word, &w, nw, memory_order_acq_rel,
-                                                      memory_order_relaxed))
-                return true;
-            continue;
+        struct bstate st = refill(w, &c, now_ms);
+        uint64_t after = st.deficit + ONE;
+        /* The token is usable once the deficit is back down to the burst. */
+        uint64_t wait = ms_until(after, c.cap, c.per_s) + (after > c.cap ? st.behind : 0);
+        if (wait > max_wait_ms || after > DEFICIT_MAX) {
+            /* Nothing is written (a caller that gives up costs the bucket nothing). */
+            if (wait_ms) {
+                uint64_t ms = ms_until(after, c.cap, c.per_s) + st.behind;
+                *wait_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+            }
+            return false;
         }
-        /* No token: nothing is written (a waiter polling costs the bucket nothing). The
-         * missing part of a token arrives in ceil(missing * 1000 / per_s) ms. */
-        if (wait_ms) {
-            const uint64_t per_s = (uint64_t)rate * ONE;
-            uint64_t missing = st.deficit + ONE - cap;
-            uint64_t ms = (missing * 1000 + per_s - 1) / per_s + st.behind;
-            *wait_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+        uint64_t nw = ((uint64_t)st.stamp << TIME_SHIFT) | after;
+        if (atomic_compare_exchange_weak_explicit(&b->word, &w, nw, memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            if (wait_ms) *wait_ms = (uint32_t)wait;
+            return true;
         }
-        return false;
     }
 }
 
 uint32_t carom_bucket_tokens(const carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms)
 {
-    const uint32_t rate = clamp_u32(cfg->rate_per_s, 1, CAROM_BUCKET_RATE_MAX);
-    const uint64_t cap = (uint64_t)clamp_u32(cfg->burst, 1, CAROM_BUCKET_BURST_MAX) * ONE;
+    const struct bcfg c = resolve(cfg);
     uint64_t w = atomic_load_explicit(&((carom_bucket *)b)->word, memory_order_relaxed);
-    struct bstate st = refill(w, rate, cap, now_ms);
-    return (uint32_t)((cap - st.deficit) / ONE);
+    struct bstate st = refill(w, &c, now_ms);
+    return st.deficit >= c.cap ? 0 : (uint32_t)((c.cap - st.deficit) / ONE);
 }
 
 /* ---- leases ------------------------------------------------------------------------------ */

@@ -228,30 +228,36 @@ enum carom_shm_word {
 
 /* A rate limit as a token bucket (docs/configuration.md, "Rate limits and bulkheads"). */
 typedef struct carom_bucket_cfg {
-    uint32_t rate_per_s; /* tokens added per second, 1..CAROM_BUCKET_RATE_MAX */
-    uint32_t burst;      /* bucket size, 1..CAROM_BUCKET_BURST_MAX (callers resolve 0) */
+    uint32_t rate_per_s;  /* tokens added per second, 1..CAROM_BUCKET_RATE_MAX */
+    uint32_t burst;       /* bucket size, 1..CAROM_BUCKET_BURST_MAX (callers resolve 0) */
+    uint32_t max_wait_ms; /* the longest any caller may reserve ahead (limit_wait_ms) */
 } carom_bucket_cfg;
 #define CAROM_BUCKET_RATE_MAX 1000000u
 #define CAROM_BUCKET_BURST_MAX 65535u
 
 /* Plain data: one lock-free 64-bit word, shm-safe, all-zero valid (a full bucket). It
- * packs [time (ms, low 32 bits):32][tokens (16.16 fixed point):32]; every change is one
- * CAS, so a process killed between two instructions leaves either the old or the new
- * word. A scribbled word heals on the next take: tokens above the burst are cut to it,
- * and a time stamp up to CAROM_BUCKET_SLACK_MS ahead of the reader only delays refill
- * by that much (further ahead reads as long ago: the bucket refills). */
+ * packs [time (ms, low 32 bits):32][deficit:32], the deficit being the tokens missing
+ * from a full bucket in 1/1024ths; beyond the burst it counts tokens reserved ahead by
+ * waiting callers. Every change is one CAS, so a process killed between two
+ * instructions leaves either the old or the new word. A scribbled word heals on the next
+ * take: a deficit beyond burst + rate * max_wait_ms (more than any caller could have
+ * reserved) is cut to that, and a time stamp up to CAROM_BUCKET_SLACK_MS ahead of the
+ * reader only delays refill by that much (further ahead reads as long ago). */
 typedef struct carom_bucket {
     _Atomic uint64_t word;
 } carom_bucket;
 #define CAROM_BUCKET_SLACK_MS 10000u
 
 void carom_bucket_init(carom_bucket *b);
-/* Takes one token at now_ms. True when one was taken; else false and *wait_ms (when
- * not NULL) is how long until one will be there, at least 1 ms. Refill is continuous:
- * rate_per_s tokens per second, never more than burst in the bucket. Tokens are only
- * ever rounded down, so the rate is never exceeded. */
+/* Takes one token at now_ms, reserving it ahead when the bucket is empty: true when the
+ * token is the caller's, to be used after *wait_ms (0: now; at most max_wait_ms, itself
+ * cut to cfg->max_wait_ms). False when no token can be had within max_wait_ms; *wait_ms
+ * is then how long until one could be had at once (>= 1). Reservations queue callers in
+ * the order they asked, so concurrent waiters never race for the same token. Refill is
+ * continuous, rate_per_s per second, at most burst in the bucket; it only ever rounds
+ * down, so the rate is never exceeded. wait_ms may be NULL. */
 bool carom_bucket_take(carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms,
-                       uint32_t *wait_ms);
+                       uint32_t max_wait_ms, uint32_t *wait_ms);
 /* Whole tokens in the bucket at now_ms, for tools; never changes the bucket. */
 uint32_t carom_bucket_tokens(const carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms);
 

@@ -11,23 +11,25 @@
 
 #define T0 UINT64_C(1000000000)
 
-/* The word as documented in carom_core.h: [time:32][deficit, 16.16:32]. */
-static uint64_t word(uint32_t t, uint64_t deficit_tokens_x65536)
+/* The word as documented in carom_core.h: [time:32][deficit in 1/1024 tokens:32]. */
+#define ONE 1024u
+static uint64_t word(uint32_t t, uint64_t deficit_units)
 {
-    return ((uint64_t)t << 32) | deficit_tokens_x65536;
+    return ((uint64_t)t << 32) | deficit_units;
 }
 
+/* Takes that succeed at once (no reservation ahead). */
 static int drain(carom_bucket *b, const carom_bucket_cfg *c, uint64_t now, int tries)
 {
     int got = 0;
     for (int i = 0; i < tries; i++)
-        got += carom_bucket_take(b, c, now, NULL);
+        got += carom_bucket_take(b, c, now, 0, NULL);
     return got;
 }
 
 Test(core_bucket, zeroed_memory_is_a_full_bucket)
 {
-    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5};
+    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5, .max_wait_ms = 1000};
     carom_bucket b;
     memset(&b, 0, sizeof b);
     cr_assert_eq(carom_bucket_tokens(&b, &c, T0), 5);
@@ -42,33 +44,55 @@ Test(core_bucket, zeroed_memory_is_a_full_bucket)
 
 Test(core_bucket, an_empty_bucket_says_how_long_to_wait)
 {
-    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5};
+    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5, .max_wait_ms = 1000};
     carom_bucket b = {0};
-    cr_assert_eq(drain(&b, &c, T0, 5), 5);
-    uint32_t wait = 0;
-    cr_assert(!carom_bucket_take(&b, &c, T0, &wait));
+    uint32_t wait = 77;
+    cr_assert(carom_bucket_take(&b, &c, T0, 0, &wait));
+    cr_assert_eq(wait, 0, "a token now");
+    cr_assert_eq(drain(&b, &c, T0, 4), 4);
+    cr_assert(!carom_bucket_take(&b, &c, T0, 0, &wait));
     cr_assert_eq(wait, 100, "one token per 100 ms");
     /* Refill rounds down and waits round up: a wait may be one ms long, never short. */
-    cr_assert(!carom_bucket_take(&b, &c, T0 + 60, &wait));
+    cr_assert(!carom_bucket_take(&b, &c, T0 + 60, 0, &wait));
     cr_assert(wait == 40 || wait == 41, "%u", wait);
-    cr_assert(!carom_bucket_take(&b, &c, T0 + 99, &wait));
+    cr_assert(!carom_bucket_take(&b, &c, T0 + 99, 0, &wait));
     cr_assert(wait == 1 || wait == 2, "%u", wait);
-    cr_assert(carom_bucket_take(&b, &c, T0 + 100, &wait));
-    cr_assert(!carom_bucket_take(&b, &c, T0 + 100, &wait));
+    cr_assert(carom_bucket_take(&b, &c, T0 + 100, 0, &wait));
+    cr_assert(!carom_bucket_take(&b, &c, T0 + 100, 0, &wait));
     cr_assert_eq(wait, 100);
-    cr_assert(!carom_bucket_take(&b, &c, T0 + 100, NULL), "wait_ms may be NULL");
+    cr_assert(!carom_bucket_take(&b, &c, T0 + 100, 0, NULL), "wait_ms may be NULL");
+}
+
+Test(core_bucket, reservations_queue_callers_in_order)
+{
+    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 2, .max_wait_ms = 1000};
+    carom_bucket b = {0};
+    uint32_t wait;
+    cr_assert_eq(drain(&b, &c, T0, 2), 2);
+    for (uint32_t k = 1; k <= 10; k++) {
+        cr_assert(carom_bucket_take(&b, &c, T0, 1000, &wait));
+        cr_assert_eq(wait, 100 * k, "the k-th waiter's token is due after k * 100 ms");
+    }
+    cr_assert(!carom_bucket_take(&b, &c, T0, 1000, &wait), "beyond the longest wait");
+    cr_assert_eq(wait, 1100, "refused: when a token could be had at once");
+    cr_assert(!carom_bucket_take(&b, &c, T0, 5000, &wait), "max_wait_ms is cut to the cfg's");
+    /* Time passes: the queue drains at the rate. */
+    cr_assert(carom_bucket_take(&b, &c, T0 + 500, 1000, &wait));
+    cr_assert_eq(wait, 600);
+    cr_assert_eq(carom_bucket_tokens(&b, &c, T0 + 1100), 0);
+    cr_assert_eq(carom_bucket_tokens(&b, &c, T0 + 1400), 2, "back to the burst");
 }
 
 Test(core_bucket, failed_takes_write_nothing)
 {
     const carom_bucket_cfg c = {.rate_per_s = 1, .burst = 1};
     carom_bucket b = {0};
-    cr_assert(carom_bucket_take(&b, &c, T0, NULL));
+    cr_assert(carom_bucket_take(&b, &c, T0, 0, NULL));
     uint64_t w = atomic_load(&b.word);
     for (int i = 1; i < 1000; i++)
-        cr_assert(!carom_bucket_take(&b, &c, T0 + (uint64_t)i, NULL));
-    cr_assert_eq(atomic_load(&b.word), w, "polling waiters cannot erode the refill");
-    cr_assert(carom_bucket_take(&b, &c, T0 + 1000, NULL), "exactly one second later");
+        cr_assert(!carom_bucket_take(&b, &c, T0 + (uint64_t)i, 0, NULL));
+    cr_assert_eq(atomic_load(&b.word), w, "callers that give up cannot erode the refill");
+    cr_assert(carom_bucket_take(&b, &c, T0 + 1000, 0, NULL), "exactly one second later");
 }
 
 Test(core_bucket, refill_is_continuous_and_capped_at_the_burst)
@@ -83,14 +107,25 @@ Test(core_bucket, refill_is_continuous_and_capped_at_the_burst)
 
 Test(core_bucket, the_rate_holds_over_a_long_run)
 {
-    /* 50 takes, one attempt per ms, 10/s with a burst of 5: the last at >= 4.5 s. */
-    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5};
+    /* 50 takes, each waiting as told, 10/s with a burst of 5: the last at >= 4.5 s. */
+    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5, .max_wait_ms = 1000};
     carom_bucket b = {0};
     uint64_t now = T0;
+    for (int got = 0; got < 50; got++) {
+        uint32_t wait;
+        cr_assert(carom_bucket_take(&b, &c, now, 1000, &wait));
+        now += wait;
+    }
+    cr_assert_geq(now - T0, 4500);
+    cr_assert_leq(now - T0, 4510);
+
+    /* The same without reserving: polling once per ms. */
+    carom_bucket d = {0};
+    now = T0;
     int got = 0;
     while (got < 50) {
         uint32_t wait;
-        if (carom_bucket_take(&b, &c, now, &wait))
+        if (carom_bucket_take(&d, &c, now, 0, &wait))
             got++;
         else
             now += wait;
@@ -100,22 +135,33 @@ Test(core_bucket, the_rate_holds_over_a_long_run)
 
     /* 3 per second: rounding is always down, so never faster than the rate. */
     const carom_bucket_cfg three = {.rate_per_s = 3, .burst = 1};
-    carom_bucket d = {0};
-    now = T0;
+    carom_bucket e = {0};
     got = 0;
     for (uint64_t t = T0; t < T0 + 10000; t++)
-        got += carom_bucket_take(&d, &three, t, NULL);
+        got += carom_bucket_take(&e, &three, t, 0, NULL);
     cr_assert_leq(got, 31);
     cr_assert_geq(got, 29);
 }
 
-Test(core_bucket, large_rates_and_bursts_do_not_overflow)
+Test(core_bucket, large_rates_bursts_and_waits_do_not_overflow)
 {
-    const carom_bucket_cfg c = {.rate_per_s = CAROM_BUCKET_RATE_MAX, .burst = CAROM_BUCKET_BURST_MAX};
+    const carom_bucket_cfg c = {.rate_per_s = CAROM_BUCKET_RATE_MAX,
+                                .burst = CAROM_BUCKET_BURST_MAX,
+                                .max_wait_ms = 86400000};
     carom_bucket b = {0};
     cr_assert_eq(drain(&b, &c, T0, 70000), 65535);
     cr_assert_eq(drain(&b, &c, T0 + 1, 2000), 1000, "1000 per ms");
     cr_assert_eq(carom_bucket_tokens(&b, &c, T0 + 1000000), 65535);
+    /* Reserving ahead stops where the deficit word is full, never wrapping it. */
+    uint32_t wait = 0, last = 0;
+    int n = 0;
+    while (carom_bucket_take(&b, &c, T0 + 1000000, 86400000, &wait)) {
+        cr_assert_geq(wait, last);
+        last = wait;
+        n++;
+    }
+    cr_assert_gt(n, 4000000);
+    cr_assert_leq(last, 5000);
 
     const carom_bucket_cfg out = {.rate_per_s = UINT32_MAX, .burst = UINT32_MAX}; /* clamped */
     carom_bucket d = {0};
@@ -123,9 +169,8 @@ Test(core_bucket, large_rates_and_bursts_do_not_overflow)
 
     const carom_bucket_cfg zero = {.rate_per_s = 0, .burst = 0}; /* clamped to 1 and 1 */
     carom_bucket e = {0};
-    uint32_t wait;
-    cr_assert(carom_bucket_take(&e, &zero, T0, &wait));
-    cr_assert(!carom_bucket_take(&e, &zero, T0, &wait));
+    cr_assert(carom_bucket_take(&e, &zero, T0, 0, &wait));
+    cr_assert(!carom_bucket_take(&e, &zero, T0, 0, &wait));
     cr_assert_eq(wait, 1000);
 }
 
@@ -135,49 +180,53 @@ Test(core_bucket, the_32_bit_time_wraps)
     carom_bucket b = {0};
     uint64_t before = (UINT64_C(7) << 32) - 50; /* 50 ms before the low 32 bits wrap */
     cr_assert_eq(drain(&b, &c, before, 5), 2);
-    cr_assert(!carom_bucket_take(&b, &c, before + 99, NULL));
-    cr_assert(carom_bucket_take(&b, &c, before + 100, NULL), "across the wrap");
+    cr_assert(!carom_bucket_take(&b, &c, before + 99, 0, NULL));
+    cr_assert(carom_bucket_take(&b, &c, before + 100, 0, NULL), "across the wrap");
     cr_assert_eq(carom_bucket_tokens(&b, &c, before + 300), 2);
 }
 
 Test(core_bucket, a_reading_behind_the_stamp_counts_no_time)
 {
-    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 1};
+    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 1, .max_wait_ms = 1000};
     carom_bucket b = {0};
-    cr_assert(carom_bucket_take(&b, &c, T0 + 500, NULL));
+    cr_assert(carom_bucket_take(&b, &c, T0 + 500, 0, NULL));
     uint32_t wait;
-    cr_assert(!carom_bucket_take(&b, &c, T0, &wait), "not a 49-day refill");
+    cr_assert(!carom_bucket_take(&b, &c, T0, 0, &wait), "not a 49-day refill");
     cr_assert_eq(wait, 600, "500 ms behind, then 100 ms");
     cr_assert_eq(carom_bucket_tokens(&b, &c, T0), 0);
+    cr_assert(carom_bucket_take(&b, &c, T0, 1000, &wait));
+    cr_assert_eq(wait, 600, "a reservation from behind waits for the stamp too");
 }
 
 Test(core_bucket, scribbled_words_heal)
 {
-    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5};
+    const carom_bucket_cfg c = {.rate_per_s = 10, .burst = 5, .max_wait_ms = 1000};
     carom_bucket b;
-    /* A deficit beyond the burst reads as an empty bucket: one token per 100 ms. */
+    /* A deficit beyond any queue reads as the longest queue: 1 s of waiters, then one. */
     atomic_store(&b.word, word((uint32_t)T0, UINT64_C(0xffffffff)));
     uint32_t wait;
-    cr_assert(!carom_bucket_take(&b, &c, T0, &wait));
-    cr_assert_eq(wait, 100);
-    cr_assert_eq(carom_bucket_tokens(&b, &c, T0 + 500), 5);
+    cr_assert(!carom_bucket_take(&b, &c, T0, 1000, &wait));
+    cr_assert_leq(wait, 1200);
+    cr_assert_eq(carom_bucket_tokens(&b, &c, T0 + 1600), 5);
 
     /* A stamp far ahead (beyond the slack) reads as long ago: the bucket refills. */
-    atomic_store(&b.word, word((uint32_t)T0 + 3600000, 5 * 65536));
+    atomic_store(&b.word, word((uint32_t)T0 + 3600000, 5 * ONE));
     cr_assert_eq(carom_bucket_tokens(&b, &c, T0), 5);
 
     /* A stamp just inside the slack delays refill by at most the slack. */
-    atomic_store(&b.word, word((uint32_t)T0 + CAROM_BUCKET_SLACK_MS - 1, 5 * 65536));
-    cr_assert(!carom_bucket_take(&b, &c, T0, &wait));
+    atomic_store(&b.word, word((uint32_t)T0 + CAROM_BUCKET_SLACK_MS - 1, 5 * ONE));
+    cr_assert(!carom_bucket_take(&b, &c, T0, 0, &wait));
     cr_assert_leq(wait, CAROM_BUCKET_SLACK_MS + 100);
 
-    /* Every word yields a bounded wait. */
+    /* Every word yields a bounded wait, reserved or refused. */
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < 100000; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         atomic_store(&b.word, x);
-        if (!carom_bucket_take(&b, &c, T0, &wait))
-            cr_assert_leq(wait, CAROM_BUCKET_SLACK_MS + 500);
+        if (carom_bucket_take(&b, &c, T0, 1000, &wait))
+            cr_assert_leq(wait, 1000);
+        else
+            cr_assert_leq(wait, CAROM_BUCKET_SLACK_MS + 1200);
         cr_assert_leq(carom_bucket_tokens(&b, &c, T0), 5);
     }
 }
@@ -201,7 +250,7 @@ static void *taker(void *arg)
     int n = 0;
     for (uint64_t t = 0; t < 2000; t++)
         for (int k = 0; k < 10; k++)
-            n += carom_bucket_take(&r->b, &r->cfg, T0 + t, NULL);
+            n += carom_bucket_take(&r->b, &r->cfg, T0 + t, 0, NULL);
     atomic_fetch_add(&r->got, n);
     return NULL;
 }
