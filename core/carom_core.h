@@ -217,6 +217,8 @@ enum carom_shm_word {
     CAROM_SHM_H_OFF_CUSHION,
     CAROM_SHM_H_CONFIG_HASH,
     CAROM_SHM_H_EVICTIONS,
+    CAROM_SHM_H_OFF_BUCKET, /* carom_bucket in a slot (0 in tables made before limits) */
+    CAROM_SHM_H_OFF_LEASES, /* carom_leases in a slot (likewise) */
     CAROM_SHM_H__N
 };
 #define CAROM_SHM_MAGIC 0x31766d6873726163ull /* "carshmv1" little-endian */

@@ -363,6 +363,12 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
          * connect): the record may be someone else's now; touch nothing of it. */
         if (atomic_load(&carom__fds[fd]) != f)
             return err;
+        /* limit: retries take tokens too (shim/limit.c) */
+        int lim = carom__limit_connect(f, clk);
+        if (lim) {
+            err = lim;
+            break;
+        }
         uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
         int why = 0;
         int e = retry_once(fd, f, a, l, tmo, &why);
@@ -479,8 +485,11 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
         feed(f, f->ticket, false);
         emit("shot", f, 1, -1, -1, err);
     }
-    if (atomic_load(&carom__fds[fd]) == f)
+    if (atomic_load(&carom__fds[fd]) == f) {
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+        if (err)
+            carom__limit_release(f); /* limit: a failed socket holds no connection */
+    }
     return err;
 }
 
@@ -535,6 +544,14 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             if (e)
                 return fail(e);
         }
+        /* limit: the transfer paid its token in curl.c; its socket takes a connection slot */
+        if (carom__limit_any() && f->state == CAROM_FD_FRESH && CAROM_ENTER()) {
+            carom__fd_bind_policy(f, a, l);
+            int e = carom__limit_slot(f, NULL);
+            carom__leave();
+            if (e)
+                return fail(e);
+        }
         return carom__real.connect(fd, a, l);
     }
     if (!CAROM_ENTER())
@@ -559,10 +576,18 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
         goto out;
     }
-    if (f->slot)
-        carom_budget_first(&f->slot->budget, carom__now_ms());
     carom_shot_clock clk;
     carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
+    /* limit: a connection slot and a token before the first attempt (shim/limit.c). The
+     * endpoint was never tried: no outcome for the cushion (a probe's ticket lapses). */
+    int lim = carom__limit_connect(f, &clk);
+    if (lim) {
+        emit("shot", f, 0, -1, (int64_t)carom_clock_elapsed(&clk, carom__now_ms()), lim);
+        r = fail(lim);
+        goto out;
+    }
+    if (f->slot)
+        carom_budget_first(&f->slot->budget, carom__now_ms());
     int fl = carom__real.fcntl(fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
@@ -604,13 +629,17 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     }
     if (nb && !p->retry_nonblocking) {
         feed(f, t, false);
+        carom__limit_release(f); /* limit: a failed socket holds no connection */
         f->state = CAROM_FD_FAILED;
         r = fail(err);
         goto out;
     }
     err = retry_loop(fd, f, a, l, err, t, &clk);
-    if (atomic_load(&carom__fds[fd]) == f) /* else closed meanwhile: not ours to write */
+    if (atomic_load(&carom__fds[fd]) == f) { /* else closed meanwhile: not ours to write */
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+        if (err)
+            carom__limit_release(f); /* limit: a failed socket holds no connection */
+    }
     r = err ? fail(err) : 0;
 out:
     carom__leave();
