@@ -236,6 +236,15 @@ int carom__limit_slot(struct carom_fd *f, const carom_shot_clock *clk);
 /* Gives back f's connection slot, if it holds one (close, final failure, fd reuse).
  * Async-signal-safe; keeps errno. */
 void carom__limit_release(struct carom_fd *f);
+/* The same in two steps, for close(): detach takes the slot off f (f may be NULL), drop
+ * gives it back once the descriptor is really closed. */
+struct carom_lease_hold {
+    uint16_t lease;
+    uint32_t holder;
+    carom_leases *in;
+};
+void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h);
+void carom__limit_drop(const struct carom_lease_hold *h);
 /* Before a libcurl transfer attempt: a token when p sets rate_limit, as above. On
  * ETIMEDOUT it writes a readable reason into errbuf (when not NULL). */
 int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *ep,

@@ -261,20 +261,35 @@ int carom__limit_slot(struct carom_fd *f, const carom_shot_clock *clk)
     return limit(f, clk, false);
 }
 
-void carom__limit_release(struct carom_fd *f)
+void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
 {
-    if (CAROM_LIKELY(!f->lease)) return;
+    h->lease = 0;
+    if (CAROM_LIKELY(!f || !f->lease)) return;
     int saved = errno;
-    uint32_t h = f->lease_holder;
     /* A fork child's copy of the record names its parent's slot, and a vfork child runs
      * in its parent's memory: only the holder frees it, and only it clears the record. */
-    if ((pid_t)carom_lease_pid(h) == ((pid_t)syscall(SYS_getpid) & 0x3fffff)) {
-        int idx = f->lease - 1;
-        carom_leases *l = f->lease_in;
+    if ((pid_t)carom_lease_pid(f->lease_holder) == ((pid_t)syscall(SYS_getpid) & 0x3fffff)) {
+        h->lease = f->lease;
+        h->holder = f->lease_holder;
+        h->in = f->lease_in;
         f->lease = 0;
-        if (l && carom_leases_release(l, idx, h)) futex_wake_all(&l->seq);
     }
     errno = saved;
+}
+
+void carom__limit_drop(const struct carom_lease_hold *h)
+{
+    if (CAROM_LIKELY(!h->lease)) return;
+    int saved = errno;
+    if (h->in && carom_leases_release(h->in, h->lease - 1, h->holder)) futex_wake_all(&h->in->seq);
+    errno = saved;
+}
+
+void carom__limit_release(struct carom_fd *f)
+{
+    struct carom_lease_hold h;
+    carom__limit_detach(f, &h);
+    carom__limit_drop(&h);
 }
 
 bool carom__limit_any(void)
