@@ -104,13 +104,35 @@ assert_ge "$total" 8 "connections the server accepted"
 wall=$(sed -n 's/^wall //p' <<<"$OUT")
 assert_ge "$wall" 1900 "8 workers x 0.5 s through 2 slots (ms)"
 
-# 2. No wait: the two first workers connect, the six others fail at once with ETIMEDOUT.
+
+# metrics_until PORT ERE: scrapes the scoreboard's /metrics until ERE matches (bounded).
+metrics_until() {
+    for _ in $(seq 50); do
+        curl -sS -o "$T/metrics" "http://127.0.0.1:$1/metrics" 2>/dev/null || true
+        grep -Eq -- "$2" "$T/metrics" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "no /metrics line matches /$2/: $(grep carom_events_total "$T/metrics" 2>/dev/null)"
+}
+start_prometheus() {
+    mport=$(free_port)
+    "$CAROM" scoreboard --prometheus "127.0.0.1:$mport" >"$T/sb.out" 2>"$T/sb.err" &
+    _PIDS+=("$!")
+    for _ in $(seq 100); do grep -q serving "$T/sb.err" 2>/dev/null && break; sleep 0.05; done
+    grep -q serving "$T/sb.err" || fail "carom scoreboard --prometheus did not start: $(cat "$T/sb.err")"
+}
+
+# 2. No wait: the two first workers connect, the six others fail at once with ETIMEDOUT,
+#    each a bulkhead_full event that the scoreboard counts.
 sed -i 's/^limit_wait_ms = 5000/limit_wait_ms = 0/' "$CFG"
+need_cmd curl
+start_prometheus
 RUN_TIMEOUT=30 run_shim "$PYTHON" -c "$WORKERS" "$port" 8 0.5
 assert_eq "$(grep -c '^ok' <<<"$OUT")" 2 "workers that got one of the 2 slots ($OUT)"
 assert_eq "$(grep -c '^fail ETIMEDOUT' <<<"$OUT")" 6 "workers refused with ETIMEDOUT ($OUT)"
 slowest=$(sed -n 's/^fail ETIMEDOUT //p' <<<"$OUT" | sort -n | tail -1)
 assert_le "$slowest" 300 "a refused worker fails at once (ms)"
+metrics_until "$mport" "carom_events_total\\{policy=\"capped\",endpoint=\"127\\.0\\.0\\.1:$port\",event=\"bulkhead_full\"\\} 6\$"
 
 # 3. SIGKILLed holders: two children take both slots; one is killed with SIGKILL and left
 #    a zombie, the other lives. A new process gets the dead one's slot at once (no wait
