@@ -211,7 +211,7 @@ static void emit(const char *what, const carom_policy *p, const char *ep, const 
 
 /* ---- entry points ------------------------------------------------------------------------------- */
 
-static int limit(struct carom_fd *f, const carom_shot_clock *clk, bool token)
+int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool token)
 {
     const carom_policy *p = f->pol;
     struct carom_slot *s = f->slot;
@@ -251,20 +251,11 @@ static int limit(struct carom_fd *f, const carom_shot_clock *clk, bool token)
     return 0;
 }
 
-int carom__limit_connect(struct carom_fd *f, const carom_shot_clock *clk)
-{
-    return limit(f, clk, true);
-}
-
-int carom__limit_slot(struct carom_fd *f, const carom_shot_clock *clk)
-{
-    return limit(f, clk, false);
-}
-
-void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
+/* The inline halves in carom_shim.h test f->lease (and the policy's limits) first, so a
+ * socket without a slot pays one load and a branch; these run only for one with a slot. */
+void carom__limit_detach_slow(struct carom_fd *f, struct carom_lease_hold *h)
 {
     h->lease = 0;
-    if (CAROM_LIKELY(!f || !f->lease)) return;
     int saved = errno;
     /* A fork child's copy of the record names its parent's slot, and a vfork child runs
      * in its parent's memory: only the holder frees it, and only it clears the record. */
@@ -277,19 +268,11 @@ void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
     errno = saved;
 }
 
-void carom__limit_drop(const struct carom_lease_hold *h)
+void carom__limit_drop_slow(const struct carom_lease_hold *h)
 {
-    if (CAROM_LIKELY(!h->lease)) return;
     int saved = errno;
     if (h->in && carom_leases_release(h->in, h->lease - 1, h->holder)) futex_wake_all(&h->in->seq);
     errno = saved;
-}
-
-void carom__limit_release(struct carom_fd *f)
-{
-    struct carom_lease_hold h;
-    carom__limit_detach(f, &h);
-    carom__limit_drop(&h);
 }
 
 bool carom__limit_any(void)
