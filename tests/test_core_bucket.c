@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/carom_core.h"
@@ -276,6 +277,63 @@ Test(core_bucket, racing_threads_share_one_rate, .timeout = 120)
      * token per ms of the latest time, and the CAS loses none. */
     cr_assert_leq(atomic_load(&r.got), 50 + 2000);
     cr_assert_geq(atomic_load(&r.got), 1000);
+}
+
+/* Threads reserving ahead at one instant: every reservation gets its own due time, so
+ * the k-th token handed out is due no sooner than the rate allows, and none is handed
+ * out beyond the longest wait. */
+struct reserve_race {
+    carom_bucket b;
+    carom_bucket_cfg cfg;
+    pthread_barrier_t go;
+    _Atomic int got;
+    _Atomic uint32_t waits[4096];
+};
+
+static void *reserver(void *arg)
+{
+    struct reserve_race *r = arg;
+    pthread_barrier_wait(&r->go);
+    for (int k = 0; k < 200; k++) {
+        uint32_t wait;
+        if (carom_bucket_take(&r->b, &r->cfg, T0, 1000, &wait)) {
+            int i = atomic_fetch_add(&r->got, 1);
+            if (i < 4096) atomic_store(&r->waits[i], wait);
+        }
+    }
+    return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+Test(core_bucket, racing_reservations_queue_without_double_booking, .timeout = 120)
+{
+    static struct reserve_race r;
+    memset(&r, 0, sizeof r);
+    r.cfg = (carom_bucket_cfg){.rate_per_s = 100, .burst = 10, .max_wait_ms = 1000};
+    pthread_t th[THREADS];
+    pthread_barrier_init(&r.go, NULL, THREADS);
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, reserver, &r), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&r.go);
+    /* The burst now, then one per 10 ms up to 1000 ms ahead: 10 + 100 tokens. */
+    int n = atomic_load(&r.got);
+    cr_assert_eq(n, 110, "reserved: %d", n);
+    uint32_t w[110];
+    for (int i = 0; i < n; i++)
+        w[i] = atomic_load(&r.waits[i]);
+    qsort(w, (size_t)n, sizeof w[0], cmp_u32);
+    for (int k = 0; k < n; k++) {
+        uint32_t due = k < 10 ? 0 : (uint32_t)(k - 9) * 10; /* the k-th token's earliest time */
+        cr_assert_geq(w[k], due, "token %d due at %u ms, before %u", k, w[k], due);
+        cr_assert_leq(w[k], 1000);
+    }
 }
 
 /* ---- leases ------------------------------------------------------------------------------- */

@@ -4,7 +4,8 @@
 # least 4 s (5 at once, then 10 a second), every connect succeeding; four such programs at
 # once share the bucket, so together they take at least 4 x 4 s; and the shared table's
 # `carom cushions` row shows the bucket. With the limits off (the defaults) the same 50
-# connects take well under a second. The times are lower bounds of behaviour, not
+# connects take well under a second. Retries take tokens too: a retried connect to a dead
+# port waits for a token before every attempt. The times are lower bounds of behaviour, not
 # benchmarks. It must never leave a process or its shared table behind.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -77,7 +78,36 @@ assert 0 <= r["tokens"] <= 5, r
 assert r["connections"] == 0, r
 ' "$port" <<<"$OUT" || fail "cushions row: $OUT"
 
-# 4. The control: the same program with the defaults (no limit) is not held back.
+# 4. Retries take tokens too: a connect to a dead port retried 5 times 1 ms apart makes 6
+#    attempts; with 10 tokens a second and a burst of 1 they take >= 0.5 s, and without
+#    the limit they take a few ms (the control). The retry keys differ from the defaults
+#    so that the storm is fast and long.
+need_cprog
+dead=$(free_port)
+write_config <<EOF2
+[defaults]
+state = process
+retries = 5
+base_delay_ms = 1
+max_delay_ms = 1
+jitter = none
+cushion = off
+[storm]
+match = 127.0.0.1:$dead
+rate_limit = 10
+rate_burst = 1
+EOF2
+run_shim "$CPROG" errno 127.0.0.1 "$dead"
+read -r name storm_ms <<<"$OUT"
+assert_eq "$name" ECONNREFUSED "the retried connect's error"
+assert_ge "$storm_ms" 450 "6 attempts at 10 tokens a second after a burst of 1 (ms)"
+sed -i '/^rate_limit = 10$/d; /^rate_burst = 1$/d' "$CFG"
+run_shim "$CPROG" errno 127.0.0.1 "$dead"
+read -r name free_ms <<<"$OUT"
+assert_eq "$name" ECONNREFUSED "the retried connect's error without a limit"
+assert_le "$free_ms" 300 "6 attempts without a limit (ms)"
+
+# 5. The control: the same program with the defaults (no limit) is not held back.
 write_config <<EOF2
 [defaults]
 state = process
@@ -85,4 +115,4 @@ EOF2
 run_shim "$PYTHON" -c "$CONNECTS" "$port" 50
 assert_ok "50 connects without a limit"
 assert_le "$OUT" 2000 "50 connects with the limits off (ms)"
-pass "one program ${one} ms, four sharing the bucket ${wall} ms, unlimited ${OUT} ms"
+pass "one program ${one} ms, four sharing the bucket ${wall} ms, unlimited ${OUT} ms; retry storm ${storm_ms} ms (unlimited ${free_ms} ms)"
