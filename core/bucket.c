@@ -31,9 +31,9 @@ static inline uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
 }
 
 struct bcfg {
-    uint64_t per_s;  /* units per second, < 2^30 */
-    uint64_t cap;    /* the burst, in units */
-    uint64_t limit;  /* the largest deficit anyone can have made: cap plus reservations */
+    uint64_t per_s; /* units per second, < 2^30 */
+    uint64_t cap;   /* the burst, in units */
+    uint64_t limit; /* the largest deficit anyone can have made: cap plus reservations */
     uint32_t max_wait;
 };
 
@@ -160,9 +160,8 @@ int carom_leases_take(carom_leases *l, unsigned max, uint32_t me, carom_lease_al
     for (unsigned i = 0; i < max; i++) {
         unsigned idx = (first + i) % max;
         uint32_t h = atomic_load_explicit(&l->holder[idx], memory_order_relaxed);
-        if (h == 0 && atomic_compare_exchange_strong_explicit(&l->holder[idx], &h, me,
-                                                              memory_order_acq_rel,
-                                                              memory_order_relaxed))
+        if (h == 0 && atomic_compare_exchange_strong_explicit(
+                          &l->holder[idx], &h, me, memory_order_acq_rel, memory_order_relaxed))
             return (int)idx;
     }
     if (!alive) return -1;
@@ -173,8 +172,7 @@ int carom_leases_take(carom_leases *l, unsigned max, uint32_t me, carom_lease_al
         uint32_t h = atomic_load_explicit(&l->holder[idx], memory_order_relaxed);
         if (h == 0) {
             if (atomic_compare_exchange_strong_explicit(&l->holder[idx], &h, me,
-                                                        memory_order_acq_rel,
-                                                        memory_order_relaxed))
+                                                        memory_order_acq_rel, memory_order_relaxed))
                 return (int)idx;
             continue;
         }

@@ -20,7 +20,7 @@
  * already waiting; a new caller that finds the endpoint full reclaims it at once. */
 #define RECLAIM_POLL_MS 100u
 
-/* ---- futexes on the shared mapping ---------------------------------------------------------- */
+/* ---- futexes on the shared mapping ---------------------------------------- */
 
 /* Not FUTEX_PRIVATE: waiters and wakers are different processes sharing the mapping. A
  * handler interrupts the wait (EINTR) and the caller's loop resumes it with what is left. */
@@ -48,7 +48,7 @@ static void *bucket_futex(carom_bucket *b)
     return p;
 }
 
-/* ---- who holds a slot -------------------------------------------------------------------------- */
+/* ---- who holds a slot ---------------------------------------- */
 
 /* State and start time (clock ticks since boot) from /proc/PID/stat, with raw system
  * calls. False when it cannot be read. */
@@ -120,7 +120,7 @@ static bool holder_alive(uint32_t h, void *ctx)
     return carom_lease_holder((uint32_t)pid, start) == h;
 }
 
-/* ---- waiting ------------------------------------------------------------------------------------ */
+/* ---- waiting ---------------------------------------- */
 
 /* When the wait must end: limit_wait_ms from now, and never past the shot's deadline. */
 static uint64_t wait_until(const carom_policy *p, const carom_shot_clock *clk, uint64_t now)
@@ -137,7 +137,8 @@ static carom_bucket_cfg bucket_cfg(const carom_policy *p)
 {
     /* rate_burst 0: one second's worth, within what the bucket word holds. */
     uint32_t burst = p->rate_burst;
-    if (!burst) burst = p->rate_limit < CAROM_BUCKET_BURST_MAX ? p->rate_limit : CAROM_BUCKET_BURST_MAX;
+    if (!burst)
+        burst = p->rate_limit < CAROM_BUCKET_BURST_MAX ? p->rate_limit : CAROM_BUCKET_BURST_MAX;
     return (carom_bucket_cfg){
         .rate_per_s = p->rate_limit, .burst = burst, .max_wait_ms = p->limit_wait_ms};
 }
@@ -147,8 +148,8 @@ static carom_bucket_cfg bucket_cfg(const carom_policy *p)
  * then; no caller races another for a token and none waits in vain: when no token can be
  * had by `until` the call fails at once. The sleep blocks on the bucket word, which
  * other takes change, so it re-arms for what is left until the token's time. */
-static bool take_token(struct carom_slot *s, const carom_policy *p, uint64_t until,
-                       uint64_t start, uint64_t *waited, bool *short_of)
+static bool take_token(struct carom_slot *s, const carom_policy *p, uint64_t until, uint64_t start,
+                       uint64_t *waited, bool *short_of)
 {
     const carom_bucket_cfg cfg = bucket_cfg(p);
     uint64_t now = carom__now_ms();
@@ -209,7 +210,7 @@ static void emit(const char *what, const carom_policy *p, const char *ep, const 
     carom__emit(&ev);
 }
 
-/* ---- entry points ------------------------------------------------------------------------------- */
+/* ---- entry points ---------------------------------------- */
 
 int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool token)
 {
@@ -303,8 +304,9 @@ int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *e
     bool ok = take_token(s, p, wait_until(p, clk, start), start, &waited, &empty);
     if (empty) emit("rate_limited", p, ep, "curl", waited, !ok);
     if (!ok && errbuf && errlen)
-        snprintf(errbuf, errlen, "carom: rate limit for %s reached (%u per second, no token within %u ms)",
-                 ep, p->rate_limit, p->limit_wait_ms);
+        snprintf(errbuf, errlen,
+                 "carom: rate limit for %s reached (%u per second, no token within %u ms)", ep,
+                 p->rate_limit, p->limit_wait_ms);
     errno = saved;
     return ok ? 0 : ETIMEDOUT;
 }
