@@ -1,5 +1,5 @@
 /* bench_core.c: measures the engine's hot paths (closed allow, open reject, record, bounce,
- * budget, PRNG) and prints one `name value unit` line per figure for bench/run.sh. It must
+ * budget, token bucket, PRNG) and prints one `name value unit` line per figure for bench/run.sh. It must
  * never report a figure that includes loop overhead it could have subtracted, or let the
  * compiler delete the work it claims to time. */
 #include <stdint.h>
@@ -112,6 +112,40 @@ static double run_budget(long n)
     return (now_ns() - t) / (double)n;
 }
 
+/* A take that succeeds each time: 1000 tokens a ms refill faster than the loop drains
+ * (time advances 1 ms per 512 takes), so every call does a refill and a CAS. */
+static carom_bucket bucket;
+static const carom_bucket_cfg kcfg = {.rate_per_s = 1000000, .burst = 65535, .max_wait_ms = 1000};
+
+static double run_bucket(long n)
+{
+    carom_bucket_init(&bucket);
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        uint32_t wait;
+        bool ok = carom_bucket_take(&bucket, &kcfg, T0 + (uint64_t)(i >> 9), 0, &wait);
+        if (!ok) abort(); /* the figure would be of refusals, not takes */
+        KEEP(ok);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+/* A lease taken and given back: the bulkhead's cost per connection. */
+static carom_leases leases;
+
+static double run_leases(long n)
+{
+    carom_leases_init(&leases);
+    const uint32_t me = carom_lease_holder(4242, 7);
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        int idx = carom_leases_take(&leases, 8, me, NULL, NULL);
+        bool ok = carom_leases_release(&leases, idx, me);
+        KEEP(ok);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
 static double run_rng(long n)
 {
     carom_rng r;
@@ -164,6 +198,8 @@ int main(void)
     put("cushion_record_ns", med(run_record, n / 2), base);
     put("bounce_next_delay_ns", med(run_bounce, n / 2), base);
     put("budget_try_retry_ns", med(run_budget, n / 2), base);
+    put("bucket_take_ns", med(run_bucket, n / 2), base);
+    put("lease_take_release_ns", med(run_leases, n / 4), base);
     put("rng_next_ns", med(run_rng, n), base);
     return 0;
 }

@@ -374,12 +374,91 @@ enum carom_shm_word {
     CAROM_SHM_H_OFF_CUSHION,
     CAROM_SHM_H_CONFIG_HASH,
     CAROM_SHM_H_EVICTIONS,
+    CAROM_SHM_H_OFF_BUCKET, /* carom_bucket in a slot (0 in tables made before limits) */
+    CAROM_SHM_H_OFF_LEASES, /* carom_leases in a slot (likewise) */
     CAROM_SHM_H__N
 };
 #define CAROM_SHM_MAGIC 0x31766d6873726163ull /* "carshmv1" little-endian */
 #define CAROM_SHM_VERSION 2u
 /* A slot's key_hash with this bit set is being claimed (since the ms in the low bits). */
 #define CAROM_SHM_RESERVED (1ull << 63)
+
+/* ---- token bucket and connection leases: rate limits and bulkheads ------------------- */
+
+/* A rate limit as a token bucket (docs/configuration.md, "Rate limits and bulkheads"). */
+typedef struct carom_bucket_cfg {
+    uint32_t rate_per_s;  /* tokens added per second, 1..CAROM_BUCKET_RATE_MAX */
+    uint32_t burst;       /* bucket size, 1..CAROM_BUCKET_BURST_MAX (callers resolve 0) */
+    uint32_t max_wait_ms; /* the longest any caller may reserve ahead (limit_wait_ms) */
+} carom_bucket_cfg;
+#define CAROM_BUCKET_RATE_MAX 1000000u
+#define CAROM_BUCKET_BURST_MAX 65535u
+
+/* Plain data: one lock-free 64-bit word, shm-safe, all-zero valid (a full bucket). It
+ * packs [time (ms, low 32 bits):32][deficit:32], the deficit being the tokens missing
+ * from a full bucket in 1/1024ths; beyond the burst it counts tokens reserved ahead by
+ * waiting callers. Every change is one CAS, so a process killed between two
+ * instructions leaves either the old or the new word. A scribbled word heals on the next
+ * take: a deficit beyond burst + rate * max_wait_ms (more than any caller could have
+ * reserved) is cut to that, and a time stamp up to CAROM_BUCKET_SLACK_MS ahead of the
+ * reader only delays refill by that much (further ahead reads as long ago). */
+typedef struct carom_bucket {
+    _Atomic uint64_t word;
+} carom_bucket;
+#define CAROM_BUCKET_SLACK_MS 10000u
+
+void carom_bucket_init(carom_bucket *b);
+/* Takes one token at now_ms, reserving it ahead when the bucket is empty: true when the
+ * token is the caller's, to be used after *wait_ms (0: now; at most max_wait_ms, itself
+ * cut to cfg->max_wait_ms). False when no token can be had within max_wait_ms; *wait_ms
+ * is then how long until one could be had at once (>= 1). Reservations queue callers in
+ * the order they asked, so concurrent waiters never race for the same token. Refill is
+ * continuous, rate_per_s per second, at most burst in the bucket; it only ever rounds
+ * down, so the rate is never exceeded. wait_ms may be NULL. */
+bool carom_bucket_take(carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms,
+                       uint32_t max_wait_ms, uint32_t *wait_ms);
+/* Whole tokens in the bucket at now_ms, for tools; never changes the bucket. */
+uint32_t carom_bucket_tokens(const carom_bucket *b, const carom_bucket_cfg *cfg, uint64_t now_ms);
+
+/* A bulkhead: at most `max` concurrently held leases out of a fixed array, each lease one
+ * 32-bit record naming its holder, so leases of a process that died can be found and
+ * taken over. A holder is [pid:22][tag:10] (carom_lease_holder); 0 is a free record.
+ * Core never decides whether a holder lives: the caller passes that test in.
+ * Plain data, lock-free, shm-safe, all-zero valid (no leases held). `seq` changes on
+ * every release, so a waiter can block on it until a lease may be free. */
+#define CAROM_LEASES_MAX 64u
+typedef struct carom_leases {
+    _Atomic uint32_t seq;
+    uint32_t reserved;
+    _Atomic uint32_t holder[CAROM_LEASES_MAX];
+} carom_leases;
+
+/* The holder word for a process: pid (1..2^22-1) and the low 10 bits of a value that
+ * tells apart processes that reuse one pid (its start time). Never 0. */
+uint32_t carom_lease_holder(uint32_t pid, uint64_t start_time);
+static inline uint32_t carom_lease_pid(uint32_t holder)
+{
+    return holder >> 10;
+}
+/* True when the holder may still hold its leases; false lets a take reclaim them. */
+typedef bool (*carom_lease_alive_fn)(uint32_t holder, void *ctx);
+
+void carom_leases_init(carom_leases *l);
+/* Takes a lease among the first `max` records (max is clamped to 1..CAROM_LEASES_MAX):
+ * a free record, else (alive not NULL) one whose holder other than `me` is not alive.
+ * Returns its index, or -1 when all `max` are held by live holders. Only records below
+ * max count, so lowering max takes effect as leases above it are released. */
+int carom_leases_take(carom_leases *l, unsigned max, uint32_t me, carom_lease_alive_fn alive,
+                      void *ctx);
+/* Gives back the lease at index if `me` still holds it (true), and bumps seq. */
+bool carom_leases_release(carom_leases *l, int index, uint32_t me);
+/* Records held among the first max, for tools. */
+unsigned carom_leases_count(const carom_leases *l, unsigned max);
+/* The release counter, read before deciding to wait on it. */
+static inline uint32_t carom_leases_seq(const carom_leases *l)
+{
+    return atomic_load_explicit(&((carom_leases *)l)->seq, memory_order_acquire);
+}
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,11 @@ typedef struct carom_policy {
     uint16_t pocket_response_status; /* 0 when unset */
     char pocket_response_body[CAROM_PATH_MAX];
     carom_chaos chaos;
+    /* Rate limit and bulkhead (docs/configuration.md, "Rate limits and bulkheads"). */
+    uint32_t rate_limit;      /* 0: off; tokens per second, host-wide per endpoint */
+    uint32_t rate_burst;      /* 0: the same as rate_limit (one second's worth) */
+    uint32_t max_connections; /* 0: off; 1..CAROM_LEASES_MAX */
+    uint32_t limit_wait_ms;   /* the longest wait for a token or a slot */
 } carom_policy;
 
 typedef enum carom_state_mode { CAROM_STATE_SHARED = 0, CAROM_STATE_PROCESS = 1 } carom_state_mode;

@@ -144,6 +144,18 @@ static void fmt_value(const carom_policy *p, int k, char *v, size_t len)
         else if (p->pocket_response_status)
             snprintf(v, len, "%u", (unsigned)p->pocket_response_status);
         break;
+    case CAROM__K_RATE_LIMIT:
+        snprintf(v, len, "%u", p->rate_limit);
+        break;
+    case CAROM__K_RATE_BURST:
+        snprintf(v, len, "%u", p->rate_burst);
+        break;
+    case CAROM__K_MAX_CONNECTIONS:
+        snprintf(v, len, "%u", p->max_connections);
+        break;
+    case CAROM__K_LIMIT_WAIT_MS:
+        snprintf(v, len, "%u", p->limit_wait_ms);
+        break;
     case CAROM__K_CHAOS_CONNECT_REFUSE:
         fmt_prob(v, len, p->chaos.connect_refuse);
         break;
@@ -174,12 +186,13 @@ static void fmt_value(const carom_policy *p, int k, char *v, size_t len)
     }
 }
 
-/* state sits between pocket_response and the chaos keys, where SPEC section 3 lists it. */
+/* state sits between pocket_response and the rate limit keys, where SPEC section 3 lists
+ * it. */
 static void settings(const carom_policy *p, const char *state, carom_diag_fn emit, void *ud)
 {
     char v[2 * CAROM_PATH_MAX];
     for (int k = 0; k < CAROM__K_SETTINGS_END; k++) {
-        if (k == CAROM__K_CHAOS_CONNECT_REFUSE && state) emit_kv(emit, ud, "state", state);
+        if (k == CAROM__K_RATE_LIMIT && state) emit_kv(emit, ud, "state", state);
         fmt_value(p, k, v, sizeof v);
         emit_kv(emit, ud, carom__key_names[k], v);
     }

@@ -49,6 +49,10 @@ const char *const carom__key_names[CAROM__K_COUNT] = {
     [CAROM__K_RETRY_AFTER_MAX_MS] = "retry_after_max_ms",
     [CAROM__K_POCKET_URL] = "pocket_url",
     [CAROM__K_POCKET_RESPONSE] = "pocket_response",
+    [CAROM__K_RATE_LIMIT] = "rate_limit",
+    [CAROM__K_RATE_BURST] = "rate_burst",
+    [CAROM__K_MAX_CONNECTIONS] = "max_connections",
+    [CAROM__K_LIMIT_WAIT_MS] = "limit_wait_ms",
     [CAROM__K_CHAOS_CONNECT_REFUSE] = "chaos.connect_refuse",
     [CAROM__K_CHAOS_CONNECT_TIMEOUT] = "chaos.connect_timeout",
     [CAROM__K_CHAOS_DNS_FAIL] = "chaos.dns_fail",
@@ -95,6 +99,10 @@ const carom_policy carom__builtin_policy = {
     .http_retry_methods =
         CAROM_M_GET | CAROM_M_HEAD | CAROM_M_PUT | CAROM_M_DELETE | CAROM_M_OPTIONS,
     .retry_after_max_ms = 60000,
+    .rate_limit = 0,
+    .rate_burst = 0,
+    .max_connections = 0,
+    .limit_wait_ms = 1000,
 };
 
 /* ---- parser state -------------------------------------------------------------------- */
@@ -752,6 +760,20 @@ static bool parse_value(parser *p, section *s, int k, const char *v)
             return true;
         }
         return get_response(p, key, v, pv);
+    case CAROM__K_RATE_LIMIT:
+        if (!get_uint(p, key, v, 0, CAROM_BUCKET_RATE_MAX, &u)) return false;
+        pv->rate_limit = (uint32_t)u;
+        return true;
+    case CAROM__K_RATE_BURST:
+        if (!get_uint(p, key, v, 0, CAROM_BUCKET_BURST_MAX, &u)) return false;
+        pv->rate_burst = (uint32_t)u;
+        return true;
+    case CAROM__K_MAX_CONNECTIONS:
+        if (!get_uint(p, key, v, 0, CAROM_LEASES_MAX, &u)) return false;
+        pv->max_connections = (uint32_t)u;
+        return true;
+    case CAROM__K_LIMIT_WAIT_MS:
+        return get_ms(p, key, v, &pv->limit_wait_ms);
     case CAROM__K_CHAOS_CONNECT_REFUSE:
         return get_prob(p, key, v, &pv->chaos.connect_refuse);
     case CAROM__K_CHAOS_CONNECT_TIMEOUT:
@@ -1206,6 +1228,10 @@ static void overlay(carom_policy *dst, const carom_policy *src, uint64_t set)
     TAKE(CAROM__K_POCKET_URL, pocket_url);
     TAKE(CAROM__K_POCKET_RESPONSE, pocket_response_status);
     TAKE(CAROM__K_POCKET_RESPONSE, pocket_response_body);
+    TAKE(CAROM__K_RATE_LIMIT, rate_limit);
+    TAKE(CAROM__K_RATE_BURST, rate_burst);
+    TAKE(CAROM__K_MAX_CONNECTIONS, max_connections);
+    TAKE(CAROM__K_LIMIT_WAIT_MS, limit_wait_ms);
     TAKE(CAROM__K_CHAOS_CONNECT_REFUSE, chaos.connect_refuse);
     TAKE(CAROM__K_CHAOS_CONNECT_TIMEOUT, chaos.connect_timeout);
     TAKE(CAROM__K_CHAOS_DNS_FAIL, chaos.dns_fail);
@@ -1246,6 +1272,15 @@ static void cross_checks(parser *p, const section *s, const carom_policy *e)
                e->cushion.failures > e->cushion.window, e->cushion.failures, e->cushion.window,
                "must be at most %s (%u): the circuit could never open",
                "must be at least %s (%u): the circuit could never open");
+    /* A burst without a rate: rate_limit = 0 here is how a policy turns an inherited
+     * limit off, so only a burst set here is the mistake. */
+    uint64_t mr = 1ull << CAROM__K_RATE_LIMIT, mb = 1ull << CAROM__K_RATE_BURST;
+    if ((s->set & mb) && !(s->bad & (mr | mb)) && e->rate_burst > 0 && e->rate_limit == 0) {
+        char bv[24];
+        snprintf(bv, sizeof bv, "%u", e->rate_burst);
+        report(p, s->kline[CAROM__K_RATE_BURST], "rate_burst", bv,
+               "has no effect while rate_limit is 0 (set the rate too)");
+    }
     /* Latency needs both halves. Setting one of them to 0 here is how a policy turns
      * inherited latency off, so only a non-zero half set here can be the mistake. */
     uint64_t mp = 1ull << CAROM__K_CHAOS_LATENCY, mm = 1ull << CAROM__K_CHAOS_LATENCY_MS;

@@ -120,6 +120,9 @@ struct carom_slot {
     carom_cushion cushion;
     carom_budget budget;
     carom_herd herd;
+    /* limit.c: the endpoint's rate limit and its connection slots, host-wide. */
+    carom_bucket bucket;
+    carom_leases leases;
 };
 
 /* The slot for policy p and endpoint key (created on first use). NULL only when the
@@ -162,6 +165,11 @@ struct carom_fd {
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
     _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
+    /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
+     * slot's leases and as which holder. Never copied by dup (the original holds it). */
+    uint16_t lease;
+    uint32_t lease_holder;
+    carom_leases *lease_in;
 };
 
 /* Indexed by fd, sized from RLIMIT_NOFILE at init; NULL entries are untracked fds. Reads
@@ -233,6 +241,67 @@ uint32_t carom__self(void);
  * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
  * what the libcurl layer already retries. */
 extern __thread int carom__curl_depth;
+
+/* ---- rate limits and bulkheads (limit.c) ------------------------------------------------ */
+
+/* Before a connect attempt of f, the first and every retry (retries take tokens too): a
+ * connection slot when the policy sets max_connections (once per socket, kept until it
+ * closes), then a token when it sets rate_limit. Waits for either on the shared word for
+ * at most limit_wait_ms and never past clk's deadline. Returns 0, or ETIMEDOUT when the
+ * wait ran out (docs/configuration.md, "Rate limits and bulkheads"). Costs one load and
+ * a branch when both limits are off. */
+int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool token);
+static inline int carom__limit_connect(struct carom_fd *f, const carom_shot_clock *clk)
+{
+    if (CAROM_LIKELY(!(f->pol->rate_limit | f->pol->max_connections))) /* pol is bound */
+        return 0;
+    return carom__limit_wait(f, clk, true);
+}
+/* Whether any policy of the table sets a limit (computed once): lets paths that would
+ * otherwise not bind a policy skip it. */
+bool carom__limit_any(void);
+/* Only the connection slot, for a socket whose transfer libcurl's layer already paid a
+ * token for. Same returns. */
+static inline int carom__limit_slot(struct carom_fd *f, const carom_shot_clock *clk)
+{
+    if (CAROM_LIKELY(!f->pol->max_connections)) /* pol is bound */
+        return 0;
+    return carom__limit_wait(f, clk, false);
+}
+/* Gives back f's connection slot, if it holds one (close, final failure, fd reuse).
+ * Async-signal-safe; keeps errno. */
+/* The same in two steps, for close(): detach takes the slot off f (f may be NULL), drop
+ * gives it back once the descriptor is really closed. */
+struct carom_lease_hold {
+    uint16_t lease;
+    uint32_t holder;
+    carom_leases *in;
+};
+void carom__limit_detach_slow(struct carom_fd *f, struct carom_lease_hold *h);
+void carom__limit_drop_slow(const struct carom_lease_hold *h);
+static inline void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
+{
+    h->lease = 0;
+    if (CAROM_UNLIKELY(f && f->lease))
+        carom__limit_detach_slow(f, h);
+}
+static inline void carom__limit_drop(const struct carom_lease_hold *h)
+{
+    if (CAROM_UNLIKELY(h->lease))
+        carom__limit_drop_slow(h);
+}
+static inline void carom__limit_release(struct carom_fd *f)
+{
+    if (CAROM_UNLIKELY(f->lease)) {
+        struct carom_lease_hold h;
+        carom__limit_detach_slow(f, &h);
+        carom__limit_drop(&h);
+    }
+}
+/* Before a libcurl transfer attempt: a token when p sets rate_limit, as above. On
+ * ETIMEDOUT it writes a readable reason into errbuf (when not NULL). */
+int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *ep,
+                      const carom_shot_clock *clk, char *errbuf, size_t errlen);
 
 /* ---- chaos (chaos.c) ------------------------------------------------------------------- */
 

@@ -417,6 +417,15 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         }
         if (st.act == CAROM_SHOT_WAIT)
             continue;
+        /* limit: retries take tokens too (shim/limit.c) */
+        int lim = carom__limit_connect(f, &s->clk);
+        if (lim) { /* the wait for a token ran out: not the endpoint's failure */
+            carom_shot_abandon(s);
+            st.act = CAROM_SHOT_STOP;
+            st.why = CAROM_SHOT_FATAL;
+            err = lim;
+            break;
+        }
         uint32_t tmo = carom_clock_attempt_ms(&s->clk, carom__now_ms(), p->connect_timeout_ms);
         int why = 0;
         int e = retry_once(fd, f, a, l, tmo, &why);
@@ -544,8 +553,11 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
         shot_end(f, &s, false, now);
         emit("shot", f, 1, -1, -1, err);
     }
-    if (atomic_load(&carom__fds[fd]) == f)
+    if (atomic_load(&carom__fds[fd]) == f) {
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+        if (err)
+            carom__limit_release(f); /* limit: a failed socket holds no connection */
+    }
     return err;
 }
 
@@ -602,6 +614,14 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             if (e)
                 return fail(e);
         }
+        /* limit: the transfer paid its token in curl.c; its socket takes a connection slot */
+        if (carom__limit_any() && f->state == CAROM_FD_FRESH && CAROM_ENTER()) {
+            carom__fd_bind_policy(f, a, l);
+            int e = carom__limit_slot(f, NULL);
+            carom__leave();
+            if (e)
+                return fail(e);
+        }
         return carom__real.connect(fd, a, l);
     }
     if (!CAROM_ENTER())
@@ -639,6 +659,15 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             emit("shot", f, 0, -1, 0, p->open_errno);
             r = fail(p->open_errno);
         }
+        goto out;
+    }
+    /* limit: a connection slot and a token before the first attempt (shim/limit.c). The
+     * endpoint was never tried: no outcome for the cushion (the shot is abandoned). */
+    int lim = carom__limit_connect(f, &s.clk);
+    if (lim) {
+        carom_shot_abandon(&s);
+        emit("shot", f, 0, -1, (int64_t)carom_clock_elapsed(&s.clk, carom__now_ms()), lim);
+        r = fail(lim);
         goto out;
     }
     if (st.probe)
@@ -689,13 +718,17 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         uint64_t now = carom__now_ms();
         carom_shot_report(&s, now, CAROM_RESULT_FATAL);
         shot_end(f, &s, false, now);
+        carom__limit_release(f); /* limit: a failed socket holds no connection */
         f->state = CAROM_FD_FAILED;
         r = fail(err);
         goto out;
     }
     err = retry_loop(fd, f, a, l, err, &s);
-    if (atomic_load(&carom__fds[fd]) == f) /* else closed meanwhile: not ours to write */
+    if (atomic_load(&carom__fds[fd]) == f) { /* else closed meanwhile: not ours to write */
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
+        if (err)
+            carom__limit_release(f); /* limit: a failed socket holds no connection */
+    }
     r = err ? fail(err) : 0;
 out:
     carom__leave();

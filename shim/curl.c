@@ -1568,6 +1568,19 @@ static int attempt_start(struct rec *r, CURLcode *rc)
         }
         return ACT_DONE;
     }
+    /* limit: every transfer attempt takes a token, retries too (shim/limit.c). Only where
+     * the program already blocks (curl_easy_perform): a wait inside a multi call would
+     * stall the program's event loop, so multi transfers are not limited yet. */
+    if (!r->m &&
+        carom__limit_curl(r->pol, r->slot, r->ep, &r->shot.clk, r->p.errbuf, CURL_ERROR_SIZE) != 0) {
+        if (r->n == 0) /* never sent: no outcome for the cushion */
+            r->ended_any = false;
+        *rc = r->committed ? r->first_fail : CURLE_COULDNT_CONNECT;
+        if (r->committed && r->p.errbuf && r->first_err[0])
+            snprintf(r->p.errbuf, CURL_ERROR_SIZE, "%s", r->first_err);
+        r->last_err = "rate limited";
+        return ACT_DONE;
+    }
     prep_attempt(r);
     r->n++;
     return ACT_RETRY;

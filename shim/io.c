@@ -460,15 +460,24 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
 
 static int carom_close(int fd)
 {
-    if (CAROM_LIKELY(!carom__fd(fd))) {
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f)) {
         carom__emit_fd_closing(fd, fd);
         return carom__real.close(fd);
     }
     /* Forget first: once the number is free another thread's socket() may reuse it. A
      * vfork child closes its own copy of the descriptor, not the parent's, but runs in
      * the parent's memory: the parent's record must stay (hostile_spawn.sh). */
-    if (!carom__vfork_child())
+    if (!carom__vfork_child()) {
+        /* limit: the connection slot goes back after the real close, so the server never
+         * sees the next holder's connection before this one's end (shim/limit.c). */
+        struct carom_lease_hold h;
+        carom__limit_detach(f, &h);
         carom__fd_untrack(fd);
+        int r = carom__real.close(fd);
+        carom__limit_drop(&h);
+        return r;
+    }
     return carom__real.close(fd);
 }
 CAROM_EXPORT int close(int fd)

@@ -90,6 +90,8 @@ static struct carom_slot *fill(struct carom_slot *s, uint64_t h, uint32_t pol, c
     carom_cushion_init(&s->cushion);
     carom_budget_init(&s->budget);
     carom_herd_init(&s->herd);
+    carom_bucket_init(&s->bucket); /* limit: */
+    carom_leases_init(&s->leases);
     atomic_store_explicit(&s->key_hash, h, memory_order_release);
     return s;
 }
@@ -226,6 +228,8 @@ static bool header_ok(const _Atomic uint64_t *w, uint64_t cfg_hash, char *why, s
         [CAROM_SHM_H_KEY_MAX] = CAROM_EP_KEY_MAX,
         [CAROM_SHM_H_OFF_CUSHION] = offsetof(struct carom_slot, cushion),
         [CAROM_SHM_H_CONFIG_HASH] = cfg_hash,
+        [CAROM_SHM_H_OFF_BUCKET] = offsetof(struct carom_slot, bucket), /* limit: */
+        [CAROM_SHM_H_OFF_LEASES] = offsetof(struct carom_slot, leases),
     };
     for (unsigned i = CAROM_SHM_H_VERSION; i < CAROM_SHM_H__N; i++) {
         if (i == CAROM_SHM_H_EVICTIONS) continue;
@@ -257,6 +261,10 @@ static void write_header(_Atomic uint64_t *w, uint64_t cfg_hash)
                           memory_order_relaxed);
     atomic_store_explicit(&w[CAROM_SHM_H_CONFIG_HASH], cfg_hash, memory_order_relaxed);
     atomic_store_explicit(&w[CAROM_SHM_H_EVICTIONS], 0, memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_BUCKET], offsetof(struct carom_slot, bucket), /* limit: */
+                          memory_order_relaxed);
+    atomic_store_explicit(&w[CAROM_SHM_H_OFF_LEASES], offsetof(struct carom_slot, leases),
+                          memory_order_relaxed);
     atomic_store_explicit(&w[CAROM_SHM_H_MAGIC], CAROM_SHM_MAGIC, memory_order_release);
 }
 

@@ -213,8 +213,10 @@ struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
     f->nonblock = (type & SOCK_NONBLOCK) != 0;
     f->protocol = protocol;
     struct carom_fd *old = atomic_exchange(&carom__fds[fd], f);
-    if (old)
+    if (old) {
+        carom__limit_release(old); /* limit: a number reused unseen frees its slot */
         pool_put(old);
+    }
     return f;
 }
 
@@ -231,6 +233,7 @@ void carom__fd_untrack(int fd)
         for (int i = 0; i < 10000 && atomic_load(&old->replacing); i++)
             sched_yield();
         carom__nb_close(old); /* closed before its outcome was seen: no verdict */
+        carom__limit_release(old); /* limit: its connection slot */
         pool_put(old);
     }
 }
@@ -284,9 +287,12 @@ void carom__fd_copy(int from, int to)
     f->next_free = NULL;
     atomic_store(&f->replacing, 0);
     f->ticket_open = false; /* one outcome is owed once, by the original */
+    f->lease = 0;           /* limit: and its connection slot is held by the original */
     struct carom_fd *old = atomic_exchange(&carom__fds[to], f);
-    if (old)
+    if (old) {
+        carom__limit_release(old); /* limit: */
         pool_put(old);
+    }
 }
 
 /* ---- endpoint slots: shared memory (state = shared) or this process's own ------------------- */

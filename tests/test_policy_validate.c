@@ -354,3 +354,39 @@ Test(policy_validate, null_callback_and_null_text)
     cr_assert_not_null(t);
     carom_policy_free(t);
 }
+
+Test(policy_validate, rate_limits_and_bulkheads)
+{
+    bad("[defaults]\nrate_limit = -1\nrate_burst = 65536\nmax_connections = 65\n"
+        "limit_wait_ms = 86400001\n[q]\nmatch = b:1\nrate_limit = 1000001\n"
+        "max_connections = lots\n",
+        6);
+    is(0, 2, "rate_limit", "expected a whole number 0..1000000");
+    is(1, 3, "rate_burst", "expected a whole number 0..65535");
+    is(2, 4, "max_connections", "expected a whole number 0..64");
+    is(3, 5, "limit_wait_ms", "milliseconds 0..86400000");
+    is(4, 8, "rate_limit", "0..1000000");
+    is(5, 9, "max_connections", "0..64");
+    /* A burst with no rate does nothing: said once, where the burst is set. */
+    bad("[p]\nmatch = a:1\nrate_burst = 5\n", 1);
+    is(0, 3, "rate_burst", "no effect while rate_limit is 0");
+
+    const char *ok = "[defaults]\nrate_limit = 10\nrate_burst = 5\nmax_connections = 2\n"
+                     "limit_wait_ms = 0\n[p]\nmatch = a:1\nrate_limit = 0\n";
+    carom_table *t = carom_policy_parse(ok, strlen(ok), "v.ini", NULL, NULL);
+    cr_assert_not_null(t, "turning an inherited rate off leaves its burst harmless");
+    const carom_policy *def = carom_policy_defaults(t);
+    cr_assert_eq(def->rate_limit, 10);
+    cr_assert_eq(def->rate_burst, 5);
+    cr_assert_eq(def->max_connections, 2);
+    cr_assert_eq(def->limit_wait_ms, 0);
+    carom_policy_free(t);
+
+    carom_table *b = carom_policy_builtin();
+    def = carom_policy_defaults(b);
+    cr_assert_eq(def->rate_limit, 0, "off by default");
+    cr_assert_eq(def->rate_burst, 0);
+    cr_assert_eq(def->max_connections, 0, "off by default");
+    cr_assert_eq(def->limit_wait_ms, 1000);
+    carom_policy_free(b);
+}

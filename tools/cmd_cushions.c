@@ -50,6 +50,8 @@ struct row {
     carom_cushion_view v;
     unsigned window;
     uint64_t idle_ms;
+    /* Rate limit and bulkhead (0 limit: off, or a table without them). */
+    unsigned rate_limit, rate_burst, tokens, max_connections, connections;
 };
 
 struct table {
@@ -104,7 +106,10 @@ static int map_table(const char *name, struct table *tb)
               h[CAROM_SHM_H_OFF_KEY] + h[CAROM_SHM_H_KEY_MAX] <= h[CAROM_SHM_H_SLOT_SIZE] &&
               h[CAROM_SHM_H_OFF_CUSHION] + sizeof(carom_cushion) <= h[CAROM_SHM_H_SLOT_SIZE] &&
               h[CAROM_SHM_H_OFF_KEY_HASH] % 8 == 0 && h[CAROM_SHM_H_OFF_LAST_USED] % 8 == 0 &&
-              h[CAROM_SHM_H_OFF_CUSHION] % 8 == 0 && h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 && h[CAROM_SHM_H_SLOT_SIZE] % 8 == 0;
+              h[CAROM_SHM_H_OFF_CUSHION] % 8 == 0 && h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 && h[CAROM_SHM_H_SLOT_SIZE] % 8 == 0 &&
+              h[CAROM_SHM_H_OFF_BUCKET] + sizeof(carom_bucket) <= h[CAROM_SHM_H_SLOT_SIZE] &&
+              h[CAROM_SHM_H_OFF_LEASES] + sizeof(carom_leases) <= h[CAROM_SHM_H_SLOT_SIZE] &&
+              h[CAROM_SHM_H_OFF_BUCKET] % 8 == 0 && h[CAROM_SHM_H_OFF_LEASES] % 8 == 0;
     if (!ok) {
         fprintf(stderr, "carom cushions: %s: not a carom table this version can read\n", name);
         munmap(m, tb->size);
@@ -151,6 +156,22 @@ static size_t collect(const struct table *tb, const carom_table *t, struct row *
         snprintf(r->policy, sizeof r->policy, "%s", p->name);
         r->window = p->cushion.window;
         carom_cushion_peek((const carom_cushion *)(s + h[CAROM_SHM_H_OFF_CUSHION]), &p->cushion, now, &r->v);
+        /* Limits: offsets 0 mean a table made before them (a slot's first field is the key). */
+        if (p->rate_limit && h[CAROM_SHM_H_OFF_BUCKET]) {
+            unsigned burst = p->rate_burst ? p->rate_burst
+                             : p->rate_limit < CAROM_BUCKET_BURST_MAX ? p->rate_limit
+                                                                      : CAROM_BUCKET_BURST_MAX;
+            const carom_bucket_cfg bc = {.rate_per_s = p->rate_limit, .burst = burst,
+                                         .max_wait_ms = p->limit_wait_ms};
+            r->rate_limit = p->rate_limit;
+            r->rate_burst = burst;
+            r->tokens = carom_bucket_tokens((const carom_bucket *)(s + h[CAROM_SHM_H_OFF_BUCKET]), &bc, now);
+        }
+        if (p->max_connections && h[CAROM_SHM_H_OFF_LEASES]) {
+            r->max_connections = p->max_connections;
+            r->connections = carom_leases_count((const carom_leases *)(s + h[CAROM_SHM_H_OFF_LEASES]),
+                                                p->max_connections);
+        }
         if (atomic_load_explicit(kh, memory_order_acquire) != k) continue;
         n++;
     }
@@ -190,10 +211,12 @@ static void print_json(FILE *out, const struct row *rows, size_t n)
         json_str(out, r->policy);
         fprintf(out,
                 ",\"state\":\"%s\",\"failures\":%u,\"window\":%u,\"half_open_in_ms\":%llu,"
-                "\"probes\":%u,\"idle_ms\":%llu,\"slot\":%u}",
+                "\"probes\":%u,\"idle_ms\":%llu,\"slot\":%u,\"rate_limit\":%u,\"rate_burst\":%u,"
+                "\"tokens\":%u,\"max_connections\":%u,\"connections\":%u}",
                 mode_name(r->v.mode), r->v.failures_in_window, r->window,
                 (unsigned long long)r->v.ms_until_half_open, r->v.probes_admitted,
-                (unsigned long long)r->idle_ms, r->slot);
+                (unsigned long long)r->idle_ms, r->slot, r->rate_limit, r->rate_burst, r->tokens,
+                r->max_connections, r->connections);
     }
     fputs("]\n", out);
 }
@@ -208,8 +231,8 @@ static void safe(char *dst, size_t cap, const char *src)
 
 static void print_text(FILE *out, const struct row *rows, size_t n, const char *name)
 {
-    fprintf(out, "%-40s %-20s %-9s %8s  %s\n", "ENDPOINT", "POLICY", "STATE", "FAILURES",
-            "HALF-OPEN IN");
+    fprintf(out, "%-40s %-20s %-9s %8s  %-22s %7s %5s\n", "ENDPOINT", "POLICY", "STATE", "FAILURES",
+            "HALF-OPEN IN", "TOKENS", "CONNS");
     for (size_t i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         char ep[256], pol[CAROM_NAME_MAX], fails[24], in[24];
@@ -221,7 +244,11 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
                      (double)r->v.ms_until_half_open / 1000.0);
         else
             snprintf(in, sizeof in, "-");
-        fprintf(out, "%-40s %-20s %-9s %8s  %s\n", ep, pol, mode_name(r->v.mode), fails, in);
+        char tok[24] = "-", conns[24] = "-"; /* limit: tokens now, open connections */
+        if (r->rate_limit) snprintf(tok, sizeof tok, "%u/%u", r->tokens, r->rate_burst);
+        if (r->max_connections) snprintf(conns, sizeof conns, "%u/%u", r->connections, r->max_connections);
+        fprintf(out, "%-40s %-20s %-9s %8s  %-22s %7s %5s\n", ep, pol, mode_name(r->v.mode), fails, in,
+                tok, conns);
     }
     if (!n) fprintf(out, "(no circuits in %s yet)\n", name);
 }

@@ -284,7 +284,8 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 static const char *const kinds[] = {"shot",      "retry",       "open",
                                     "half_open", "close",       "timeout",
                                     "pocket",    "stale_dns",   "budget_exhausted",
-                                    "chaos",     "config_error"};
+                                    "chaos",     "config_error", "rate_limited",
+                                    "bulkhead_full"};
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
 struct hist {
@@ -311,6 +312,7 @@ struct series {
 struct policy_row {
     char name[CAROM_NAME_MAX];
     uint64_t calls, failures, retries;
+    uint64_t limited; /* rate_limited and bulkhead_full: calls held back or refused */
     uint32_t lat[RING]; /* the latest shot durations (ms) */
     unsigned nlat, lat_next;
     char last_error[48], last_ep[192];
@@ -444,6 +446,8 @@ static void account(const struct ev *e)
         if (s) s->circuit = 0;
     } else if (strcmp(e->event, "chaos") == 0) {
         if (s) count_named(s->faults, MAX_FAULTS, e->error[0] ? e->error : "unknown");
+    } else if (strcmp(e->event, "rate_limited") == 0 || strcmp(e->event, "bulkhead_full") == 0) {
+        if (r) r->limited++;
     }
     if (r && e->error[0] && strcmp(e->event, "chaos") != 0) {
         snprintf(r->last_error, sizeof r->last_error, "%s", e->error);
@@ -490,8 +494,8 @@ static void print_table(FILE *out, const char *path, bool tty)
     fprintf(out, "carom scoreboard  %s  events %llu  dropped by senders %llu  invalid %llu\n", path,
             (unsigned long long)total_events, (unsigned long long)total_dropped,
             (unsigned long long)total_invalid);
-    fprintf(out, "%-20s %8s %8s %8s  %-14s %8s %8s  %s\n", "POLICY", "CALLS", "RETRIES", "FAILURES",
-            "CIRCUIT", "P50", "P99", "LAST ERROR");
+    fprintf(out, "%-20s %8s %8s %8s %8s  %-14s %8s %8s  %s\n", "POLICY", "CALLS", "RETRIES",
+            "FAILURES", "LIMITED", "CIRCUIT", "P50", "P99", "LAST ERROR");
     uint64_t now = mono_ms();
     for (unsigned i = 0; i < nrows; i++) {
         struct policy_row *r = &rows[i];
@@ -531,9 +535,10 @@ static void print_table(FILE *out, const char *path, bool tty)
                      (unsigned long long)((now - r->last_error_at) / 1000));
         else
             snprintf(last, sizeof last, "-");
-        fprintf(out, "%-20s %8llu %8llu %8llu  %-14s %8s %8s  %s\n", name,
+        fprintf(out, "%-20s %8llu %8llu %8llu %8llu  %-14s %8s %8s  %s\n", name,
                 (unsigned long long)r->calls, (unsigned long long)r->retries,
-                (unsigned long long)r->failures, circuit, p50, p99, last);
+                (unsigned long long)r->failures, (unsigned long long)r->limited, circuit, p50, p99,
+                last);
     }
     if (!nrows)
         fprintf(out, "(no events yet: run a program with the shim, e.g. carom run -- curl ...)\n");

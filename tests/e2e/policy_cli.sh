@@ -74,6 +74,7 @@ keys="retries base_delay_ms max_delay_ms jitter retry_on connect_timeout_ms retr
 io_timeout_ms deadline_ms retry_budget retry_budget_min_per_s cushion cushion_failures
 cushion_window cushion_half_open_ms cushion_first_break_ms cushion_probes open_errno pocket dns_stale_ms
 http_retry_status http_retry_methods retry_after_max_ms pocket_url pocket_response state
+rate_limit rate_burst max_connections limit_wait_ms
 chaos.connect_refuse chaos.connect_timeout chaos.dns_fail chaos.reset chaos.latency
 chaos.latency_ms chaos.short_write chaos.http_status"
 explain_is() { # ENDPOINT POLICY

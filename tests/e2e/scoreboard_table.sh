@@ -57,9 +57,9 @@ assert_eq "$?" 0 "carom scoreboard exits 0 on SIGTERM"
 # The last table printed (on exit).
 last=$(awk '/^carom scoreboard/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$T/table")
 printf '%s\n' "$last" | sed 's/^/# /' >&2
-assert_match "$last" '^POLICY +CALLS +RETRIES +FAILURES +CIRCUIT +P50 +P99 +LAST ERROR' "the header"
-assert_match "$last" "^deadpol +2 +4 +2 +open 1/1 +[0-9]+ms +[0-9]+ms +ECONNREFUSED 127\.0\.0\.1:$dead \(" "deadpol's row"
-assert_match "$last" '^livepol +3 +0 +0 +closed +[0-9]+ms +[0-9]+ms +-$' "livepol's row"
+assert_match "$last" '^POLICY +CALLS +RETRIES +FAILURES +LIMITED +CIRCUIT +P50 +P99 +LAST ERROR' "the header"
+assert_match "$last" "^deadpol +2 +4 +2 +0 +open 1/1 +[0-9]+ms +[0-9]+ms +ECONNREFUSED 127\.0\.0\.1:$dead \(" "deadpol's row"
+assert_match "$last" '^livepol +3 +0 +0 +0 +closed +[0-9]+ms +[0-9]+ms +-$' "livepol's row"
 assert_match "$last" 'events 12 ' "events counted (2 x (2 retries, shot, open) + 3 shots + 1)"
 if grep -q $'\x1b' "$T/table"; then fail "an escape sequence from an event reached the output"; fi
 assert_match "$last" '^evil\?\]0;pwned\? ' "the hostile policy name, defused"

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# limit_bulkhead.sh: max_connections caps the connections open to an endpoint across
+# every process of the host. Eight forked python3 workers each connect and hold their
+# connection 0.5 s under max_connections = 2: a server counting open connections never
+# sees more than 2 at once, and all 8 finish within their wait. With limit_wait_ms = 0
+# the extra workers fail at once with ETIMEDOUT (the documented errno). A holder killed
+# with SIGKILL (left a zombie, then reaped) gives its slot back to the next caller that
+# finds the endpoint full, while a live holder keeps it. It must never leave a process or
+# its shared table behind.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_shim
+
+CAROM=$CAROM_ROOT/$BUILD/carom
+[ -x "$CAROM" ] || fail "$CAROM is missing: run make"
+SHM=
+trap '[ -z "$SHM" ] || rm -f "$SHM"; _cleanup' EXIT
+
+# A server that counts connections open at once: ends (EOF) are handled before new
+# connections in each round, so a connection closed before the next one opened is never
+# counted together with it.
+cat >"$T/count_server.py" <<'PY'
+import selectors, socket, sys, time
+port, peak_file, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port)); ls.listen(64); ls.setblocking(False)
+sel = selectors.DefaultSelector(); sel.register(ls, selectors.EVENT_READ)
+open(ready, "w").close()
+live, peak, total, end = 0, 0, 0, time.monotonic() + 60
+while time.monotonic() < end:
+    events = sel.select(0.5)
+    for key, _ in sorted(events, key=lambda e: e[0].fileobj is ls):
+        if key.fileobj is ls:
+            while True:
+                try:
+                    c, _ = ls.accept()
+                except BlockingIOError:
+                    break
+                c.setblocking(False); sel.register(c, selectors.EVENT_READ)
+                live += 1; total += 1; peak = max(peak, live)
+        else:
+            try:
+                data = key.fileobj.recv(4096)
+            except ConnectionError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj); key.fileobj.close(); live -= 1
+    with open(peak_file + ".tmp", "w") as f:
+        f.write("%d %d %d\n" % (peak, total, live))
+    import os; os.replace(peak_file + ".tmp", peak_file)
+PY
+port=$(free_port)
+"$PYTHON" "$T/count_server.py" "$port" "$T/peak" "$T/ready" >"$T/server.log" 2>&1 &
+_PIDS+=("$!")
+wait_ready "$T/ready"
+
+# The key under test is max_connections; limit_wait_ms is raised from 1000 because the
+# last pair of 8 workers sharing 2 slots waits about 1.5 s.
+write_config <<EOF2
+[defaults]
+state = shared
+; $TEST_NAME $port $$
+
+[capped]
+match = 127.0.0.1:$port
+max_connections = 2
+limit_wait_ms = 5000
+EOF2
+SHM=$(CAROM_CONFIG=$CFG "$CAROM" cushions --path) || fail "carom cushions --path"
+
+WORKERS='
+import errno, os, socket, sys, time
+port, n, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+t0 = time.monotonic()
+kids = []
+for i in range(n):
+    pid = os.fork()
+    if pid == 0:
+        t = time.monotonic()
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError as e:
+            print("fail %s %d" % (errno.errorcode.get(e.errno, e.errno), (time.monotonic() - t) * 1000), flush=True)
+            os._exit(1)
+        time.sleep(hold)
+        s.close()
+        print("ok %d" % ((time.monotonic() - t) * 1000), flush=True)
+        os._exit(0)
+    kids.append(pid)
+bad = sum(os.waitpid(p, 0)[1] != 0 for p in kids)
+print("wall %d" % ((time.monotonic() - t0) * 1000), flush=True)
+'
+
+# 1. Eight workers, two slots: all connect in turn; the server sees at most 2 at once.
+RUN_TIMEOUT=30 run_shim "$PYTHON" -c "$WORKERS" "$port" 8 0.5
+assert_ok "eight workers under max_connections = 2: $ERR"
+assert_eq "$(grep -c '^ok' <<<"$OUT")" 8 "workers that connected and finished ($OUT)"
+sleep 0.7 # the server writes its counts every round
+read -r peak total live <"$T/peak"
+assert_le "$peak" 2 "connections the server saw open at once"
+assert_eq "$peak" 2 "the two slots were both used"
+assert_ge "$total" 8 "connections the server accepted"
+wall=$(sed -n 's/^wall //p' <<<"$OUT")
+assert_ge "$wall" 1900 "8 workers x 0.5 s through 2 slots (ms)"
+
+
+# metrics_until PORT ERE: scrapes the scoreboard's /metrics until ERE matches (bounded).
+metrics_until() {
+    for _ in $(seq 50); do
+        curl -sS -o "$T/metrics" "http://127.0.0.1:$1/metrics" 2>/dev/null || true
+        grep -Eq -- "$2" "$T/metrics" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "no /metrics line matches /$2/: $(grep carom_events_total "$T/metrics" 2>/dev/null)"
+}
+start_prometheus() {
+    mport=$(free_port)
+    "$CAROM" scoreboard --prometheus "127.0.0.1:$mport" >"$T/sb.out" 2>"$T/sb.err" &
+    _PIDS+=("$!")
+    for _ in $(seq 100); do grep -q serving "$T/sb.err" 2>/dev/null && break; sleep 0.05; done
+    grep -q serving "$T/sb.err" || fail "carom scoreboard --prometheus did not start: $(cat "$T/sb.err")"
+}
+
+# 2. No wait: the two first workers connect, the six others fail at once with ETIMEDOUT,
+#    each a bulkhead_full event that the scoreboard counts.
+sed -i 's/^limit_wait_ms = 5000/limit_wait_ms = 0/' "$CFG"
+need_cmd curl
+start_prometheus
+RUN_TIMEOUT=30 run_shim "$PYTHON" -c "$WORKERS" "$port" 8 0.5
+assert_eq "$(grep -c '^ok' <<<"$OUT")" 2 "workers that got one of the 2 slots ($OUT)"
+assert_eq "$(grep -c '^fail ETIMEDOUT' <<<"$OUT")" 6 "workers refused with ETIMEDOUT ($OUT)"
+slowest=$(sed -n 's/^fail ETIMEDOUT //p' <<<"$OUT" | sort -n | tail -1)
+assert_le "$slowest" 300 "a refused worker fails at once (ms)"
+metrics_until "$mport" "carom_events_total\\{policy=\"capped\",endpoint=\"127\\.0\\.0\\.1:$port\",event=\"bulkhead_full\"\\} 6\$"
+
+# 3. SIGKILLed holders: two children take both slots; one is killed with SIGKILL and left
+#    a zombie, the other lives. A new process gets the dead one's slot at once (no wait
+#    allowed), and then finds the endpoint full: the live holder keeps its slot.
+HOLDERS='
+import os, signal, socket, sys, time, subprocess
+port, probe = int(sys.argv[1]), sys.argv[2:]
+kids = []
+for i in range(2):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        s = socket.socket(); s.connect(("127.0.0.1", port)); os.write(w, b"x"); time.sleep(30); os._exit(0)
+    os.read(r, 1); kids.append(pid)
+os.kill(kids[0], signal.SIGKILL)
+time.sleep(0.2)  # killed, not reaped: a zombie
+out = subprocess.run(probe, capture_output=True, text=True).stdout.split()
+print("after_kill", *out, flush=True)
+os.waitpid(kids[0], 0)
+out = subprocess.run(probe, capture_output=True, text=True).stdout.split()
+print("after_reap", *out, flush=True)
+os.kill(kids[1], signal.SIGKILL); os.waitpid(kids[1], 0)
+'
+PROBE='
+import errno, socket, sys, time
+t = time.monotonic(); a = socket.socket(); b = socket.socket()
+def one(s):
+    try:
+        s.connect(("127.0.0.1", int(sys.argv[1]))); return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+print(one(a), one(b), int((time.monotonic() - t) * 1000))
+'
+RUN_TIMEOUT=30 run_shim "$PYTHON" -c "$HOLDERS" "$port" "$PYTHON" -c "$PROBE" "$port"
+assert_ok "SIGKILLed holder: $ERR"
+assert_match "$OUT" "^after_kill ok ETIMEDOUT [0-9]+$" "the zombie's slot is reclaimed at once, the live holder's is not"
+assert_match "$OUT" "after_reap ok ETIMEDOUT [0-9]+" "after the reap, still one slot free"
+ms=$(sed -n 's/^after_kill ok ETIMEDOUT //p' <<<"$OUT")
+assert_le "$ms" 300 "reclaiming a killed holder's slot (ms)"
+
+run_plain env CAROM_CONFIG="$CFG" "$CAROM" cushions --json
+"$PYTHON" -c '
+import json, sys
+r = [r for r in json.load(sys.stdin) if r["endpoint"] == "127.0.0.1:" + sys.argv[1]][0]
+assert r["max_connections"] == 2 and r["connections"] <= 2, r
+' "$port" <<<"$OUT" || fail "cushions row: $OUT"
+pass "8 workers through 2 slots in ${wall} ms, peak $peak; 6 refused at once; killed holder reclaimed in ${ms} ms"
