@@ -460,6 +460,46 @@ static inline uint32_t carom_leases_seq(const carom_leases *l)
     return atomic_load_explicit(&((carom_leases *)l)->seq, memory_order_acquire);
 }
 
+/* ---- the endpoint slot table ----------------------------------------------------------- */
+
+/* One endpoint's shared state: its cushion, budget, herd, rate bucket and leases, keyed by
+ * (policy index, "host:port"). The shim keeps an array of these in shared memory (or in
+ * its own memory with state = process); `carom cushions` reads them through the table's
+ * self-describing header and, for manual control, through this very layout. */
+#define CAROM_SLOT_KEY_MAX 96
+typedef struct carom_slot {
+    _Atomic uint64_t key_hash; /* 0: free; CAROM_SHM_RESERVED set: being claimed */
+    _Atomic uint64_t last_used_ms;
+    uint32_t policy_index;
+    char key[CAROM_SLOT_KEY_MAX]; /* "host:port", as events show it */
+    carom_cushion cushion;
+    carom_budget budget;
+    carom_herd herd;
+    carom_bucket bucket; /* rate_limit */
+    carom_leases leases; /* max_connections */
+} carom_slot;
+
+/* What the slot table needs from its caller: the clock (a claim in progress is waited
+ * for a moment, bounded), a way to let another thread run meanwhile (may be NULL), and
+ * the shared eviction counter (may be NULL). */
+typedef struct carom_slots_env {
+    uint64_t (*now_ms)(void);
+    void (*yield)(void);
+    _Atomic uint64_t *evictions;
+} carom_slots_env;
+
+/* FNV-1a over the policy index and the key; 63 bits, never 0 (docs/scoreboard.md names it
+ * so tools and tests can find a key's home slot). */
+uint64_t carom_slot_hash(uint32_t pol, const char *key);
+/* The slot for (pol, key) among the n slots at base (n a power of two), claimed when it
+ * is new (docs/scoreboard.md, "Shared state", gives the probing and eviction rule). NULL
+ * only when its run is full of recently used slots. Lock-free: a process killed at any
+ * instruction leaves the table usable. */
+carom_slot *carom_slots_find(carom_slot *base, unsigned n, uint32_t pol, const char *key,
+                             uint64_t now_ms, const carom_slots_env *env);
+/* The same without claiming: NULL when the key has no slot. */
+carom_slot *carom_slots_lookup(carom_slot *base, unsigned n, uint32_t pol, const char *key);
+
 #ifdef __cplusplus
 }
 #endif

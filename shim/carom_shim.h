@@ -111,23 +111,16 @@ void carom__guard_resume(void *saved);
 
 /* ---- endpoint slots: a cushion and a budget per (policy, endpoint) ------------------- */
 
-#define CAROM_EP_KEY_MAX 96
-struct carom_slot {
-    _Atomic uint64_t key_hash; /* 0: free */
-    _Atomic uint64_t last_used_ms;
-    uint32_t policy_index;
-    char key[CAROM_EP_KEY_MAX]; /* "host:port", as events show it */
-    carom_cushion cushion;
-    carom_budget budget;
-    carom_herd herd;
-    /* limit.c: the endpoint's rate limit and its connection slots, host-wide. */
-    carom_bucket bucket;
-    carom_leases leases;
-};
+/* The slot itself is core's carom_slot (its layout is shared with `carom cushions`). */
+#define CAROM_EP_KEY_MAX CAROM_SLOT_KEY_MAX
 
 /* The slot for policy p and endpoint key (created on first use). NULL only when the
  * table is full of recently used slots; callers then act without a cushion. */
 struct carom_slot *carom__slot(const carom_policy *p, const char *key);
+/* Maps (or creates) the shared table for t (shm.c): its slots, their count and the shared
+ * eviction counter. Returns 0, or -1 with a reason in why. */
+int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
+                      _Atomic uint64_t **evictions, char *why, size_t whylen);
 
 /* ---- per-fd table --------------------------------------------------------------------- */
 

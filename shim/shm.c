@@ -17,176 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The bound and the eviction rule (docs/scoreboard.md, "Shared state"):
- * - 4096 slots; a key lives in the first usable slot of a run of 32 starting at
- *   hash % 4096 (linear probing; keys are never deleted back to 0, only replaced, so a
- *   free slot ends every run).
- * - A key found nowhere in its run takes the first slot of the run stuck "being
- *   initialised" for CLAIM_STALE_MS (its claimer died), else the first free slot, else the
- *   first slot idle for IDLE_MS, else the least recently used slot of the run if it has
- *   been idle for LRU_MIN_IDLE_MS. Otherwise the caller gets NULL and acts without a
- *   cushion. */
+/* The table's size and place (docs/scoreboard.md, "Shared state"); the slot table itself is
+ * core/slots.c. The header words are core/carom_core.h's enum carom_shm_word, shared with
+ * `carom cushions`. */
 #define SHM_SLOTS 4096u
-#define PROBE 32u
-#define IDLE_MS (10ull * 60 * 1000)
-#define LRU_MIN_IDLE_MS (60ull * 1000)
-#define CLAIM_STALE_MS 5000ull
-#define PUBLISH_WAIT_MS 2ull
-#define TOUCH_EVERY_MS 1000ull
-
-/* key_hash values: 0 free; CAROM_SHM_RESERVED set: being claimed since the time (ms) in
- * the low 63 bits; anything else: the published hash of (policy index, key). The header
- * words are core/carom_core.h's enum carom_shm_word, shared with `carom cushions`. */
 #define SLOTS_OFF 256u
 _Static_assert(CAROM_SHM_H__N * 8 <= SLOTS_OFF, "header fits before the slots");
-
-uint64_t carom__slot_hash(uint32_t pol, const char *key);
-struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32_t pol,
-                                     const char *key, uint64_t now);
-int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n, char *why,
-                      size_t whylen);
-
-/* FNV-1a over the policy index and the key; 63 bits, never 0 (docs name it so tools and
- * tests can find a key's home slot). */
-uint64_t carom__slot_hash(uint32_t pol, const char *key)
-{
-    uint64_t h = 0xcbf29ce484222325ull ^ pol;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ull;
-    h &= ~CAROM_SHM_RESERVED;
-    return h ? h : 1;
-}
-
-/* ---- the table ------------------------------------------------------------------------------ */
-
-static _Atomic uint64_t *evictions; /* in the shared header, when there is one */
-
-static bool slot_is(struct carom_slot *s, uint64_t h, uint32_t pol, const char *key)
-{
-    if (s->policy_index != pol || strncmp(s->key, key, sizeof s->key - 1) != 0) return false;
-    /* The key was read after an acquire of h; if the slot was evicted meanwhile the hash
-     * has changed, and what we compared may be torn. */
-    return atomic_load_explicit(&s->key_hash, memory_order_acquire) == h;
-}
-
-static void touch(struct carom_slot *s, uint64_t now)
-{
-    /* One store per second at most: every process writes this shared line otherwise. */
-    uint64_t last = atomic_load_explicit(&s->last_used_ms, memory_order_relaxed);
-    if (now - last >= TOUCH_EVERY_MS || last > now)
-        atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
-}
-
-/* Fills a slot this caller holds reserved, then publishes it. */
-static struct carom_slot *fill(struct carom_slot *s, uint64_t h, uint32_t pol, const char *key,
-                               uint64_t now)
-{
-    atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
-    s->policy_index = pol;
-    size_t n = strlen(key);
-    if (n >= sizeof s->key) n = sizeof s->key - 1;
-    memcpy(s->key, key, n);
-    memset(s->key + n, 0, sizeof s->key - n);
-    carom_cushion_init(&s->cushion);
-    carom_budget_init(&s->budget);
-    carom_herd_init(&s->herd);
-    carom_bucket_init(&s->bucket); /* limit: */
-    carom_leases_init(&s->leases);
-    atomic_store_explicit(&s->key_hash, h, memory_order_release);
-    return s;
-}
-
-/* Takes slot s from the value we saw (free, stale reservation or evictable key). */
-static struct carom_slot *take(struct carom_slot *s, uint64_t seen, uint64_t h, uint32_t pol,
-                               const char *key, uint64_t now)
-{
-    if (!atomic_compare_exchange_strong_explicit(&s->key_hash, &seen, CAROM_SHM_RESERVED | now,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return NULL;
-    if (seen != 0 && !(seen & CAROM_SHM_RESERVED) && evictions)
-        atomic_fetch_add_explicit(evictions, 1, memory_order_relaxed);
-    return fill(s, h, pol, key, now);
-}
-
-/* A fresh reservation is published within microseconds unless its claimer was
- * descheduled or killed: wait a little (bounded), so that two processes creating the same
- * endpoint at once end up sharing one slot rather than taking two. */
-static uint64_t await_publish(struct carom_slot *s, uint64_t cur)
-{
-    uint64_t until = carom__now_ms() + PUBLISH_WAIT_MS;
-    while ((cur & CAROM_SHM_RESERVED) && carom__now_ms() <= until) {
-        sched_yield();
-        cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
-    }
-    return cur;
-}
-
-struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32_t pol,
-                                     const char *key, uint64_t now)
-{
-    uint64_t h = carom__slot_hash(pol, key);
-    struct carom_slot *stale = NULL, *idle = NULL, *lru = NULL;
-    uint64_t stale_v = 0, idle_v = 0, lru_v = 0, lru_at = UINT64_MAX;
-    unsigned probe = n < PROBE ? n : PROBE;
-    for (unsigned i = 0, again = 0; i < probe; i++) {
-        struct carom_slot *s = &base[(h + i) & (n - 1)];
-        uint64_t cur = atomic_load_explicit(&s->key_hash, memory_order_acquire);
-        if (cur & CAROM_SHM_RESERVED) {
-            /* Either way: a claim stamped far in the future is no live claimer's. */
-            uint64_t since = cur & ~CAROM_SHM_RESERVED;
-            if ((now > since ? now - since : since - now) >= CLAIM_STALE_MS) {
-                if (!stale) {
-                    stale = s;
-                    stale_v = cur;
-                }
-                continue;
-            }
-            cur = await_publish(s, cur);
-            if (cur & CAROM_SHM_RESERVED) continue; /* still being set up: treat as someone else's */
-        }
-        if (cur == 0) {
-            /* The end of the run: the key is nowhere. A claim its claimer never finished
-             * (often for this very key) is put to use before a free slot is spent. */
-            if (stale) {
-                struct carom_slot *got = take(stale, stale_v, h, pol, key, now);
-                if (got) return got;
-                /* Someone else took it, maybe for this key: look before taking another. */
-                uint64_t c = await_publish(
-                    stale, atomic_load_explicit(&stale->key_hash, memory_order_acquire));
-                if (c == h && slot_is(stale, h, pol, key)) {
-                    touch(stale, now);
-                    return stale;
-                }
-                stale = NULL;
-            }
-            struct carom_slot *got = take(s, 0, h, pol, key, now);
-            if (got) return got;
-            if (again++ < 4) i--; /* lost the race for it: look at what the winner put there */
-            continue;
-        }
-        if (cur == h && slot_is(s, h, pol, key)) {
-            touch(s, now);
-            return s;
-        }
-        uint64_t used = atomic_load_explicit(&s->last_used_ms, memory_order_relaxed);
-        uint64_t idle_for = now > used ? now - used : 0;
-        if (!idle && idle_for >= IDLE_MS) {
-            idle = s;
-            idle_v = cur;
-        }
-        if (used < lru_at) {
-            lru = s;
-            lru_v = cur;
-            lru_at = used;
-        }
-    }
-    struct carom_slot *got = NULL;
-    if (stale) got = take(stale, stale_v, h, pol, key, now);
-    if (!got && idle) got = take(idle, idle_v, h, pol, key, now);
-    if (!got && lru && now > lru_at && now - lru_at >= LRU_MIN_IDLE_MS)
-        got = take(lru, lru_v, h, pol, key, now);
-    return got;
-}
 
 /* ---- the shared backing ------------------------------------------------------------------------
  */
@@ -356,8 +192,8 @@ void carom__shm_name(const carom_table *t, char *buf, size_t len)
              (unsigned long long)carom_policy_hash(t));
 }
 
-int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n, char *why,
-                      size_t whylen)
+int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
+                      _Atomic uint64_t **evictions, char *why, size_t whylen)
 {
     char name[96];
     carom__shm_name(t, name, sizeof name);
@@ -375,7 +211,7 @@ int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned 
         if (!m && err != EEXIST) break; /* EEXIST: another process published first; open theirs */
     }
     if (!m) return -1;
-    evictions = &((_Atomic uint64_t *)m)[CAROM_SHM_H_EVICTIONS];
+    *evictions = &((_Atomic uint64_t *)m)[CAROM_SHM_H_EVICTIONS];
     *slots = (struct carom_slot *)((char *)m + SLOTS_OFF);
     *n = SHM_SLOTS;
     return 0;

@@ -297,15 +297,18 @@ void carom__fd_copy(int from, int to)
 
 /* ---- endpoint slots: shared memory (state = shared) or this process's own ------------------- */
 
-/* shm.c */
-struct carom_slot *carom__slots_find(struct carom_slot *base, unsigned n, uint32_t pol,
-                                     const char *key, uint64_t now);
-int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n, char *why,
-                      size_t whylen);
-
 #define LOCAL_SLOTS 1024u /* per-process fallback: a power of two */
 static struct carom_slot *slots;
 static unsigned nslots;
+static uint64_t slots_now(void)
+{
+    return carom__now_ms();
+}
+static void slots_yield(void)
+{
+    sched_yield();
+}
+static carom_slots_env slots_env = {.now_ms = slots_now, .yield = slots_yield};
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
 /* Attached on the first endpoint look-up, not at init: the many processes of a script
@@ -317,7 +320,7 @@ static void slots_attach(void)
         return;
     if (carom_policy_state_mode(t) == CAROM_STATE_SHARED) {
         char why[256];
-        if (carom__shm_attach(t, &slots, &nslots, why, sizeof why) == 0)
+        if (carom__shm_attach(t, &slots, &nslots, &slots_env.evictions, why, sizeof why) == 0)
             return;
         /* One line, once per process, then the same behaviour with private state. */
         static const char pre[] = "carom: shared state unavailable (";
@@ -339,7 +342,7 @@ struct carom_slot *carom__slot(const carom_policy *p, const char *key)
     pthread_once(&slots_once, slots_attach);
     if (!slots)
         return NULL;
-    return carom__slots_find(slots, nslots, p->index, key, carom__now_ms());
+    return carom_slots_find(slots, nslots, p->index, key, carom__now_ms(), &slots_env);
 }
 
 /* ---- init ------------------------------------------------------------------------------------------- */
