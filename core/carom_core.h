@@ -376,10 +376,13 @@ enum carom_shm_word {
     CAROM_SHM_H_EVICTIONS,
     CAROM_SHM_H_OFF_BUCKET, /* carom_bucket in a slot (0 in tables made before limits) */
     CAROM_SHM_H_OFF_LEASES, /* carom_leases in a slot (likewise) */
+    CAROM_SHM_H_CHAOS_OFF, /* the runtime chaos rules (carom_chaos_rule[]) */
+    CAROM_SHM_H_CHAOS_N,
+    CAROM_SHM_H_CHAOS_GEN, /* bumped by `carom chaos` on every change */
     CAROM_SHM_H__N
 };
 #define CAROM_SHM_MAGIC 0x31766d6873726163ull /* "carshmv1" little-endian */
-#define CAROM_SHM_VERSION 2u
+#define CAROM_SHM_VERSION 3u
 /* A slot's key_hash with this bit set is being claimed (since the ms in the low bits). */
 #define CAROM_SHM_RESERVED (1ull << 63)
 
@@ -499,6 +502,25 @@ carom_slot *carom_slots_find(carom_slot *base, unsigned n, uint32_t pol, const c
                              uint64_t now_ms, const carom_slots_env *env);
 /* The same without claiming: NULL when the key has no slot. */
 carom_slot *carom_slots_lookup(carom_slot *base, unsigned n, uint32_t pol, const char *key);
+
+/* ---- runtime chaos rules ---------------------------------------------------------------- */
+
+/* Faults set at run time by `carom chaos` for one endpoint: its text is the command's
+ * KEY=VALUE words ("connect_refuse=1 latency_ms=200"). Written under a seqlock: `seq` is
+ * odd while a writer fills the rule, and changes with every write, so a reader copies
+ * the rule and keeps the copy only when seq was even and unchanged across it. All-zero is
+ * a free rule. */
+#define CAROM_CHAOS_RULES 32
+#define CAROM_CHAOS_TEXT_MAX 256
+typedef struct carom_chaos_rule {
+    _Atomic uint64_t seq;
+    char endpoint[CAROM_SLOT_KEY_MAX];
+    char text[CAROM_CHAOS_TEXT_MAX];
+} carom_chaos_rule;
+
+/* Copies r into *out (NUL-terminated strings); false when a writer was busy with it
+ * throughout a few tries. */
+bool carom_chaos_rule_read(const carom_chaos_rule *r, carom_chaos_rule *out);
 
 #ifdef __cplusplus
 }

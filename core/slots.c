@@ -1,6 +1,6 @@
 /* slots.c: the endpoint slot table: finding a key's slot and claiming one for a new key,
  * over an array the caller provides (shared memory in the shim, a mapped table in
- * `carom cushions`). It must never lock, allocate, wait unboundedly on another process or
+ * `carom cushions`); and reading the runtime chaos rules beside it. It must never lock, allocate, wait unboundedly on another process or
  * read a clock but through the caller's env: a process killed at any instruction must
  * leave the table usable. */
 #include <string.h>
@@ -176,4 +176,22 @@ carom_slot *carom_slots_lookup(carom_slot *base, unsigned n, uint32_t pol, const
         if (cur == h && slot_is(s, h, pol, key)) return s;
     }
     return NULL;
+}
+
+bool carom_chaos_rule_read(const carom_chaos_rule *r, carom_chaos_rule *out)
+{
+    carom_chaos_rule *m = (carom_chaos_rule *)r; /* loads never write: see carom_cushion_peek */
+    for (int tries = 0; tries < 64; tries++) {
+        uint64_t s0 = atomic_load_explicit(&m->seq, memory_order_acquire);
+        if (s0 & 1) continue;
+        memcpy(out->endpoint, m->endpoint, sizeof out->endpoint);
+        memcpy(out->text, m->text, sizeof out->text);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s0) continue;
+        out->endpoint[sizeof out->endpoint - 1] = 0;
+        out->text[sizeof out->text - 1] = 0;
+        atomic_store_explicit(&out->seq, s0, memory_order_relaxed);
+        return true;
+    }
+    return false;
 }

@@ -1302,6 +1302,16 @@ static void prep_attempt(struct rec *r)
 static void circuit_message(struct rec *r, uint64_t ms)
 {
     if (!r->p.errbuf) return;
+    if (cushion_on(r)) {
+        carom_cushion_view v;
+        carom_cushion_peek(&r->slot->cushion, &r->pol->cushion, carom__now_ms(), &v);
+        if (v.mode == CAROM_CUSHION_FORCED_OPEN) {
+            snprintf(r->p.errbuf, CURL_ERROR_SIZE,
+                     "carom: circuit open for %s (forced open: carom cushions --close %s)", r->ep,
+                     r->ep);
+            return;
+        }
+    }
     unsigned s = (unsigned)((ms + 999) / 1000);
     snprintf(r->p.errbuf, CURL_ERROR_SIZE, "carom: circuit open for %s (retry in %u s)", r->ep,
              s ? s : 1);

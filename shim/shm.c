@@ -27,9 +27,43 @@ _Static_assert(CAROM_SHM_H__N * 8 <= SLOTS_OFF, "header fits before the slots");
 /* ---- the shared backing ------------------------------------------------------------------------
  */
 
+/* The runtime chaos rules (`carom chaos`) follow the slots. */
+#define CHAOS_OFF (SLOTS_OFF + (size_t)SHM_SLOTS * sizeof(struct carom_slot))
+_Static_assert(CHAOS_OFF % 8 == 0, "the rules are aligned");
+
 static size_t table_size(void)
 {
-    return SLOTS_OFF + (size_t)SHM_SLOTS * sizeof(struct carom_slot);
+    return CHAOS_OFF + (size_t)CAROM_CHAOS_RULES * sizeof(carom_chaos_rule);
+}
+
+/* Every header word this build writes and expects, but the magic and the counters. */
+static void layout(uint64_t w[CAROM_SHM_H__N], uint64_t cfg_hash)
+{
+    for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
+        w[i] = 0;
+    w[CAROM_SHM_H_VERSION] = CAROM_SHM_VERSION;
+    w[CAROM_SHM_H_NSLOTS] = SHM_SLOTS;
+    w[CAROM_SHM_H_SIZE] = table_size();
+    w[CAROM_SHM_H_UID] = geteuid();
+    w[CAROM_SHM_H_SLOT_SIZE] = sizeof(struct carom_slot);
+    w[CAROM_SHM_H_SLOTS_OFF] = SLOTS_OFF;
+    w[CAROM_SHM_H_OFF_KEY_HASH] = offsetof(struct carom_slot, key_hash);
+    w[CAROM_SHM_H_OFF_LAST_USED] = offsetof(struct carom_slot, last_used_ms);
+    w[CAROM_SHM_H_OFF_POLICY] = offsetof(struct carom_slot, policy_index);
+    w[CAROM_SHM_H_OFF_KEY] = offsetof(struct carom_slot, key);
+    w[CAROM_SHM_H_KEY_MAX] = CAROM_EP_KEY_MAX;
+    w[CAROM_SHM_H_OFF_CUSHION] = offsetof(struct carom_slot, cushion);
+    w[CAROM_SHM_H_CONFIG_HASH] = cfg_hash;
+    w[CAROM_SHM_H_OFF_BUCKET] = offsetof(struct carom_slot, bucket);
+    w[CAROM_SHM_H_OFF_LEASES] = offsetof(struct carom_slot, leases);
+    w[CAROM_SHM_H_CHAOS_OFF] = CHAOS_OFF;
+    w[CAROM_SHM_H_CHAOS_N] = CAROM_CHAOS_RULES;
+}
+
+/* Words that change while the table is in use. */
+static bool counter(unsigned i)
+{
+    return i == CAROM_SHM_H_MAGIC || i == CAROM_SHM_H_EVICTIONS || i == CAROM_SHM_H_CHAOS_GEN;
 }
 
 static void say(char *why, size_t len, const char *what, int err)
@@ -50,25 +84,10 @@ static bool header_ok(const _Atomic uint64_t *w, uint64_t cfg_hash, char *why, s
         }
         sched_yield();
     }
-    uint64_t want[CAROM_SHM_H__N] = {
-        [CAROM_SHM_H_VERSION] = CAROM_SHM_VERSION,
-        [CAROM_SHM_H_NSLOTS] = SHM_SLOTS,
-        [CAROM_SHM_H_SIZE] = table_size(),
-        [CAROM_SHM_H_UID] = geteuid(),
-        [CAROM_SHM_H_SLOT_SIZE] = sizeof(struct carom_slot),
-        [CAROM_SHM_H_SLOTS_OFF] = SLOTS_OFF,
-        [CAROM_SHM_H_OFF_KEY_HASH] = offsetof(struct carom_slot, key_hash),
-        [CAROM_SHM_H_OFF_LAST_USED] = offsetof(struct carom_slot, last_used_ms),
-        [CAROM_SHM_H_OFF_POLICY] = offsetof(struct carom_slot, policy_index),
-        [CAROM_SHM_H_OFF_KEY] = offsetof(struct carom_slot, key),
-        [CAROM_SHM_H_KEY_MAX] = CAROM_EP_KEY_MAX,
-        [CAROM_SHM_H_OFF_CUSHION] = offsetof(struct carom_slot, cushion),
-        [CAROM_SHM_H_CONFIG_HASH] = cfg_hash,
-        [CAROM_SHM_H_OFF_BUCKET] = offsetof(struct carom_slot, bucket), /* limit: */
-        [CAROM_SHM_H_OFF_LEASES] = offsetof(struct carom_slot, leases),
-    };
-    for (unsigned i = CAROM_SHM_H_VERSION; i < CAROM_SHM_H__N; i++) {
-        if (i == CAROM_SHM_H_EVICTIONS) continue;
+    uint64_t want[CAROM_SHM_H__N];
+    layout(want, cfg_hash);
+    for (unsigned i = 0; i < CAROM_SHM_H__N; i++) {
+        if (counter(i)) continue;
         if (atomic_load_explicit(&w[i], memory_order_relaxed) != want[i]) {
             say(why, len, "made by another carom version (layout differs); remove it", 0);
             return false;
@@ -79,28 +98,11 @@ static bool header_ok(const _Atomic uint64_t *w, uint64_t cfg_hash, char *why, s
 
 static void write_header(_Atomic uint64_t *w, uint64_t cfg_hash)
 {
-    atomic_store_explicit(&w[CAROM_SHM_H_VERSION], CAROM_SHM_VERSION, memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_NSLOTS], SHM_SLOTS, memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_SIZE], table_size(), memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_UID], geteuid(), memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_SLOT_SIZE], sizeof(struct carom_slot), memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_SLOTS_OFF], SLOTS_OFF, memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_KEY_HASH], offsetof(struct carom_slot, key_hash),
-                          memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_LAST_USED], offsetof(struct carom_slot, last_used_ms),
-                          memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_POLICY], offsetof(struct carom_slot, policy_index),
-                          memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_KEY], offsetof(struct carom_slot, key), memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_KEY_MAX], CAROM_EP_KEY_MAX, memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_CUSHION], offsetof(struct carom_slot, cushion),
-                          memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_CONFIG_HASH], cfg_hash, memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_EVICTIONS], 0, memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_BUCKET], offsetof(struct carom_slot, bucket), /* limit: */
-                          memory_order_relaxed);
-    atomic_store_explicit(&w[CAROM_SHM_H_OFF_LEASES], offsetof(struct carom_slot, leases),
-                          memory_order_relaxed);
+    uint64_t v[CAROM_SHM_H__N];
+    layout(v, cfg_hash);
+    for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
+        if (i != CAROM_SHM_H_MAGIC)
+            atomic_store_explicit(&w[i], v[i], memory_order_relaxed);
     atomic_store_explicit(&w[CAROM_SHM_H_MAGIC], CAROM_SHM_MAGIC, memory_order_release);
 }
 

@@ -11,5 +11,9 @@ int carom_cmd_explain(int argc, char **argv);    /* carom explain HOST:PORT [FIL
 int carom_cmd_run(int argc, char **argv);        /* carom run [-c FILE] [--chaos] -- PROGRAM ... (tools/cmd_run.c) */
 int carom_cmd_scoreboard(int argc, char **argv); /* carom scoreboard [-c FILE] [--json | --prometheus HOST:PORT] (tools/cmd_scoreboard.c) */
 int carom_cmd_cushions(int argc, char **argv);   /* carom cushions [-c FILE] [--json] [--watch] [--path] (tools/cmd_cushions.c) */
+int carom_cmd_chaos(int argc, char **argv);      /* carom chaos [-c FILE] ENDPOINT KEY=VALUE... | --list | --clear [EP] (tools/cmd_control.c) */
+/* carom cushions --open|--close ENDPOINT, --reset [ENDPOINT] (action "open", "close",
+ * "reset"; ep NULL: every circuit, for reset only) (tools/cmd_control.c). */
+int carom_cushions_control(const char *action, const char *ep, const char *file);
 
 #endif

@@ -122,8 +122,8 @@ static int cmp_row(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
     /* Open first, then half-open, then closed: what needs attention on top. */
-    static const int rank[] = {
-        [CAROM_CUSHION_CLOSED] = 2, [CAROM_CUSHION_OPEN] = 0, [CAROM_CUSHION_HALF_OPEN] = 1};
+    static const int rank[] = {[CAROM_CUSHION_CLOSED] = 3, [CAROM_CUSHION_OPEN] = 1,
+                               [CAROM_CUSHION_HALF_OPEN] = 2, [CAROM_CUSHION_FORCED_OPEN] = 0};
     if (rank[x->v.mode] != rank[y->v.mode]) return rank[x->v.mode] - rank[y->v.mode];
     int c = strcmp(x->endpoint, y->endpoint);
     return c ? c : strcmp(x->policy, y->policy);
@@ -181,7 +181,10 @@ static size_t collect(const struct table *tb, const carom_table *t, struct row *
 
 static const char *mode_name(carom_cushion_mode m)
 {
-    return m == CAROM_CUSHION_OPEN ? "open" : m == CAROM_CUSHION_HALF_OPEN ? "half_open" : "closed";
+    return m == CAROM_CUSHION_OPEN          ? "open"
+           : m == CAROM_CUSHION_HALF_OPEN   ? "half_open"
+           : m == CAROM_CUSHION_FORCED_OPEN ? "forced-open"
+                                            : "closed";
 }
 
 static void json_str(FILE *out, const char *s)
@@ -231,7 +234,7 @@ static void safe(char *dst, size_t cap, const char *src)
 
 static void print_text(FILE *out, const struct row *rows, size_t n, const char *name)
 {
-    fprintf(out, "%-40s %-20s %-9s %8s  %-22s %7s %5s\n", "ENDPOINT", "POLICY", "STATE", "FAILURES",
+    fprintf(out, "%-40s %-20s %-11s %8s  %-22s %7s %5s\n", "ENDPOINT", "POLICY", "STATE", "FAILURES",
             "HALF-OPEN IN", "TOKENS", "CONNS");
     for (size_t i = 0; i < n; i++) {
         const struct row *r = &rows[i];
@@ -242,12 +245,14 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
         if (r->v.mode == CAROM_CUSHION_OPEN)
             snprintf(in, sizeof in, r->v.ms_until_half_open ? "%.1fs" : "now (next call probes)",
                      (double)r->v.ms_until_half_open / 1000.0);
+        else if (r->v.mode == CAROM_CUSHION_FORCED_OPEN)
+            snprintf(in, sizeof in, "until closed by hand");
         else
             snprintf(in, sizeof in, "-");
         char tok[24] = "-", conns[24] = "-"; /* limit: tokens now, open connections */
         if (r->rate_limit) snprintf(tok, sizeof tok, "%u/%u", r->tokens, r->rate_burst);
         if (r->max_connections) snprintf(conns, sizeof conns, "%u/%u", r->connections, r->max_connections);
-        fprintf(out, "%-40s %-20s %-9s %8s  %-22s %7s %5s\n", ep, pol, mode_name(r->v.mode), fails, in,
+        fprintf(out, "%-40s %-20s %-11s %8s  %-22s %7s %5s\n", ep, pol, mode_name(r->v.mode), fails, in,
                 tok, conns);
     }
     if (!n) fprintf(out, "(no circuits in %s yet)\n", name);
@@ -255,19 +260,31 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
 
 static const char usage[] =
     "usage: carom cushions [-c FILE] [--json] [--watch] [--path]\n"
-    "Lists the circuits in the shared-memory table of this user and policy file.\n"
+    "       carom cushions [-c FILE] --open ENDPOINT | --close ENDPOINT | --reset [ENDPOINT]\n"
+    "Lists the circuits in the shared-memory table of this user and policy file, or steers\n"
+    "them by hand for every program sharing it (ENDPOINT is HOST:PORT as listed).\n"
     "  -c FILE      the policy file (its content names the table)\n"
     "  --json       print a JSON array instead of a table\n"
     "  -w, --watch  redraw every second until interrupted\n"
     "  --path       print the table's file name and exit\n"
+    "  --open EP    open EP's circuit until it is closed by hand (forced-open)\n"
+    "  --close EP   close EP's circuit, with an empty window\n"
+    "  --reset [EP] close and forget EP's circuit, budget and herd (every endpoint's without EP)\n"
     "  -h, --help   show this help\n";
 
 int carom_cmd_cushions(int argc, char **argv)
 {
     bool json = false, watch = false, only_path = false;
-    const char *file = NULL;
+    const char *file = NULL, *action = NULL, *ep = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
+        if ((strcmp(argv[i], "--open") == 0 || strcmp(argv[i], "--close") == 0) && i + 1 < argc &&
+            !action) {
+            action = argv[i] + 2;
+            ep = argv[++i];
+        } else if (strcmp(argv[i], "--reset") == 0 && !action) {
+            action = "reset";
+            if (i + 1 < argc && argv[i + 1][0] != '-') ep = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else if (strcmp(argv[i], "--path") == 0) {
             only_path = true;
@@ -282,6 +299,13 @@ int carom_cmd_cushions(int argc, char **argv)
             fputs(usage, stderr);
             return 2;
         }
+    }
+    if (action) {
+        if (json || watch || only_path) {
+            fputs(usage, stderr);
+            return 2;
+        }
+        return carom_cushions_control(action, ep, file);
     }
     /* The same search as the shim ($CAROM_CONFIG, ./carom.ini, ...): the table's name
      * hashes the file's content, so only the same file finds the same table. */

@@ -306,7 +306,7 @@ struct series {
     struct named_count faults[MAX_FAULTS];     /* chaos injections by fault */
     uint64_t retries;
     struct hist delay, duration;
-    int circuit; /* 0 closed, 1 open, 2 half-open */
+    int circuit; /* 0 closed, 1 open, 2 half-open, 3 forced open (by hand) */
 };
 
 struct policy_row {
@@ -439,7 +439,8 @@ static void account(const struct ev *e)
         }
         if (r) r->retries++;
     } else if (strcmp(e->event, "open") == 0) {
-        if (s) s->circuit = 1;
+        /* Opened by hand (`carom cushions --open`): open until closed by hand. */
+        if (s) s->circuit = strncmp(e->detail, "manual", 6) == 0 ? 3 : 1;
     } else if (strcmp(e->event, "half_open") == 0) {
         if (s) s->circuit = 2;
     } else if (strcmp(e->event, "close") == 0) {
@@ -499,7 +500,7 @@ static void print_table(FILE *out, const char *path, bool tty)
     uint64_t now = mono_ms();
     for (unsigned i = 0; i < nrows; i++) {
         struct policy_row *r = &rows[i];
-        unsigned open = 0, half = 0, known = 0;
+        unsigned open = 0, half = 0, forced = 0, known = 0;
         for (unsigned j = 0; j < nseries; j++) {
             if (strcmp(series[j].policy, r->name) != 0) continue;
             uint64_t transitions = series[j].events[2] + series[j].events[3] + series[j].events[4];
@@ -507,9 +508,12 @@ static void print_table(FILE *out, const char *path, bool tty)
             known++;
             open += series[j].circuit == 1;
             half += series[j].circuit == 2;
+            forced += series[j].circuit == 3;
         }
         char circuit[32];
-        if (open)
+        if (forced)
+            snprintf(circuit, sizeof circuit, "forced-open %u/%u", forced, known);
+        else if (open)
             snprintf(circuit, sizeof circuit, "open %u/%u", open, known);
         else if (half)
             snprintf(circuit, sizeof circuit, "half-open %u/%u", half, known);
@@ -652,7 +656,7 @@ static char *prometheus_text(size_t *len)
                (unsigned long long)series[i].retries);
     }
     sb_add(&b, "# HELP carom_circuit_state Circuit state as last reported: 0 closed, 1 open, "
-               "2 half-open.\n# TYPE carom_circuit_state gauge\n");
+               "2 half-open, 3 forced open by hand.\n# TYPE carom_circuit_state gauge\n");
     for (unsigned i = 0; i < nseries; i++) {
         const struct series *s = &series[i];
         if (!s->events[0] && !s->events[2] && !s->events[3] && !s->events[4]) continue;
