@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -71,12 +72,47 @@ void carom__bind(void);
  * lock. `active` is false when CAROM_DISABLE=1, when the config was bad, or before init. */
 struct carom_global {
     bool active;
-    const carom_table *table;
+    /* The policy table in force: replaced whole by a reload (control.c), never freed, so a
+     * call keeps the policy it started with. */
+    _Atomic(const carom_table *) table;
     carom_names *names;
     uint64_t chaos_seed;
     bool chaos_on;
 };
 extern struct carom_global carom__g;
+
+/* The config reader every load and reload goes through (state.c): only a regular file
+ * another user cannot have planted or edited. 0 with the text (malloc'd) and its stat, or
+ * -1 with *why (NULL: errno says). */
+int carom__read_config(const char *path, char **out, size_t *len, const char **why,
+                       struct stat *st);
+/* One diagnostic line: to stderr with a raw write, and as a config_error event. */
+void carom__diag_line(void *ud, const char *line);
+/* The slots now follow table t (a reload with a new config): its shared table, or this
+ * process's own. Slots handed out before stay valid. */
+void carom__slots_switch(const carom_table *t);
+/* The shared table's header words (enum carom_shm_word), NULL with per-process state or
+ * before the first endpoint look-up. */
+_Atomic uint64_t *carom__slots_header(void);
+
+/* ---- live control (control.c) ----------------------------------------------------------- */
+
+/* At most once a second, at the next call that needs a policy (never on the I/O path): is
+ * the config file changed (then reload it), and, with chaos enabled, has `carom chaos`
+ * changed the runtime faults? One load and a compare otherwise. */
+extern _Atomic uint64_t carom__control_next_ms;
+void carom__control_check_slow(uint64_t now_ms);
+static inline void carom__control_check(uint64_t now_ms)
+{
+    if (__builtin_expect(now_ms >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed), 0))
+        carom__control_check_slow(now_ms);
+}
+/* Called once by init with the file it loaded (NULL: none, nothing to watch). */
+void carom__control_start(const char *path, const struct stat *st);
+/* p, or p with the runtime faults `carom chaos` set for this endpoint (chaos enabled only):
+ * a copy made once per (policy, rule), never freed. */
+const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
+                                          const struct sockaddr *addr, uint16_t port);
 
 /* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
  * wrapper, including one called while init itself runs (it then returns at once). */
@@ -117,10 +153,12 @@ void carom__guard_resume(void *saved);
 /* The slot for policy p and endpoint key (created on first use). NULL only when the
  * table is full of recently used slots; callers then act without a cushion. */
 struct carom_slot *carom__slot(const carom_policy *p, const char *key);
-/* Maps (or creates) the shared table for t (shm.c): its slots, their count and the shared
- * eviction counter. Returns 0, or -1 with a reason in why. */
+/* Maps (or creates) the shared table for t (shm.c): its slots, their count and its header
+ * words. Returns 0, or -1 with a reason in why. */
 int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
-                      _Atomic uint64_t **evictions, char *why, size_t whylen);
+                      _Atomic uint64_t **header, char *why, size_t whylen);
+/* The runtime chaos rules of a shared table whose header is h (shm.c). */
+carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n);
 
 /* ---- per-fd table --------------------------------------------------------------------- */
 

@@ -82,9 +82,12 @@ const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct socka
 {
     char name[CAROM_HOST_MAX];
     uint64_t now = carom__now_ms();
+    carom__control_check(now);
     bool named = carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
     uint16_t port = sa_port(addr);
-    f->pol = carom_policy_match(carom__g.table, named ? name : NULL, addr, port);
+    f->pol = carom__control_policy(
+        carom_policy_match(carom__g.table, named ? name : NULL, addr, port), named ? name : NULL,
+        addr, port);
     char key[CAROM_EP_KEY_MAX];
     sa_key(addr, key, sizeof key);
     if (named)

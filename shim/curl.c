@@ -1183,7 +1183,9 @@ static bool shot_begin(struct rec *r)
         sa6.sin6_port = htons(u.port);
         sa = (const struct sockaddr *)&sa6;
     }
-    r->pol = carom_policy_match(carom__g.table, u.host, sa, u.port);
+    carom__control_check(carom__now_ms());
+    r->pol = carom__control_policy(carom_policy_match(carom__g.table, u.host, sa, u.port), u.host,
+                                   sa, u.port);
     r->slot = carom__slot(r->pol, r->ep);
     /* A transfer holds the herd's lease for its connect timeout, else this long. */
     carom__shot_start(&r->shot, r->pol, r->slot,

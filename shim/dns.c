@@ -311,7 +311,9 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
     if (!carom__g.active || !CAROM_ENTER())
         return carom__real.getaddrinfo(node, service, hints, res);
     uint16_t port = service_port(service);
-    const carom_policy *p = carom_policy_match(carom__g.table, node, NULL, port);
+    carom__control_check(carom__now_ms());
+    const carom_policy *p =
+        carom__control_policy(carom_policy_match(carom__g.table, node, NULL, port), node, NULL, port);
     uint64_t t0 = carom__now_ms();
     struct gai_ctx c = {.node = node, .service = service, .hints = hints, .res = res};
     unsigned n = 0;
@@ -379,7 +381,9 @@ typedef int (*hb_call)(void *ctx);
 
 static int hb_retry(const char *name, hb_call call, void *ctx)
 {
-    const carom_policy *p = carom_policy_match(carom__g.table, name, NULL, 0);
+    carom__control_check(carom__now_ms());
+    const carom_policy *p =
+        carom__control_policy(carom_policy_match(carom__g.table, name, NULL, 0), name, NULL, 0);
     unsigned n = 0;
     return dns_shot(p, name, 0, "gethostbyname", call, ctx, TRY_AGAIN, &n);
 }

@@ -195,7 +195,7 @@ void carom__shm_name(const carom_table *t, char *buf, size_t len)
 }
 
 int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
-                      _Atomic uint64_t **evictions, char *why, size_t whylen)
+                      _Atomic uint64_t **header, char *why, size_t whylen)
 {
     char name[96];
     carom__shm_name(t, name, sizeof name);
@@ -213,8 +213,14 @@ int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned 
         if (!m && err != EEXIST) break; /* EEXIST: another process published first; open theirs */
     }
     if (!m) return -1;
-    *evictions = &((_Atomic uint64_t *)m)[CAROM_SHM_H_EVICTIONS];
+    *header = (_Atomic uint64_t *)m;
     *slots = (struct carom_slot *)((char *)m + SLOTS_OFF);
     *n = SHM_SLOTS;
     return 0;
+}
+
+carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n)
+{
+    *n = CAROM_CHAOS_RULES;
+    return (carom_chaos_rule *)((char *)h + CHAOS_OFF);
 }

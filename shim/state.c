@@ -138,7 +138,7 @@ void carom__sleep_ms(uint32_t ms)
 
 /* ---- diagnostics (raw write, never stdio) ---------------------------------------------------- */
 
-static void diag_line(void *ud, const char *line)
+void carom__diag_line(void *ud, const char *line)
 {
     (void)ud;
     size_t n = strlen(line);
@@ -298,8 +298,19 @@ void carom__fd_copy(int from, int to)
 /* ---- endpoint slots: shared memory (state = shared) or this process's own ------------------- */
 
 #define LOCAL_SLOTS 1024u /* per-process fallback: a power of two */
-static struct carom_slot *slots;
-static unsigned nslots;
+
+/* One table's slots: its shared memory (or this process's own) and the env core/slots.c
+ * needs. A reload to another config publishes a new one; the old stays mapped, since
+ * calls in flight may still hold its slots. */
+struct slot_table {
+    struct carom_slot *slots;
+    unsigned n;
+    _Atomic uint64_t *header; /* the shared table's header; NULL for per-process state */
+    carom_slots_env env;
+};
+static _Atomic(struct slot_table *) slot_tab;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
 static uint64_t slots_now(void)
 {
     return carom__now_ms();
@@ -308,41 +319,70 @@ static void slots_yield(void)
 {
     sched_yield();
 }
-static carom_slots_env slots_env = {.now_ms = slots_now, .yield = slots_yield};
-static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
-/* Attached on the first endpoint look-up, not at init: the many processes of a script
- * that never open a connection (sh, sleep, grep) neither touch /dev/shm nor warn. */
-static void slots_attach(void)
+static struct slot_table *slots_make(const carom_table *t)
 {
-    const carom_table *t = carom__g.table;
-    if (!t)
-        return;
+    struct slot_table *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->env.now_ms = slots_now;
+    st->env.yield = slots_yield;
     if (carom_policy_state_mode(t) == CAROM_STATE_SHARED) {
         char why[256];
-        if (carom__shm_attach(t, &slots, &nslots, &slots_env.evictions, why, sizeof why) == 0)
-            return;
-        /* One line, once per process, then the same behaviour with private state. */
+        if (carom__shm_attach(t, &st->slots, &st->n, &st->header, why, sizeof why) == 0) {
+            st->env.evictions = &st->header[CAROM_SHM_H_EVICTIONS];
+            return st;
+        }
+        /* One line, once per table, then the same behaviour with private state. */
         static const char pre[] = "carom: shared state unavailable (";
         static const char post[] = "); circuits and retry budgets are per process\n";
         carom__real.write(2, pre, sizeof pre - 1);
         carom__real.write(2, why, strlen(why));
         carom__real.write(2, post, sizeof post - 1);
     }
-    void *m = mmap(NULL, LOCAL_SLOTS * sizeof *slots, PROT_READ | PROT_WRITE,
+    void *m = mmap(NULL, LOCAL_SLOTS * sizeof *st->slots, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m != MAP_FAILED) {
-        slots = m;
-        nslots = LOCAL_SLOTS;
+    if (m == MAP_FAILED) {
+        free(st);
+        return NULL;
     }
+    st->slots = m;
+    st->n = LOCAL_SLOTS;
+    return st;
+}
+
+/* Attached on the first endpoint look-up, not at init: the many processes of a script
+ * that never open a connection (sh, sleep, grep) neither touch /dev/shm nor warn. */
+static void slots_attach(void)
+{
+    const carom_table *t = carom__g.table;
+    if (t)
+        atomic_store_explicit(&slot_tab, slots_make(t), memory_order_release);
+}
+
+void carom__slots_switch(const carom_table *t)
+{
+    /* Not attached yet: the first look-up attaches to whatever table is in force then. */
+    if (!atomic_load_explicit(&slot_tab, memory_order_acquire))
+        return;
+    struct slot_table *st = slots_make(t);
+    if (st)
+        atomic_store_explicit(&slot_tab, st, memory_order_release);
+}
+
+_Atomic uint64_t *carom__slots_header(void)
+{
+    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    return st ? st->header : NULL;
 }
 
 struct carom_slot *carom__slot(const carom_policy *p, const char *key)
 {
     pthread_once(&slots_once, slots_attach);
-    if (!slots)
+    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    if (!st)
         return NULL;
-    return carom_slots_find(slots, nslots, p->index, key, carom__now_ms(), &slots_env);
+    return carom_slots_find(st->slots, st->n, p->index, key, carom__now_ms(), &st->env);
 }
 
 /* ---- init ------------------------------------------------------------------------------------------- */
@@ -394,7 +434,8 @@ static void atfork_child_all(void)
  * file (a FIFO planted as ./carom.ini would hang every program started there; O_NONBLOCK
  * keeps even the open from waiting), owned by us or root, not writable by everyone.
  * Returns 0, or -1 with *why saying what is wrong (NULL: errno says). */
-static int read_file(const char *path, char **out, size_t *len, const char **why)
+int carom__read_config(const char *path, char **out, size_t *len, const char **why,
+                       struct stat *out_st)
 {
     *why = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -413,6 +454,8 @@ static int read_file(const char *path, char **out, size_t *len, const char **why
         carom__real.close(fd);
         return -1;
     }
+    if (out_st)
+        *out_st = st;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
@@ -524,12 +567,13 @@ static void init_body(void)
     char pathbuf[4096];
     const char *path = carom_policy_find(pathbuf, sizeof pathbuf);
     carom_table *t = NULL;
+    struct stat st;
     if (path) {
         char *text = NULL;
         size_t len = 0;
         const char *why;
-        if (read_file(path, &text, &len, &why) == 0) {
-            t = carom_policy_parse(text, len, path, diag_line, NULL);
+        if (carom__read_config(path, &text, &len, &why, &st) == 0) {
+            t = carom_policy_parse(text, len, path, carom__diag_line, NULL);
             free(text);
         } else {
             char line[4200];
@@ -544,7 +588,7 @@ static void init_body(void)
                 n += l;
             }
             line[n] = 0;
-            diag_line(NULL, line);
+            carom__diag_line(NULL, line);
         }
         if (!t)
             return; /* a bad config: every call passes straight through */
@@ -578,6 +622,7 @@ static void init_body(void)
         carom__g.chaos_seed = strtoull(cs, NULL, 0);
     if (!carom__g.chaos_seed) /* seed 0: every run differs; events name the seed drawn */
         carom__g.chaos_seed = (carom__now_ns() ^ ((uint64_t)getpid() << 40)) | 1;
+    carom__control_start(path, path ? &st : NULL);
     carom__g.active = true;
 }
 
