@@ -135,6 +135,9 @@ carom_state_mode carom_policy_state_mode(const carom_table *t);
 const char *carom_policy_scoreboard(const carom_table *t); /* socket path, never NULL */
 uint64_t carom_policy_chaos_seed(const carom_table *t);    /* 0: random */
 bool carom_policy_chaos_enabled(const carom_table *t);     /* [chaos] enabled, default on */
+/* [chaos] enabled = on written in the file itself: with CAROM_CHAOS=1 (carom run --chaos),
+ * what lets faults set at run time (`carom chaos`) reach a process. */
+bool carom_policy_chaos_asked(const carom_table *t);
 uint64_t carom_policy_hash(const carom_table *t);          /* of the file's content: names shm */
 
 /* Writes one "key = value" line per effective setting of p, in SPEC order, through

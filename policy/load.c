@@ -147,6 +147,7 @@ typedef struct parser {
     char socket[108];
     uint64_t seed;
     bool enabled;
+    bool enabled_set; /* [chaos] enabled written in the file */
 } parser;
 
 /* ---- diagnostics --------------------------------------------------------------------- */
@@ -705,7 +706,10 @@ static bool parse_value(parser *p, section *s, int k, const char *v)
         }
         if (k == CAROM__K_RETRY_NONBLOCKING) pv->retry_nonblocking = b;
         if (k == CAROM__K_CUSHION) pv->cushion_on = b;
-        if (k == CAROM__K_ENABLED) p->enabled = b;
+        if (k == CAROM__K_ENABLED) {
+            p->enabled = b;
+            p->enabled_set = true;
+        }
         return true;
     case CAROM__K_IO_TIMEOUT_MS:
         return get_ms(p, key, v, &pv->io_timeout_ms);
@@ -1497,6 +1501,7 @@ static carom_table *build(parser *p)
     memcpy(t->scoreboard, p->socket, sizeof t->scoreboard);
     t->seed = p->seed;
     t->chaos_enabled = p->enabled;
+    t->chaos_enabled_set = p->enabled_set && p->enabled;
     t->hash = fnv1a(p->text, p->len);
     return t;
 }

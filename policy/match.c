@@ -301,6 +301,11 @@ uint64_t carom_policy_chaos_seed(const carom_table *t)
     return t ? t->seed : 0;
 }
 
+bool carom_policy_chaos_asked(const carom_table *t)
+{
+    return t && t->chaos_enabled_set;
+}
+
 bool carom_policy_chaos_enabled(const carom_table *t)
 {
     return t ? t->chaos_enabled : true;

@@ -140,6 +140,7 @@ struct carom_table {
     char scoreboard[108];
     uint64_t seed;
     bool chaos_enabled;
+    bool chaos_enabled_set; /* written as on in the file */
     uint64_t hash;
 };
 

@@ -78,6 +78,9 @@ struct carom_global {
     carom_names *names;
     uint64_t chaos_seed;
     bool chaos_on;
+    /* Chaos asked for explicitly (CAROM_CHAOS=1, or [chaos] enabled = on written in the
+     * file): only then do faults set at run time apply (control.c). */
+    bool chaos_asked;
 };
 extern struct carom_global carom__g;
 

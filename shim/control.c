@@ -45,7 +45,7 @@ void carom__control_start(const char *path, const struct stat *st)
         remember(st);
     }
     /* Nothing to watch and no chaos to obey: never check again. */
-    if (!watch_path && !carom__g.chaos_on)
+    if (!watch_path && !carom__g.chaos_asked)
         atomic_store_explicit(&carom__control_next_ms, UINT64_MAX, memory_order_relaxed);
 }
 
@@ -150,7 +150,7 @@ const carom_policy *carom__control_policy(const carom_policy *p, const char *hos
                                           const struct sockaddr *addr, uint16_t port)
 {
     const carom_table *ov = atomic_load_explicit(&overlay, memory_order_acquire);
-    if (CAROM_LIKELY(!ov) || !carom__g.chaos_on)
+    if (CAROM_LIKELY(!ov) || !carom__g.chaos_asked)
         return p;
     const carom_policy *rule = carom_policy_match(ov, host, addr, port);
     if (rule == carom_policy_defaults(ov))
@@ -195,7 +195,7 @@ void carom__control_check_slow(uint64_t now_ms)
         return;
     if (watch_path)
         reload();
-    if (carom__g.chaos_on)
+    if (carom__g.chaos_asked)
         chaos_rules();
     atomic_store_explicit(&checking, false, memory_order_release);
 }

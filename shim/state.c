@@ -615,8 +615,9 @@ static void init_body(void)
     carom__g.chaos_on = carom_policy_chaos_enabled(t);
     /* `carom run --chaos` sets CAROM_CHAOS=1 for one run; a replay sets CAROM_CHAOS_SEED. */
     const char *ce = secure_getenv("CAROM_CHAOS");
+    carom__g.chaos_asked = carom_policy_chaos_asked(t);
     if (ce && *ce)
-        carom__g.chaos_on = strcmp(ce, "0") != 0;
+        carom__g.chaos_on = carom__g.chaos_asked = strcmp(ce, "0") != 0;
     const char *cs = secure_getenv("CAROM_CHAOS_SEED");
     if (cs && *cs)
         carom__g.chaos_seed = strtoull(cs, NULL, 0);
