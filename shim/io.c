@@ -477,12 +477,12 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
 
 static int carom_close(int fd)
 {
-    if (CAROM_LIKELY(!carom__fd(fd))) {
+    struct carom_fd *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f)) {
         carom__emit_fd_closing(fd, fd);
         return carom__real.close(fd);
     }
-    struct carom_fd *f = carom__fd(fd);
-    if (CAROM_UNLIKELY(f && f->chaos_io))
+    if (CAROM_UNLIKELY(f->chaos_io))
         carom__chaos_close(f); /* chaos.slow_close_ms: before anything is forgotten */
     /* Forget first: once the number is free another thread's socket() may reuse it. A
      * vfork child closes its own copy of the descriptor, not the parent's, but runs in
