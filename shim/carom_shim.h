@@ -138,9 +138,12 @@ enum carom_fd_state {
 #define CAROM_OPTS_MAX 12
 
 /* A connection's stream faults (chaos.c): decided once per connection, at its first I/O
- * call, so the per-call cost is a few loads. Only looked at while carom_fd.chaos_io. */
+ * call, so the per-call cost is a few loads. Only looked at while carom_fd.chaos_io. The
+ * counters of a direction belong to the thread doing that direction's I/O (a stream has
+ * one reader and one writer at a time); the bits are atomic since both directions set
+ * them. */
 struct carom_fd_chaos {
-    uint8_t on;          /* CAROM_CX_* bits */
+    _Atomic uint8_t on;  /* CAROM_CX_* bits */
     uint64_t bytes[2];   /* moved so far: [0] down (received), [1] up (sent) */
     uint64_t next_ns[2]; /* chaos.bandwidth_kbps: the earliest next call, per direction */
     uint64_t since_ms;   /* chaos.blackhole: when a non-blocking read first found nothing */

@@ -141,6 +141,11 @@ enum {
  * much longer than a slow link would (and a 200 KB body is not one burst then a sleep). */
 #define PACE_SLICES_PER_S 20u
 
+static uint8_t bits(const struct carom_fd *f)
+{
+    return atomic_load_explicit(&f->cx.on, memory_order_relaxed);
+}
+
 static bool dir_on(const carom_policy *p, int dir)
 {
     uint8_t d = p->chaos.direction;
@@ -163,7 +168,10 @@ static void arm(struct carom_fd *f)
         on |= CAROM_CX_LIMIT;
     if (c->slice && carom__chaos(p, CAROM_F_SLICE, 1, f->ep, call, NULL))
         on |= CAROM_CX_SLICE;
-    f->cx.on = on;
+    /* Two threads making a connection's first calls at once both draw; one set wins. */
+    uint8_t none = 0;
+    atomic_compare_exchange_strong_explicit(&f->cx.on, &none, on, memory_order_relaxed,
+                                            memory_order_relaxed);
 }
 
 static uint64_t rate_bps(const carom_policy *p)
@@ -241,18 +249,20 @@ static bool cut(int fd, struct carom_fd *f, int dir, ssize_t *ret)
 {
     const carom_policy *p = f->pol;
     uint8_t bit = dir ? CAROM_CX_CUT_OUT : CAROM_CX_CUT_IN;
-    bool first = !(f->cx.on & bit);
+    bool first = !(bits(f) & bit);
     if (p->chaos.limit_data_reset) {
         if (!first)
             return dir ? false : answer(ret, 0, 0);
-        f->cx.on |= CAROM_CX_CUT_IN | CAROM_CX_CUT_OUT;
+        if (atomic_fetch_or_explicit(&f->cx.on, CAROM_CX_CUT_IN | CAROM_CX_CUT_OUT,
+                                     memory_order_relaxed) & bit)
+            return dir ? false : answer(ret, 0, 0); /* the other direction cut it first */
         note(p, CAROM_F_LIMIT_DATA, f->ep, dir ? "send" : "recv");
         shutdown(fd, SHUT_RDWR);
         carom__io_failed(f, ECONNRESET);
         return answer(ret, -1, ECONNRESET);
     }
     if (first) {
-        f->cx.on |= bit;
+        atomic_fetch_or_explicit(&f->cx.on, bit, memory_order_relaxed);
         note(p, CAROM_F_LIMIT_DATA, f->ep, dir ? "send" : "recv");
         shutdown(fd, dir ? SHUT_WR : SHUT_RD);
     }
@@ -274,17 +284,18 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
         return false;
     const carom_policy *p = f->pol;
     const char *call = dir == 0 ? "recv" : "send";
-    if (!(f->cx.on & CAROM_CX_ARMED))
+    if (!(bits(f) & CAROM_CX_ARMED))
         arm(f);
-    if (f->cx.on & CAROM_CX_BLACKHOLE) {
+    uint8_t on_bits = bits(f);
+    if (on_bits & CAROM_CX_BLACKHOLE) {
         if (dir)
             return answer(ret, n ? (ssize_t)*n : 0, 0); /* swallowed: nothing reaches the peer */
         return blackhole_read(fd, f, flags, ret);
     }
     bool on = dir_on(p, dir);
-    if (on && (f->cx.on & CAROM_CX_LIMIT)) {
+    if (on && (on_bits & CAROM_CX_LIMIT)) {
         uint64_t done = f->cx.bytes[dir];
-        if ((f->cx.on & (dir ? CAROM_CX_CUT_OUT : CAROM_CX_CUT_IN)) || done >= p->chaos.limit_data) {
+        if ((on_bits & (dir ? CAROM_CX_CUT_OUT : CAROM_CX_CUT_IN)) || done >= p->chaos.limit_data) {
             if (cut(fd, f, dir, ret))
                 return true;
         } else {
@@ -298,9 +309,9 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
         carom__io_failed(f, ECONNRESET);
         return answer(ret, -1, ECONNRESET);
     }
-    if (on && (f->cx.on & CAROM_CX_SLICE))
+    if (on && (on_bits & CAROM_CX_SLICE))
         lower(n, p->chaos.slice);
-    if (on && (f->cx.on & CAROM_CX_BANDWIDTH)) {
+    if (on && (on_bits & CAROM_CX_BANDWIDTH)) {
         uint64_t chunk = rate_bps(p) / PACE_SLICES_PER_S;
         lower(n, chunk ? chunk : 1);
         pace(f, dir);
@@ -314,10 +325,11 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
 
 void carom__chaos_io_after(struct carom_fd *f, int dir, ssize_t r)
 {
-    if (r <= 0 || !(f->cx.on & CAROM_CX_ARMED))
+    uint8_t on_bits = bits(f);
+    if (r <= 0 || !(on_bits & CAROM_CX_ARMED))
         return;
     f->cx.bytes[dir] += (uint64_t)r;
-    if ((f->cx.on & CAROM_CX_BANDWIDTH) && dir_on(f->pol, dir)) {
+    if ((on_bits & CAROM_CX_BANDWIDTH) && dir_on(f->pol, dir)) {
         uint64_t now = carom__now_ns();
         uint64_t base = f->cx.next_ns[dir] > now ? f->cx.next_ns[dir] : now;
         f->cx.next_ns[dir] = base + (uint64_t)r * 1000000000ull / rate_bps(f->pol);

@@ -14,6 +14,7 @@ RUN_TIMEOUT=30
 
 hport=$(free_port)
 SERVER_LIFETIME=120 server "$hport" http 0 --body-size 204800
+hcount=$COUNT
 eport=$(free_port)
 SERVER_LIFETIME=120 server "$eport" echo 0
 
@@ -57,6 +58,16 @@ got=$(size)
 log "limit_data = 50000: curl kept $got bytes"
 assert_ge "$got" 40000 "the body up to the cut arrived"
 assert_le "$got" 50000 "nothing past the limit arrived"
+
+# ---- libcurl's sockets get the socket faults too, per direction ----------------------
+# chaos.reset on the way down only: every request reaches the server (up is untouched)
+# and every answer is cut; the libcurl layer's retries (3 by default) see the same.
+cfg "$hport" 'chaos.reset = 1' 'chaos.direction = down'
+before=$(count_lines "$hcount" '^req ')
+get
+assert_eq "$RC" 56 "curl: a reset on the way down is a receive failure (CURLE_RECV_ERROR)"
+assert_eq "$(( $(count_lines "$hcount" '^req ') - before ))" 4 \
+    "direction = down: each of the 4 attempts' requests reached the server"
 
 # ---- limit_data, slice, reset mode, slow_close, blackhole: python ----------------------
 PY='
