@@ -284,8 +284,9 @@ int carom__chaos_dns_error(const carom_policy *p, bool gai);
  * (-1 with errno set, 0 for an end of stream, n for a write a black hole swallowed). */
 bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
                             ssize_t *ret);
-/* After a real call on such a socket moved r >= 0 bytes: counts them, paces the next. */
-void carom__chaos_io_after(struct carom_fd *f, int dir, ssize_t r);
+/* After a real call on such a socket moved r >= 0 bytes: counts them, paces the next (a
+ * MSG_PEEK consumed nothing and counts for nothing). */
+void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r);
 /* Before close() of such a socket: chaos.slow_close_ms. */
 void carom__chaos_close(struct carom_fd *f);
 

@@ -314,7 +314,8 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
     if (on && (on_bits & CAROM_CX_BANDWIDTH)) {
         uint64_t chunk = rate_bps(p) / PACE_SLICES_PER_S;
         lower(n, chunk ? chunk : 1);
-        pace(f, dir);
+        if (!(dir == 0 && (flags & MSG_PEEK))) /* a peek moves nothing along the link */
+            pace(f, dir);
     }
     uint64_t d;
     if (dir == 1 && n && *n > 1 &&
@@ -323,10 +324,10 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
     return false;
 }
 
-void carom__chaos_io_after(struct carom_fd *f, int dir, ssize_t r)
+void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r)
 {
     uint8_t on_bits = bits(f);
-    if (r <= 0 || !(on_bits & CAROM_CX_ARMED))
+    if (r <= 0 || !(on_bits & CAROM_CX_ARMED) || (dir == 0 && (flags & MSG_PEEK)))
         return;
     f->cx.bytes[dir] += (uint64_t)r;
     if ((on_bits & CAROM_CX_BANDWIDTH) && dir_on(f->pol, dir)) {

@@ -144,7 +144,7 @@ static inline void io_ok(struct carom_fd *f)
             if (r_ >= 0) {                                                                        \
                 io_ok(f);                                                                         \
                 if (CAROM_UNLIKELY(f->chaos_io))                                                  \
-                    carom__chaos_io_after(f, dir, r_);                                            \
+                    carom__chaos_io_after(f, dir, flags, r_);                                     \
                 return r_;                                                                        \
             }                                                                                     \
             if (!io_after(fd, f, errno))                                                          \
