@@ -16,12 +16,18 @@
 static _Atomic uint64_t counters[COUNTERS];
 
 static const char *const fault_names[CAROM_F__N] = {
-    [CAROM_F_CONNECT_REFUSE] = "connect_refuse", [CAROM_F_CONNECT_TIMEOUT] = "connect_timeout",
-    [CAROM_F_DNS_FAIL] = "dns_fail",             [CAROM_F_RESET] = "reset",
-    [CAROM_F_LATENCY] = "latency",               [CAROM_F_SHORT_WRITE] = "short_write",
-    [CAROM_F_HTTP_STATUS] = "http_status",       [CAROM_F_CONNECT_LATENCY] = "connect_latency",
-    [CAROM_F_BLACKHOLE] = "blackhole",           [CAROM_F_BANDWIDTH] = "bandwidth_kbps",
-    [CAROM_F_LIMIT_DATA] = "limit_data",         [CAROM_F_SLICE] = "slice",
+    [CAROM_F_CONNECT_REFUSE] = "connect_refuse",
+    [CAROM_F_CONNECT_TIMEOUT] = "connect_timeout",
+    [CAROM_F_DNS_FAIL] = "dns_fail",
+    [CAROM_F_RESET] = "reset",
+    [CAROM_F_LATENCY] = "latency",
+    [CAROM_F_SHORT_WRITE] = "short_write",
+    [CAROM_F_HTTP_STATUS] = "http_status",
+    [CAROM_F_CONNECT_LATENCY] = "connect_latency",
+    [CAROM_F_BLACKHOLE] = "blackhole",
+    [CAROM_F_BANDWIDTH] = "bandwidth_kbps",
+    [CAROM_F_LIMIT_DATA] = "limit_data",
+    [CAROM_F_SLICE] = "slice",
     [CAROM_F_SLOW_CLOSE] = "slow_close_ms",
 };
 
@@ -54,14 +60,20 @@ uint64_t carom__chaos_draw(enum carom_fault kind, const char *endpoint)
     return draw_n(kind, endpoint, &n);
 }
 
-static void note(const carom_policy *p, enum carom_fault kind, const char *endpoint, const char *call)
+static void note(const carom_policy *p, enum carom_fault kind, const char *endpoint,
+                 const char *call)
 {
     char detail[80];
     snprintf(detail, sizeof detail, "%s seed=%llu", fault_names[kind],
              (unsigned long long)carom__g.chaos_seed);
-    struct carom_event ev = {.event = "chaos", .policy = p->name, .endpoint = endpoint,
-                             .call = call, .delay_ms = -1, .elapsed_ms = -1,
-                             .error = fault_names[kind], .detail = detail};
+    struct carom_event ev = {.event = "chaos",
+                             .policy = p->name,
+                             .endpoint = endpoint,
+                             .call = call,
+                             .delay_ms = -1,
+                             .elapsed_ms = -1,
+                             .error = fault_names[kind],
+                             .detail = detail};
     carom__emit(&ev);
 }
 
@@ -72,18 +84,14 @@ static void note(const carom_policy *p, enum carom_fault kind, const char *endpo
 static bool decide(const carom_policy *p, enum carom_fault kind, double prob, const char *endpoint,
                    const char *call, uint64_t *draw, bool announce)
 {
-    if (!(prob > 0) || !carom__g.chaos_on)
-        return false;
+    if (!(prob > 0) || !carom__g.chaos_on) return false;
     uint64_t n;
     uint64_t d = draw_n(kind, endpoint, &n);
     /* The top 53 bits as a fraction in [0, 1). */
     bool hit = (double)(d >> 11) * 0x1.0p-53 < prob;
-    if (p->chaos.first && n >= p->chaos.first)
-        hit = false;
-    if (draw)
-        *draw = mix(d);
-    if (hit && announce)
-        note(p, kind, endpoint, call);
+    if (p->chaos.first && n >= p->chaos.first) hit = false;
+    if (draw) *draw = mix(d);
+    if (hit && announce) note(p, kind, endpoint, call);
     return hit;
 }
 
@@ -98,27 +106,27 @@ bool carom__chaos_io(const carom_policy *p)
     const carom_chaos *c = &p->chaos;
     return carom__g.chaos_on &&
            (c->reset > 0 || (c->latency > 0 && c->latency_ms) || c->short_write > 0 ||
-            c->blackhole > 0 || c->bandwidth_kbps || c->limit_data || c->slice ||
-            c->slow_close_ms);
+            c->blackhole > 0 || c->bandwidth_kbps || c->limit_data || c->slice || c->slow_close_ms);
 }
 
 void carom__chaos_latency(const carom_policy *p, const char *endpoint, const char *call)
 {
-    if (p->chaos.latency_ms && carom__chaos(p, CAROM_F_LATENCY, p->chaos.latency, endpoint, call, NULL))
+    if (p->chaos.latency_ms &&
+        carom__chaos(p, CAROM_F_LATENCY, p->chaos.latency, endpoint, call, NULL))
         carom__sleep_ms(p->chaos.latency_ms);
 }
 
 void carom__chaos_connect_latency(const carom_policy *p, const char *endpoint)
 {
     if (p->chaos.connect_latency_ms &&
-        carom__chaos(p, CAROM_F_CONNECT_LATENCY, p->chaos.connect_latency, endpoint, "connect", NULL))
+        carom__chaos(p, CAROM_F_CONNECT_LATENCY, p->chaos.connect_latency, endpoint, "connect",
+                     NULL))
         carom__sleep_ms(p->chaos.connect_latency_ms);
 }
 
 int carom__chaos_dns_error(const carom_policy *p, bool gai)
 {
-    if (p->chaos.dns_fail_noname)
-        return gai ? EAI_NONAME : HOST_NOT_FOUND;
+    if (p->chaos.dns_fail_noname) return gai ? EAI_NONAME : HOST_NOT_FOUND;
     return gai ? EAI_AGAIN : TRY_AGAIN;
 }
 
@@ -166,8 +174,7 @@ static void arm(struct carom_fd *f)
         on |= CAROM_CX_BANDWIDTH;
     if (c->limit_data && decide(p, CAROM_F_LIMIT_DATA, 1, f->ep, call, NULL, false))
         on |= CAROM_CX_LIMIT;
-    if (c->slice && carom__chaos(p, CAROM_F_SLICE, 1, f->ep, call, NULL))
-        on |= CAROM_CX_SLICE;
+    if (c->slice && carom__chaos(p, CAROM_F_SLICE, 1, f->ep, call, NULL)) on |= CAROM_CX_SLICE;
     /* Two threads making a connection's first calls at once both draw; one set wins. */
     uint8_t none = 0;
     atomic_compare_exchange_strong_explicit(&f->cx.on, &none, on, memory_order_relaxed,
@@ -181,14 +188,12 @@ static uint64_t rate_bps(const carom_policy *p)
 
 static void lower(size_t *n, uint64_t cap)
 {
-    if (n && *n > cap)
-        *n = (size_t)cap;
+    if (n && *n > cap) *n = (size_t)cap;
 }
 
 static bool answer(ssize_t *ret, ssize_t v, int err)
 {
-    if (err)
-        errno = err;
+    if (err) errno = err;
     *ret = v;
     return true;
 }
@@ -204,11 +209,9 @@ static bool blackhole_read(int fd, struct carom_fd *f, int flags, ssize_t *ret)
     bool nb = (flags & MSG_DONTWAIT) || fl < 0 || (fl & O_NONBLOCK);
     uint64_t now = carom__now_ms();
     if (nb) {
-        if (!f->cx.since_ms)
-            f->cx.since_ms = now;
+        if (!f->cx.since_ms) f->cx.since_ms = now;
         uint64_t end = f->cx.since_ms + tmo;
-        if (tmo && now >= end)
-            return answer(ret, -1, ETIMEDOUT);
+        if (tmo && now >= end) return answer(ret, -1, ETIMEDOUT);
         uint64_t nap = tmo && end - now < BLACKHOLE_NB_MS ? end - now : BLACKHOLE_NB_MS;
         carom__sleep_ms((uint32_t)nap);
         return answer(ret, -1, EAGAIN);
@@ -224,13 +227,17 @@ static bool blackhole_read(int fd, struct carom_fd *f, int flags, ssize_t *ret)
             left = t >= until ? 0 : (int)(until - t);
         }
         int r = carom__real.poll(&pf, 1, left);
-        if (r > 0 || (r < 0 && errno != EINTR))
-            break; /* dead: the real call says how */
+        if (r > 0 || (r < 0 && errno != EINTR)) break; /* dead: the real call says how */
         if (r == 0) {
             carom__guard_resume(g);
-            struct carom_event ev = {.event = "timeout", .policy = f->pol->name, .endpoint = f->ep,
-                                     .call = "recv", .delay_ms = -1, .elapsed_ms = tmo,
-                                     .error = "ETIMEDOUT", .detail = "blackhole"};
+            struct carom_event ev = {.event = "timeout",
+                                     .policy = f->pol->name,
+                                     .endpoint = f->ep,
+                                     .call = "recv",
+                                     .delay_ms = -1,
+                                     .elapsed_ms = tmo,
+                                     .error = "ETIMEDOUT",
+                                     .detail = "blackhole"};
             carom__emit(&ev);
             carom__io_failed(f, ETIMEDOUT);
             return answer(ret, -1, ETIMEDOUT);
@@ -251,10 +258,10 @@ static bool cut(int fd, struct carom_fd *f, int dir, ssize_t *ret)
     uint8_t bit = dir ? CAROM_CX_CUT_OUT : CAROM_CX_CUT_IN;
     bool first = !(bits(f) & bit);
     if (p->chaos.limit_data_reset) {
-        if (!first)
-            return dir ? false : answer(ret, 0, 0);
+        if (!first) return dir ? false : answer(ret, 0, 0);
         if (atomic_fetch_or_explicit(&f->cx.on, CAROM_CX_CUT_IN | CAROM_CX_CUT_OUT,
-                                     memory_order_relaxed) & bit)
+                                     memory_order_relaxed) &
+            bit)
             return dir ? false : answer(ret, 0, 0); /* the other direction cut it first */
         note(p, CAROM_F_LIMIT_DATA, f->ep, dir ? "send" : "recv");
         shutdown(fd, SHUT_RDWR);
@@ -274,18 +281,15 @@ static void pace(struct carom_fd *f, int dir)
 {
     uint64_t now = carom__now_ns();
     uint64_t next = f->cx.next_ns[dir];
-    if (next > now)
-        carom__sleep_ms((uint32_t)((next - now + 999999u) / 1000000u));
+    if (next > now) carom__sleep_ms((uint32_t)((next - now + 999999u) / 1000000u));
 }
 
 bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n, ssize_t *ret)
 {
-    if (f->state != CAROM_FD_CONNECTED || !f->pol)
-        return false;
+    if (f->state != CAROM_FD_CONNECTED || !f->pol) return false;
     const carom_policy *p = f->pol;
     const char *call = dir == 0 ? "recv" : "send";
-    if (!(bits(f) & CAROM_CX_ARMED))
-        arm(f);
+    if (!(bits(f) & CAROM_CX_ARMED)) arm(f);
     uint8_t on_bits = bits(f);
     if (on_bits & CAROM_CX_BLACKHOLE) {
         if (dir)
@@ -296,21 +300,18 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
     if (on && (on_bits & CAROM_CX_LIMIT)) {
         uint64_t done = f->cx.bytes[dir];
         if ((on_bits & (dir ? CAROM_CX_CUT_OUT : CAROM_CX_CUT_IN)) || done >= p->chaos.limit_data) {
-            if (cut(fd, f, dir, ret))
-                return true;
+            if (cut(fd, f, dir, ret)) return true;
         } else {
             lower(n, p->chaos.limit_data - done);
         }
     }
-    if (on)
-        carom__chaos_latency(p, f->ep, call);
+    if (on) carom__chaos_latency(p, f->ep, call);
     if (on && carom__chaos(p, CAROM_F_RESET, p->chaos.reset, f->ep, call, NULL)) {
         shutdown(fd, SHUT_RDWR);
         carom__io_failed(f, ECONNRESET);
         return answer(ret, -1, ECONNRESET);
     }
-    if (on && (on_bits & CAROM_CX_SLICE))
-        lower(n, p->chaos.slice);
+    if (on && (on_bits & CAROM_CX_SLICE)) lower(n, p->chaos.slice);
     if (on && (on_bits & CAROM_CX_BANDWIDTH)) {
         uint64_t chunk = rate_bps(p) / PACE_SLICES_PER_S;
         lower(n, chunk ? chunk : 1);
@@ -327,8 +328,7 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
 void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r)
 {
     uint8_t on_bits = bits(f);
-    if (r <= 0 || !(on_bits & CAROM_CX_ARMED) || (dir == 0 && (flags & MSG_PEEK)))
-        return;
+    if (r <= 0 || !(on_bits & CAROM_CX_ARMED) || (dir == 0 && (flags & MSG_PEEK))) return;
     f->cx.bytes[dir] += (uint64_t)r;
     if ((on_bits & CAROM_CX_BANDWIDTH) && dir_on(f->pol, dir)) {
         uint64_t now = carom__now_ns();
@@ -340,8 +340,7 @@ void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r)
 void carom__chaos_close(struct carom_fd *f)
 {
     const carom_policy *p = f->pol;
-    if (!p || !p->chaos.slow_close_ms || f->state != CAROM_FD_CONNECTED)
-        return;
+    if (!p || !p->chaos.slow_close_ms || f->state != CAROM_FD_CONNECTED) return;
     if (carom__chaos(p, CAROM_F_SLOW_CLOSE, 1, f->ep, "close", NULL))
         carom__sleep_ms(p->chaos.slow_close_ms);
 }
