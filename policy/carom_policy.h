@@ -49,7 +49,21 @@ typedef struct carom_chaos {
     double short_write;
     uint16_t http_status; /* 0: none; else answered with this status ... */
     double http_status_p; /* ... with this probability */
+    double connect_latency; /* chance that connect_latency_ms is added before a connect */
+    uint32_t connect_latency_ms;
+    bool dns_fail_noname;   /* dns_fail answers EAI_NONAME (HOST_NOT_FOUND), not EAI_AGAIN */
+    double blackhole;       /* chance that a connection delivers nothing, either way */
+    uint32_t bandwidth_kbps; /* 0: unpaced; else KiB per second, per socket and direction */
+    uint64_t limit_data;     /* 0: none; else a direction ends after this many bytes ... */
+    bool limit_data_reset;   /* ... with ECONNRESET rather than EOF */
+    uint32_t slice;          /* 0: none; else one call moves at most this many bytes */
+    uint32_t slow_close_ms;  /* close() of the endpoint's socket waits this long */
+    uint8_t direction;       /* CAROM_CHAOS_BOTH/UP/DOWN: which way the stream faults act */
+    uint32_t first;          /* 0: every call; else only the first N calls per fault */
 } carom_chaos;
+
+/* carom_chaos.direction: up is what the program sends, down what it receives. */
+enum { CAROM_CHAOS_BOTH = 0, CAROM_CHAOS_UP = 1, CAROM_CHAOS_DOWN = 2 };
 
 /* One effective policy: [defaults] with a section's own keys laid over it. Immutable
  * once loaded; the shim reads it from any thread without locks. */

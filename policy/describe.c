@@ -183,6 +183,41 @@ static void fmt_value(const carom_policy *p, int k, char *v, size_t len)
             snprintf(v, len, "%u@%s", (unsigned)p->chaos.http_status, one);
         }
         break;
+    case CAROM__K_CHAOS_CONNECT_LATENCY:
+        fmt_prob(v, len, p->chaos.connect_latency);
+        break;
+    case CAROM__K_CHAOS_CONNECT_LATENCY_MS:
+        snprintf(v, len, "%u", p->chaos.connect_latency_ms);
+        break;
+    case CAROM__K_CHAOS_DNS_FAIL_ERROR:
+        snprintf(v, len, "%s", p->chaos.dns_fail_noname ? "EAI_NONAME" : "EAI_AGAIN");
+        break;
+    case CAROM__K_CHAOS_BLACKHOLE:
+        fmt_prob(v, len, p->chaos.blackhole);
+        break;
+    case CAROM__K_CHAOS_BANDWIDTH_KBPS:
+        snprintf(v, len, "%u", p->chaos.bandwidth_kbps);
+        break;
+    case CAROM__K_CHAOS_LIMIT_DATA:
+        snprintf(v, len, "%llu", (unsigned long long)p->chaos.limit_data);
+        break;
+    case CAROM__K_CHAOS_LIMIT_DATA_MODE:
+        snprintf(v, len, "%s", p->chaos.limit_data_reset ? "reset" : "eof");
+        break;
+    case CAROM__K_CHAOS_SLICE:
+        snprintf(v, len, "%u", p->chaos.slice);
+        break;
+    case CAROM__K_CHAOS_SLOW_CLOSE_MS:
+        snprintf(v, len, "%u", p->chaos.slow_close_ms);
+        break;
+    case CAROM__K_CHAOS_DIRECTION:
+        snprintf(v, len, "%s", p->chaos.direction == CAROM_CHAOS_UP     ? "up"
+                               : p->chaos.direction == CAROM_CHAOS_DOWN ? "down"
+                                                                        : "both");
+        break;
+    case CAROM__K_CHAOS_FIRST:
+        snprintf(v, len, "%u", p->chaos.first);
+        break;
     }
 }
 

@@ -19,6 +19,10 @@
 #include <unistd.h>
 
 #define MS_MAX 86400000u     /* every *_ms key: at most 24 h */
+#define CHAOS_KBPS_MAX 10000000u        /* chaos.bandwidth_kbps: about 10 GB/s */
+#define CHAOS_BYTES_MAX (1ull << 50)    /* chaos.limit_data: a petabyte */
+#define CHAOS_SLICE_MAX (16u << 20)     /* chaos.slice: 16 MiB */
+#define CHAOS_FIRST_MAX 1000000000u     /* chaos.first */
 #define MAX_SECTIONS 16384   /* bounds memory for a hostile or generated file */
 #define MAX_FILE (16u << 20) /* carom_policy_load refuses larger files */
 #define DEFAULT_SOCKET "/tmp/carom-scoreboard.sock"
@@ -61,6 +65,17 @@ const char *const carom__key_names[CAROM__K_COUNT] = {
     [CAROM__K_CHAOS_LATENCY_MS] = "chaos.latency_ms",
     [CAROM__K_CHAOS_SHORT_WRITE] = "chaos.short_write",
     [CAROM__K_CHAOS_HTTP_STATUS] = "chaos.http_status",
+    [CAROM__K_CHAOS_CONNECT_LATENCY] = "chaos.connect_latency",
+    [CAROM__K_CHAOS_CONNECT_LATENCY_MS] = "chaos.connect_latency_ms",
+    [CAROM__K_CHAOS_DNS_FAIL_ERROR] = "chaos.dns_fail_error",
+    [CAROM__K_CHAOS_BLACKHOLE] = "chaos.blackhole",
+    [CAROM__K_CHAOS_BANDWIDTH_KBPS] = "chaos.bandwidth_kbps",
+    [CAROM__K_CHAOS_LIMIT_DATA] = "chaos.limit_data",
+    [CAROM__K_CHAOS_LIMIT_DATA_MODE] = "chaos.limit_data_mode",
+    [CAROM__K_CHAOS_SLICE] = "chaos.slice",
+    [CAROM__K_CHAOS_SLOW_CLOSE_MS] = "chaos.slow_close_ms",
+    [CAROM__K_CHAOS_DIRECTION] = "chaos.direction",
+    [CAROM__K_CHAOS_FIRST] = "chaos.first",
     [CAROM__K_STATE] = "state",
     [CAROM__K_MATCH] = "match",
     [CAROM__K_SOCKET] = "socket",
@@ -799,6 +814,45 @@ static bool parse_value(parser *p, section *s, int k, const char *v)
             return true;
         }
         return get_http_chaos(p, key, v, &pv->chaos);
+    case CAROM__K_CHAOS_CONNECT_LATENCY:
+        return get_prob(p, key, v, &pv->chaos.connect_latency);
+    case CAROM__K_CHAOS_CONNECT_LATENCY_MS:
+        return get_ms(p, key, v, &pv->chaos.connect_latency_ms);
+    case CAROM__K_CHAOS_DNS_FAIL_ERROR:
+        if (strcasecmp(v, "EAI_AGAIN") == 0) return pv->chaos.dns_fail_noname = false, true;
+        if (strcasecmp(v, "EAI_NONAME") == 0) return pv->chaos.dns_fail_noname = true, true;
+        report(p, p->lineno, key, v, "expected EAI_AGAIN or EAI_NONAME");
+        return false;
+    case CAROM__K_CHAOS_BLACKHOLE:
+        return get_prob(p, key, v, &pv->chaos.blackhole);
+    case CAROM__K_CHAOS_BANDWIDTH_KBPS:
+        if (!get_uint(p, key, v, 0, CHAOS_KBPS_MAX, &u)) return false;
+        pv->chaos.bandwidth_kbps = (uint32_t)u;
+        return true;
+    case CAROM__K_CHAOS_LIMIT_DATA:
+        return get_uint(p, key, v, 0, CHAOS_BYTES_MAX, &pv->chaos.limit_data);
+    case CAROM__K_CHAOS_LIMIT_DATA_MODE:
+        if (strcasecmp(v, "eof") == 0) return pv->chaos.limit_data_reset = false, true;
+        if (strcasecmp(v, "reset") == 0) return pv->chaos.limit_data_reset = true, true;
+        report(p, p->lineno, key, v, "expected eof or reset");
+        return false;
+    case CAROM__K_CHAOS_SLICE:
+        if (!get_uint(p, key, v, 0, CHAOS_SLICE_MAX, &u)) return false;
+        pv->chaos.slice = (uint32_t)u;
+        return true;
+    case CAROM__K_CHAOS_SLOW_CLOSE_MS:
+        return get_ms(p, key, v, &pv->chaos.slow_close_ms);
+    case CAROM__K_CHAOS_DIRECTION:
+        if (strcasecmp(v, "both") == 0) return pv->chaos.direction = CAROM_CHAOS_BOTH, true;
+        if (strcasecmp(v, "up") == 0) return pv->chaos.direction = CAROM_CHAOS_UP, true;
+        if (strcasecmp(v, "down") == 0) return pv->chaos.direction = CAROM_CHAOS_DOWN, true;
+        report(p, p->lineno, key, v,
+               "expected up (what the program sends), down (what it receives) or both");
+        return false;
+    case CAROM__K_CHAOS_FIRST:
+        if (!get_uint(p, key, v, 0, CHAOS_FIRST_MAX, &u)) return false;
+        pv->chaos.first = (uint32_t)u;
+        return true;
     case CAROM__K_STATE:
         if (strcasecmp(v, "shared") == 0) return p->state = CAROM_STATE_SHARED, true;
         if (strcasecmp(v, "process") == 0) return p->state = CAROM_STATE_PROCESS, true;
@@ -1245,6 +1299,17 @@ static void overlay(carom_policy *dst, const carom_policy *src, uint64_t set)
     TAKE(CAROM__K_CHAOS_SHORT_WRITE, chaos.short_write);
     TAKE(CAROM__K_CHAOS_HTTP_STATUS, chaos.http_status);
     TAKE(CAROM__K_CHAOS_HTTP_STATUS, chaos.http_status_p);
+    TAKE(CAROM__K_CHAOS_CONNECT_LATENCY, chaos.connect_latency);
+    TAKE(CAROM__K_CHAOS_CONNECT_LATENCY_MS, chaos.connect_latency_ms);
+    TAKE(CAROM__K_CHAOS_DNS_FAIL_ERROR, chaos.dns_fail_noname);
+    TAKE(CAROM__K_CHAOS_BLACKHOLE, chaos.blackhole);
+    TAKE(CAROM__K_CHAOS_BANDWIDTH_KBPS, chaos.bandwidth_kbps);
+    TAKE(CAROM__K_CHAOS_LIMIT_DATA, chaos.limit_data);
+    TAKE(CAROM__K_CHAOS_LIMIT_DATA_MODE, chaos.limit_data_reset);
+    TAKE(CAROM__K_CHAOS_SLICE, chaos.slice);
+    TAKE(CAROM__K_CHAOS_SLOW_CLOSE_MS, chaos.slow_close_ms);
+    TAKE(CAROM__K_CHAOS_DIRECTION, chaos.direction);
+    TAKE(CAROM__K_CHAOS_FIRST, chaos.first);
 #undef TAKE
 }
 
@@ -1267,6 +1332,29 @@ static void pair_check(parser *p, const section *s, int ka, int kb, bool conflic
     }
 }
 
+/* Latency needs both halves (chaos.latency with chaos.latency_ms, chaos.connect_latency
+ * with chaos.connect_latency_ms). Setting one of them to 0 here is how a policy turns
+ * inherited latency off, so only a non-zero half set here can be the mistake. */
+static void latency_check(parser *p, const section *s, int kp, int km, double prob, uint32_t ms)
+{
+    uint64_t mp = 1ull << kp, mm = 1ull << km;
+    const char *np = carom__key_names[kp], *nm = carom__key_names[km];
+    if (s->bad & (mp | mm)) return;
+    char v[32];
+    if ((s->set & mm) && ms > 0 && prob == 0 && (!(s->set & mp) || s->kline[km] > s->kline[kp])) {
+        snprintf(v, sizeof v, "%u", ms);
+        report(p, s->kline[km], nm, v,
+               "has no effect while %s is 0 (set the share of calls to delay, such as %s = 1)",
+               np, np);
+    } else if ((s->set & mp) && prob > 0 && ms == 0) {
+        snprintf(v, sizeof v, "%.15g", prob);
+        report(p, s->kline[kp], np, v, "has no effect while %s is 0 (set the delay too)", nm);
+    } else if ((s->set & mm) && (s->set & mp) && ms > 0 && prob == 0) {
+        snprintf(v, sizeof v, "%.15g", prob);
+        report(p, s->kline[kp], np, v, "is 0, so %s (%u) has no effect", nm, ms);
+    }
+}
+
 static void cross_checks(parser *p, const section *s, const carom_policy *e)
 {
     pair_check(p, s, CAROM__K_BASE_DELAY_MS, CAROM__K_MAX_DELAY_MS,
@@ -1285,27 +1373,10 @@ static void cross_checks(parser *p, const section *s, const carom_policy *e)
         report(p, s->kline[CAROM__K_RATE_BURST], "rate_burst", bv,
                "has no effect while rate_limit is 0 (set the rate too)");
     }
-    /* Latency needs both halves. Setting one of them to 0 here is how a policy turns
-     * inherited latency off, so only a non-zero half set here can be the mistake. */
-    uint64_t mp = 1ull << CAROM__K_CHAOS_LATENCY, mm = 1ull << CAROM__K_CHAOS_LATENCY_MS;
-    if (s->bad & (mp | mm)) return;
-    char v[32];
-    if ((s->set & mm) && e->chaos.latency_ms > 0 && e->chaos.latency == 0 &&
-        (!(s->set & mp) ||
-         s->kline[CAROM__K_CHAOS_LATENCY_MS] > s->kline[CAROM__K_CHAOS_LATENCY])) {
-        snprintf(v, sizeof v, "%u", e->chaos.latency_ms);
-        report(p, s->kline[CAROM__K_CHAOS_LATENCY_MS], "chaos.latency_ms", v,
-               "has no effect while chaos.latency is 0 (set the share of calls to delay, "
-               "such as chaos.latency = 1)");
-    } else if ((s->set & mp) && e->chaos.latency > 0 && e->chaos.latency_ms == 0) {
-        snprintf(v, sizeof v, "%.15g", e->chaos.latency);
-        report(p, s->kline[CAROM__K_CHAOS_LATENCY], "chaos.latency", v,
-               "has no effect while chaos.latency_ms is 0 (set the delay too)");
-    } else if ((s->set & mm) && (s->set & mp) && e->chaos.latency_ms > 0 && e->chaos.latency == 0) {
-        snprintf(v, sizeof v, "%.15g", e->chaos.latency);
-        report(p, s->kline[CAROM__K_CHAOS_LATENCY], "chaos.latency", v,
-               "is 0, so chaos.latency_ms (%u) has no effect", e->chaos.latency_ms);
-    }
+    latency_check(p, s, CAROM__K_CHAOS_LATENCY, CAROM__K_CHAOS_LATENCY_MS, e->chaos.latency,
+                  e->chaos.latency_ms);
+    latency_check(p, s, CAROM__K_CHAOS_CONNECT_LATENCY, CAROM__K_CHAOS_CONNECT_LATENCY_MS,
+                  e->chaos.connect_latency, e->chaos.connect_latency_ms);
 }
 
 static int cmp_diag(const void *a, const void *b)

@@ -47,6 +47,17 @@ enum carom__key {
     CAROM__K_CHAOS_LATENCY_MS,
     CAROM__K_CHAOS_SHORT_WRITE,
     CAROM__K_CHAOS_HTTP_STATUS,
+    CAROM__K_CHAOS_CONNECT_LATENCY, /* the toxiproxy-grade faults (docs/chaos.md) */
+    CAROM__K_CHAOS_CONNECT_LATENCY_MS,
+    CAROM__K_CHAOS_DNS_FAIL_ERROR,
+    CAROM__K_CHAOS_BLACKHOLE,
+    CAROM__K_CHAOS_BANDWIDTH_KBPS,
+    CAROM__K_CHAOS_LIMIT_DATA,
+    CAROM__K_CHAOS_LIMIT_DATA_MODE,
+    CAROM__K_CHAOS_SLICE,
+    CAROM__K_CHAOS_SLOW_CLOSE_MS,
+    CAROM__K_CHAOS_DIRECTION,
+    CAROM__K_CHAOS_FIRST,
     CAROM__K_SETTINGS_END, /* ---- per-policy settings above, section-bound keys below */
     CAROM__K_STATE = CAROM__K_SETTINGS_END, /* [defaults] only */
     CAROM__K_MATCH,                         /* named policies only */

@@ -173,6 +173,18 @@ enum carom_fd_state {
 };
 
 #define CAROM_OPTS_MAX 12
+
+/* A connection's stream faults (chaos.c): decided once per connection, at its first I/O
+ * call, so the per-call cost is a few loads. Only looked at while carom_fd.chaos_io. The
+ * counters of a direction belong to the thread doing that direction's I/O (a stream has
+ * one reader and one writer at a time); the bits are atomic since both directions set
+ * them. */
+struct carom_fd_chaos {
+    _Atomic uint8_t on;  /* CAROM_CX_* bits */
+    uint64_t bytes[2];   /* moved so far: [0] down (received), [1] up (sent) */
+    uint64_t next_ns[2]; /* chaos.bandwidth_kbps: the earliest next call, per direction */
+    uint64_t since_ms;   /* chaos.blackhole: when a non-blocking read first found nothing */
+};
 struct carom_opt {
     int level, name;
     socklen_t len;
@@ -198,6 +210,7 @@ struct carom_fd {
     struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
+    struct carom_fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
     _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
@@ -347,6 +360,12 @@ enum carom_fault {
     CAROM_F_LATENCY,
     CAROM_F_SHORT_WRITE,
     CAROM_F_HTTP_STATUS,
+    CAROM_F_CONNECT_LATENCY,
+    CAROM_F_BLACKHOLE,
+    CAROM_F_BANDWIDTH,
+    CAROM_F_LIMIT_DATA,
+    CAROM_F_SLICE,
+    CAROM_F_SLOW_CLOSE,
     CAROM_F__N
 };
 /* True when fault `kind`, with probability prob, strikes this call to endpoint; emits the
@@ -359,6 +378,24 @@ uint64_t carom__chaos_draw(enum carom_fault kind, const char *endpoint);
 bool carom__chaos_io(const carom_policy *p);
 /* Sleeps chaos.latency_ms with probability chaos.latency (a `chaos` event when it does). */
 void carom__chaos_latency(const carom_policy *p, const char *endpoint, const char *call);
+/* Sleeps chaos.connect_latency_ms with probability chaos.connect_latency, before a connect. */
+void carom__chaos_connect_latency(const carom_policy *p, const char *endpoint);
+/* The errno a getaddrinfo (gai) or gethostbyname (!gai) failure injected by chaos.dns_fail
+ * returns: EAI_AGAIN / TRY_AGAIN, or EAI_NONAME / HOST_NOT_FOUND (chaos.dns_fail_error). */
+int carom__chaos_dns_error(const carom_policy *p, bool gai);
+
+/* The I/O faults, at the real-call boundary of a tracked socket whose chaos_io is set.
+ * dir is 0 for a receive, 1 for a send; *n (NULL when unknown) is what the call asks to
+ * move and may be lowered (a short read or write, always legal on a stream socket).
+ * Returns true when the call is answered here without the real call: *ret is its result
+ * (-1 with errno set, 0 for an end of stream, n for a write a black hole swallowed). */
+bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
+                            ssize_t *ret);
+/* After a real call on such a socket moved r >= 0 bytes: counts them, paces the next (a
+ * MSG_PEEK consumed nothing and counts for nothing). */
+void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r);
+/* Before close() of such a socket: chaos.slow_close_ms. */
+void carom__chaos_close(struct carom_fd *f);
 
 /* ---- HTTP header lines (http.c) ----------------------------------------------------------- */
 

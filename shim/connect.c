@@ -96,6 +96,7 @@ const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct socka
         memcpy(f->ep, key, sizeof f->ep);
     f->slot = carom__slot(f->pol, key);
     f->chaos_io = carom__chaos_io(f->pol);
+    memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
     if (len > sizeof f->peer)
         len = sizeof f->peer;
     memcpy(&f->peer, addr, len);
@@ -214,6 +215,7 @@ static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
     if (!p || !carom__g.chaos_on)
         return 0;
     carom__chaos_latency(p, f->ep, "connect");
+    carom__chaos_connect_latency(p, f->ep);
     if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
         return ECONNREFUSED;
     if (carom__chaos(p, CAROM_F_CONNECT_TIMEOUT, p->chaos.connect_timeout, f->ep, "connect", NULL)) {
@@ -625,7 +627,10 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             if (e)
                 return fail(e);
         }
-        return carom__real.connect(fd, a, l);
+        int r = carom__real.connect(fd, a, l);
+        if (f->chaos_io && (r == 0 || errno == EINPROGRESS))
+            f->state = CAROM_FD_CONNECTED; /* the I/O faults apply to libcurl's sockets too */
+        return r;
     }
     if (!CAROM_ENTER())
         return carom__real.connect(fd, a, l);

@@ -250,7 +250,8 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
         }
         carom__chaos_latency(p, ep, call);
         if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, call, NULL)) {
-            r = again; /* injected below the retry loop: no query is sent */
+            /* injected below the retry loop: no query is sent */
+            r = carom__chaos_dns_error(p, again == EAI_AGAIN);
         } else {
             /* A lookup can hang for seconds, and programs time it out with alarm() and a
              * siglongjmp out of it: no guard is held across it (hostile_dnsjump.sh). */

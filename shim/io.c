@@ -26,38 +26,23 @@ enum { IO_IN = 0, IO_OUT = 1 };
 /* The tracked path lives out of line so the pass-through path needs no stack frame. */
 #define CAROM_NOINLINE __attribute__((noinline))
 
+/* I/O faults at the real-call boundary (chaos.c does the work): latency, a reset that
+ * really shuts the socket down, a short write or read, pacing, a cut stream, a black hole.
+ * True when chaos answered the call itself (*r, errno set when -1). Only reached when the
+ * fd's chaos_io flag is set, so a policy without faults pays one load. */
+static CAROM_NOINLINE bool io_chaos(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
+                                    ssize_t *r)
+{
+    return carom__chaos_io_before(fd, f, dir, flags, n, r);
+}
+
 /* Slow path for a tracked socket, before the real call: a non-blocking connect whose
  * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
  * on with the real call, an errno to fail with, or -1 when fd turned out not to be the
  * socket f described (then only the bare real call is made). */
-/* I/O faults at the real-call boundary: latency, a reset that really shuts the socket
- * down, and a short write (legal for any stream socket, and a classic source of bugs). */
-static int io_chaos(int fd, struct carom_fd *f, int dir, size_t *n)
-{
-    if (f->state != CAROM_FD_CONNECTED || !f->pol)
-        return 0;
-    const carom_policy *p = f->pol;
-    const char *call = dir == IO_IN ? "recv" : "send";
-    carom__chaos_latency(p, f->ep, call);
-    if (carom__chaos(p, CAROM_F_RESET, p->chaos.reset, f->ep, call, NULL)) {
-        shutdown(fd, SHUT_RDWR);
-        carom__io_failed(f, ECONNRESET);
-        return ECONNRESET;
-    }
-    uint64_t d;
-    if (dir == IO_OUT && n && *n > 1 &&
-        carom__chaos(p, CAROM_F_SHORT_WRITE, p->chaos.short_write, f->ep, call, &d))
-        *n = 1 + (size_t)(d % (*n - 1));
-    return 0;
-}
-
 static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
 {
-    if (CAROM_UNLIKELY(f->chaos_io)) {
-        int e = io_chaos(fd, f, dir, n);
-        if (e)
-            return e;
-    }
+    (void)n;
     if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) || f->state != CAROM_FD_CONNECTED)
         return 0;
     /* ioctl(FIONBIO) is not wrapped, so ask the kernel rather than trust our flag. */
@@ -145,6 +130,8 @@ static inline void io_ok(struct carom_fd *f)
 #define IO_BODY(fd, dir, flags, len, CALL)                                                        \
     do {                                                                                          \
         ssize_t r_;                                                                               \
+        if (CAROM_UNLIKELY(f->chaos_io) && io_chaos(fd, f, dir, flags, len, &r_))                 \
+            return r_;                                                                            \
         int e_ = io_before(fd, f, dir, flags, len);                                               \
         if (e_ < 0)                                                                               \
             return CALL;                                                                          \
@@ -156,6 +143,8 @@ static inline void io_ok(struct carom_fd *f)
             r_ = CALL;                                                                            \
             if (r_ >= 0) {                                                                        \
                 io_ok(f);                                                                         \
+                if (CAROM_UNLIKELY(f->chaos_io))                                                  \
+                    carom__chaos_io_after(f, dir, flags, r_);                                     \
                 return r_;                                                                        \
             }                                                                                     \
             if (!io_after(fd, f, errno))                                                          \
@@ -183,10 +172,105 @@ static inline bool io_plain(const struct carom_fd *f)
         return r_;                                                                                \
     } while (0)
 
+/* ---- vector calls under chaos: the same faults, on a shortened copy of the vector ------------ */
+
+#define CHAOS_IOV 64 /* entries kept when a vector is shortened: fewer bytes is always legal */
+
+static size_t iov_len(const struct iovec *v, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += v[i].iov_len;
+    return t;
+}
+
+/* v (n entries) cut to len bytes in out; returns the entry count. */
+static size_t iov_cut(const struct iovec *v, size_t n, size_t len, struct iovec *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < CHAOS_IOV && len; i++) {
+        out[k] = v[i];
+        if (out[k].iov_len > len)
+            out[k].iov_len = len;
+        len -= out[k].iov_len;
+        k++;
+    }
+    return k;
+}
+
+static ssize_t readv_cut(int fd, const struct iovec *v, int n, size_t len, size_t whole)
+{
+    if (len >= whole)
+        return carom__real.readv(fd, v, n);
+    struct iovec tv[CHAOS_IOV];
+    return carom__real.readv(fd, tv, (int)iov_cut(v, (size_t)n, len, tv));
+}
+
+static ssize_t writev_cut(int fd, const struct iovec *v, int n, size_t len, size_t whole)
+{
+    if (len >= whole)
+        return carom__real.writev(fd, v, n);
+    struct iovec tv[CHAOS_IOV];
+    return carom__real.writev(fd, tv, (int)iov_cut(v, (size_t)n, len, tv));
+}
+
+static ssize_t sendmsg_cut(int fd, const struct msghdr *m, int fl, size_t len, size_t whole)
+{
+    if (len >= whole)
+        return carom__real.sendmsg(fd, m, fl);
+    struct iovec tv[CHAOS_IOV];
+    struct msghdr c = *m;
+    c.msg_iov = tv;
+    c.msg_iovlen = iov_cut(m->msg_iov, m->msg_iovlen, len, tv);
+    return carom__real.sendmsg(fd, &c, fl);
+}
+
+static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t len, size_t whole)
+{
+    if (len >= whole)
+        return carom__real.recvmsg(fd, m, fl);
+    struct iovec tv[CHAOS_IOV];
+    struct msghdr c = *m;
+    c.msg_iov = tv;
+    c.msg_iovlen = iov_cut(m->msg_iov, m->msg_iovlen, len, tv);
+    ssize_t r = carom__real.recvmsg(fd, &c, fl);
+    int e = errno;
+    m->msg_namelen = c.msg_namelen; /* what the kernel reports back goes to the program's */
+    m->msg_controllen = c.msg_controllen;
+    m->msg_flags = c.msg_flags;
+    errno = e;
+    return r;
+}
+
+static CAROM_NOINLINE ssize_t readv_chaos(int fd, struct carom_fd *f, const struct iovec *v, int n)
+{
+    size_t whole = n > 0 ? iov_len(v, (size_t)n) : 0, len = whole;
+    IO_BODY(fd, IO_IN, 0, &len, readv_cut(fd, v, n, len, whole));
+}
+
+static CAROM_NOINLINE ssize_t writev_chaos(int fd, struct carom_fd *f, const struct iovec *v, int n)
+{
+    size_t whole = n > 0 ? iov_len(v, (size_t)n) : 0, len = whole;
+    IO_BODY(fd, IO_OUT, 0, &len, writev_cut(fd, v, n, len, whole));
+}
+
+static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+{
+    size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
+    IO_BODY(fd, IO_OUT, fl, &len, sendmsg_cut(fd, m, fl, len, whole));
+}
+
+static CAROM_NOINLINE ssize_t recvmsg_chaos(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+{
+    size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
+    IO_BODY(fd, IO_IN, fl, &len, recvmsg_cut(fd, m, fl, len, whole));
+}
+
 static CAROM_NOINLINE ssize_t read_slow(int fd, struct carom_fd *f, void *buf, size_t n)
 {
-    IO_BODY(fd, IO_IN, 0, NULL, carom__real.read(fd, buf, n));
+    IO_BODY(fd, IO_IN, 0, &n, carom__real.read(fd, buf, n));
 }
+
 static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf, size_t n)
 {
     IO_FAST(fd, f, carom__real.read(fd, buf, n), read_slow(fd, f, buf, n));
@@ -207,6 +291,7 @@ static CAROM_NOINLINE ssize_t write_slow(int fd, struct carom_fd *f, const void 
 {
     IO_BODY(fd, IO_OUT, 0, &n, carom__real.write(fd, buf, n));
 }
+
 static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const void *buf, size_t n)
 {
     IO_FAST(fd, f, carom__real.write(fd, buf, n), write_slow(fd, f, buf, n));
@@ -225,8 +310,11 @@ CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
+    if (CAROM_UNLIKELY(f->chaos_io))
+        return readv_chaos(fd, f, v, n);
     IO_BODY(fd, IO_IN, 0, NULL, carom__real.readv(fd, v, n));
 }
+
 static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
     IO_FAST(fd, f, carom__real.readv(fd, v, n), readv_slow(fd, f, v, n));
@@ -245,8 +333,11 @@ CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
 
 static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
+    if (CAROM_UNLIKELY(f->chaos_io))
+        return writev_chaos(fd, f, v, n);
     IO_BODY(fd, IO_OUT, 0, NULL, carom__real.writev(fd, v, n));
 }
+
 static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
     IO_FAST(fd, f, carom__real.writev(fd, v, n), writev_slow(fd, f, v, n));
@@ -267,6 +358,7 @@ static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.send(fd, buf, n, fl));
 }
+
 static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
 {
     IO_FAST(fd, f, carom__real.send(fd, buf, n, fl), send_slow(fd, f, buf, n, fl));
@@ -285,8 +377,9 @@ CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
 
 static CAROM_NOINLINE ssize_t recv_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
 {
-    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recv(fd, buf, n, fl));
+    IO_BODY(fd, IO_IN, fl, &n, carom__real.recv(fd, buf, n, fl));
 }
+
 static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
 {
     IO_FAST(fd, f, carom__real.recv(fd, buf, n, fl), recv_slow(fd, f, buf, n, fl));
@@ -308,6 +401,7 @@ static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.sendto(fd, buf, n, fl, a, l));
 }
+
 static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
@@ -330,8 +424,9 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
 static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
-    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvfrom(fd, buf, n, fl, a, l));
+    IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom(fd, buf, n, fl, a, l));
 }
+
 static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
@@ -352,8 +447,11 @@ CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockad
 
 static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
 {
+    if (CAROM_UNLIKELY(f->chaos_io))
+        return sendmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_OUT, fl, NULL, carom__real.sendmsg(fd, m, fl));
 }
+
 static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
 {
     IO_FAST(fd, f, carom__real.sendmsg(fd, m, fl), sendmsg_slow(fd, f, m, fl));
@@ -372,8 +470,11 @@ CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 
 static CAROM_NOINLINE ssize_t recvmsg_slow(int fd, struct carom_fd *f, struct msghdr *m, int fl)
 {
+    if (CAROM_UNLIKELY(f->chaos_io))
+        return recvmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvmsg(fd, m, fl));
 }
+
 static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct msghdr *m, int fl)
 {
     IO_FAST(fd, f, carom__real.recvmsg(fd, m, fl), recvmsg_slow(fd, f, m, fl));
@@ -393,8 +494,9 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
 static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
 {
-    IO_BODY(fd, IO_IN, 0, NULL, carom__real.read_chk(fd, buf, n, bl));
+    IO_BODY(fd, IO_IN, 0, &n, carom__real.read_chk(fd, buf, n, bl));
 }
+
 static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
 {
     IO_FAST(fd, f, carom__real.read_chk(fd, buf, n, bl), read_chk_slow(fd, f, buf, n, bl));
@@ -413,8 +515,9 @@ CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
 
 static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
 {
-    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recv_chk(fd, buf, n, bl, fl));
+    IO_BODY(fd, IO_IN, fl, &n, carom__real.recv_chk(fd, buf, n, bl, fl));
 }
+
 static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
 {
     IO_FAST(fd, f, carom__real.recv_chk(fd, buf, n, bl, fl), recv_chk_slow(fd, f, buf, n, bl, fl));
@@ -434,8 +537,9 @@ CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
-    IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
+    IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
 }
+
 static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
@@ -465,6 +569,8 @@ static int carom_close(int fd)
         carom__emit_fd_closing(fd, fd);
         return carom__real.close(fd);
     }
+    if (CAROM_UNLIKELY(f->chaos_io))
+        carom__chaos_close(f); /* chaos.slow_close_ms: before anything is forgotten */
     /* Forget first: once the number is free another thread's socket() may reuse it. A
      * vfork child closes its own copy of the descriptor, not the parent's, but runs in
      * the parent's memory: the parent's record must stay (hostile_spawn.sh). */

@@ -376,7 +376,18 @@ Test(policy_load, explain_lists_every_setting_in_spec_order)
                                        "chaos.latency",
                                        "chaos.latency_ms",
                                        "chaos.short_write",
-                                       "chaos.http_status"};
+                                       "chaos.http_status",
+                                       "chaos.connect_latency",
+                                       "chaos.connect_latency_ms",
+                                       "chaos.dns_fail_error",
+                                       "chaos.blackhole",
+                                       "chaos.bandwidth_kbps",
+                                       "chaos.limit_data",
+                                       "chaos.limit_data_mode",
+                                       "chaos.slice",
+                                       "chaos.slow_close_ms",
+                                       "chaos.direction",
+                                       "chaos.first"};
     carom_table *t = carom_policy_builtin();
     lines l = {0};
     carom_policy_explain(t, carom_policy_defaults(t), collect, &l);

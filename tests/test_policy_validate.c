@@ -226,6 +226,48 @@ Test(policy_validate, chaos_latency_needs_both_halves)
     carom_policy_free(t);
 }
 
+Test(policy_validate, chaos_stream_and_connect_faults)
+{
+    bad("[defaults]\nchaos.bandwidth_kbps = fast\nchaos.bandwidth_kbps = 10000001\n"
+        "chaos.limit_data = -1\nchaos.limit_data_mode = rst\nchaos.slice = 16777217\n"
+        "chaos.slow_close_ms = 86400001\nchaos.blackhole = 1.5\n"
+        "chaos.dns_fail_error = EAI_FAIL\nchaos.direction = sideways\n"
+        "chaos.first = 1000000001\nchaos.connect_latency_ms = x\n",
+        11);
+    is(0, 2, "chaos.bandwidth_kbps", "whole number 0..10000000");
+    is(1, 3, "chaos.bandwidth_kbps", "set twice");
+    is(2, 4, "chaos.limit_data", "whole number 0..");
+    is(3, 5, "chaos.limit_data_mode", "eof or reset");
+    is(4, 6, "chaos.slice", "whole number 0..16777216");
+    is(5, 7, "chaos.slow_close_ms", "milliseconds");
+    is(6, 8, "chaos.blackhole", "probability 0..1");
+    is(7, 9, "chaos.dns_fail_error", "EAI_AGAIN or EAI_NONAME");
+    is(8, 10, "chaos.direction", "up (what the program sends), down");
+    is(9, 11, "chaos.first", "whole number 0..1000000000");
+    is(10, 12, "chaos.connect_latency_ms", "milliseconds");
+}
+
+Test(policy_validate, chaos_connect_latency_needs_both_halves)
+{
+    bad("[p]\nmatch = a:1\nchaos.connect_latency_ms = 200\n", 1);
+    is(0, 3, "chaos.connect_latency_ms", "no effect while chaos.connect_latency is 0");
+    bad("[p]\nmatch = a:1\nchaos.connect_latency = 0.5\n", 1);
+    is(0, 3, "chaos.connect_latency", "no effect while chaos.connect_latency_ms is 0");
+    const char *ok = "[defaults]\nchaos.connect_latency = 0.5\nchaos.connect_latency_ms = 100\n"
+                     "chaos.dns_fail_error = eai_noname\nchaos.direction = UP\n"
+                     "chaos.limit_data = 50000\nchaos.limit_data_mode = Reset\n[p]\n"
+                     "match = a:1\nchaos.connect_latency = 0\nchaos.first = 2\n";
+    carom_table *t = carom_policy_parse(ok, strlen(ok), "v.ini", NULL, NULL);
+    cr_assert_not_null(t);
+    const carom_policy *p = carom_policy_at(t, 1);
+    cr_assert(p->chaos.dns_fail_noname && p->chaos.direction == CAROM_CHAOS_UP);
+    cr_assert(p->chaos.limit_data == 50000 && p->chaos.limit_data_reset);
+    cr_assert(p->chaos.connect_latency == 0 && p->chaos.connect_latency_ms == 100);
+    cr_assert_eq(p->chaos.first, 2);
+    cr_assert_eq(carom_policy_defaults(t)->chaos.first, 0);
+    carom_policy_free(t);
+}
+
 Test(policy_validate, budgets_statuses_methods_jitter_onoff_state)
 {
     bad("[defaults]\nretry_budget = 101%\nhttp_retry_status = 99, 600, abc\n"

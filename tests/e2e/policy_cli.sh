@@ -76,7 +76,10 @@ cushion_window cushion_half_open_ms cushion_first_break_ms cushion_probes open_e
 http_retry_status http_retry_methods retry_after_max_ms pocket_url pocket_response state
 rate_limit rate_burst max_connections limit_wait_ms
 chaos.connect_refuse chaos.connect_timeout chaos.dns_fail chaos.reset chaos.latency
-chaos.latency_ms chaos.short_write chaos.http_status"
+chaos.latency_ms chaos.short_write chaos.http_status chaos.connect_latency
+chaos.connect_latency_ms chaos.dns_fail_error chaos.blackhole chaos.bandwidth_kbps
+chaos.limit_data chaos.limit_data_mode chaos.slice chaos.slow_close_ms chaos.direction
+chaos.first"
 explain_is() { # ENDPOINT POLICY
     run_plain "$CAROM" explain "$1" "$CFG"
     assert_ok "explain $1"
