@@ -34,8 +34,7 @@ enum { IO_IN = 0, IO_OUT = 1 };
  * down, and a short write (legal for any stream socket, and a classic source of bugs). */
 static int io_chaos(int fd, struct carom_fd *f, int dir, size_t *n)
 {
-    if (f->state != CAROM_FD_CONNECTED || !f->pol)
-        return 0;
+    if (f->state != CAROM_FD_CONNECTED || !f->pol) return 0;
     const carom_policy *p = f->pol;
     const char *call = dir == IO_IN ? "recv" : "send";
     carom__chaos_latency(p, f->ep, call);
@@ -55,39 +54,39 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) {
         int e = io_chaos(fd, f, dir, n);
-        if (e)
-            return e;
+        if (e) return e;
     }
-    if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) || f->state != CAROM_FD_CONNECTED)
+    if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) ||
+        f->state != CAROM_FD_CONNECTED)
         return 0;
     /* ioctl(FIONBIO) is not wrapped, so ask the kernel rather than trust our flag. */
     int fl = carom__real.fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_NONBLOCK))
-        return 0;
+    if (fl < 0 || (fl & O_NONBLOCK)) return 0;
     struct pollfd p = {.fd = fd, .events = dir == IO_IN ? POLLIN : POLLOUT};
     uint64_t until = carom__now_ms() + f->pol->io_timeout_ms;
     for (;;) {
         uint64_t now = carom__now_ms();
         int r = carom__real.poll(&p, 1, now >= until ? 0 : (int)(until - now));
-        if (r > 0)
-            return 0;
+        if (r > 0) return 0;
         if (r == 0) {
             /* A descriptor closed behind our back and reused (a pipe, another
              * connection) is not ours to time out: forget it, make the real call. */
             if (carom__fd_stale(fd, f)) {
-                if (!carom__vfork_child())
-                    carom__fd_untrack(fd);
+                if (!carom__vfork_child()) carom__fd_untrack(fd);
                 return -1; /* the record may be reused from here on: don't touch it */
             }
-            struct carom_event ev = {.event = "timeout", .policy = f->pol->name, .endpoint = f->ep,
-                                     .call = dir == IO_IN ? "recv" : "send", .delay_ms = -1,
-                                     .elapsed_ms = f->pol->io_timeout_ms, .error = "ETIMEDOUT"};
+            struct carom_event ev = {.event = "timeout",
+                                     .policy = f->pol->name,
+                                     .endpoint = f->ep,
+                                     .call = dir == IO_IN ? "recv" : "send",
+                                     .delay_ms = -1,
+                                     .elapsed_ms = f->pol->io_timeout_ms,
+                                     .error = "ETIMEDOUT"};
             carom__emit(&ev);
             carom__io_failed(f, ETIMEDOUT);
             return ETIMEDOUT;
         }
-        if (errno != EINTR)
-            return 0; /* let the real call report whatever is wrong */
+        if (errno != EINTR) return 0; /* let the real call report whatever is wrong */
     }
 }
 
@@ -97,15 +96,12 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
  * was sent on the failed socket, so nothing is repeated). */
 static bool io_after(int fd, struct carom_fd *f, int err)
 {
-    if (err == EAGAIN || err == EINTR)
-        return false;
+    if (err == EAGAIN || err == EINTR) return false;
     if (f->state == CAROM_FD_CONNECTING && f->ticket_open) {
-        if (!CAROM_ENTER())
-            return false;
+        if (!CAROM_ENTER()) return false;
         int e = carom__nb_surface(fd, f, err);
         carom__leave();
-        if (e == 0)
-            return true;
+        if (e == 0) return true;
         errno = e;
         return false;
     }
@@ -121,8 +117,7 @@ static bool io_after(int fd, struct carom_fd *f, int err)
     case EHOSTUNREACH:
     case ENETUNREACH:
         if (f->slot && carom__fd_stale(fd, f)) {
-            if (!carom__vfork_child())
-                carom__fd_untrack(fd);
+            if (!carom__vfork_child()) carom__fd_untrack(fd);
             break;
         }
         carom__io_failed(f, err);
@@ -136,32 +131,29 @@ static bool io_after(int fd, struct carom_fd *f, int err)
 
 static inline void io_ok(struct carom_fd *f)
 {
-    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING))
-        carom__nb_success(f);
+    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING)) carom__nb_success(f);
 }
 
 /* The shape every tracked-socket call takes. CALL is the real call; `flags` the MSG_*
  * flags (0 for read/write). */
-#define IO_BODY(fd, dir, flags, len, CALL)                                                        \
-    do {                                                                                          \
-        ssize_t r_;                                                                               \
-        int e_ = io_before(fd, f, dir, flags, len);                                               \
-        if (e_ < 0)                                                                               \
-            return CALL;                                                                          \
-        if (e_) {                                                                                 \
-            errno = e_;                                                                           \
-            return -1;                                                                            \
-        }                                                                                         \
-        for (int again_ = 0; again_ < 2; again_++) {                                              \
-            r_ = CALL;                                                                            \
-            if (r_ >= 0) {                                                                        \
-                io_ok(f);                                                                         \
-                return r_;                                                                        \
-            }                                                                                     \
-            if (!io_after(fd, f, errno))                                                          \
-                return r_;                                                                        \
-        }                                                                                         \
-        return r_;                                                                                \
+#define IO_BODY(fd, dir, flags, len, CALL)                                                         \
+    do {                                                                                           \
+        ssize_t r_;                                                                                \
+        int e_ = io_before(fd, f, dir, flags, len);                                                \
+        if (e_ < 0) return CALL;                                                                   \
+        if (e_) {                                                                                  \
+            errno = e_;                                                                            \
+            return -1;                                                                             \
+        }                                                                                          \
+        for (int again_ = 0; again_ < 2; again_++) {                                               \
+            r_ = CALL;                                                                             \
+            if (r_ >= 0) {                                                                         \
+                io_ok(f);                                                                          \
+                return r_;                                                                         \
+            }                                                                                      \
+            if (!io_after(fd, f, errno)) return r_;                                                \
+        }                                                                                          \
+        return r_;                                                                                 \
     } while (0)
 
 /* The common case of a tracked socket: connected, no I/O fault to inject, no
@@ -173,14 +165,13 @@ static inline bool io_plain(const struct carom_fd *f)
 {
     return f->state == CAROM_FD_CONNECTED && !f->chaos_io && !(f->pol && f->pol->io_timeout_ms);
 }
-#define IO_FAST(fd, f, CALL, SLOW)                                                                \
-    do {                                                                                          \
-        if (CAROM_UNLIKELY(!io_plain(f)))                                                         \
-            return SLOW;                                                                          \
-        ssize_t r_ = CALL;                                                                        \
-        if (CAROM_UNLIKELY(r_ < 0))                                                               \
-            io_after(fd, f, errno); /* connected: never asks for a retry; keeps errno */          \
-        return r_;                                                                                \
+#define IO_FAST(fd, f, CALL, SLOW)                                                                 \
+    do {                                                                                           \
+        if (CAROM_UNLIKELY(!io_plain(f))) return SLOW;                                             \
+        ssize_t r_ = CALL;                                                                         \
+        if (CAROM_UNLIKELY(r_ < 0))                                                                \
+            io_after(fd, f, errno); /* connected: never asks for a retry; keeps errno */           \
+        return r_;                                                                                 \
     } while (0)
 
 static CAROM_NOINLINE ssize_t read_slow(int fd, struct carom_fd *f, void *buf, size_t n)
@@ -194,8 +185,7 @@ static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf
 static inline ssize_t carom_read(int fd, void *buf, size_t n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.read(fd, buf, n);
+    if (CAROM_LIKELY(!f)) return carom__real.read(fd, buf, n);
     return read_tracked(fd, f, buf, n);
 }
 CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -214,8 +204,7 @@ static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const vo
 static inline ssize_t carom_write(int fd, const void *buf, size_t n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.write(fd, buf, n);
+    if (CAROM_LIKELY(!f)) return carom__real.write(fd, buf, n);
     return write_tracked(fd, f, buf, n);
 }
 CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
@@ -227,15 +216,15 @@ static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom_fd *f, const struc
 {
     IO_BODY(fd, IO_IN, 0, NULL, carom__real.readv(fd, v, n));
 }
-static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+                                            int n)
 {
     IO_FAST(fd, f, carom__real.readv(fd, v, n), readv_slow(fd, f, v, n));
 }
 static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.readv(fd, v, n);
+    if (CAROM_LIKELY(!f)) return carom__real.readv(fd, v, n);
     return readv_tracked(fd, f, v, n);
 }
 CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
@@ -247,15 +236,15 @@ static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom_fd *f, const stru
 {
     IO_BODY(fd, IO_OUT, 0, NULL, carom__real.writev(fd, v, n));
 }
-static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+                                             int n)
 {
     IO_FAST(fd, f, carom__real.writev(fd, v, n), writev_slow(fd, f, v, n));
 }
 static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.writev(fd, v, n);
+    if (CAROM_LIKELY(!f)) return carom__real.writev(fd, v, n);
     return writev_tracked(fd, f, v, n);
 }
 CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
@@ -263,19 +252,20 @@ CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
     return carom_writev(fd, v, n);
 }
 
-static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                        int fl)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.send(fd, buf, n, fl));
 }
-static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                           int fl)
 {
     IO_FAST(fd, f, carom__real.send(fd, buf, n, fl), send_slow(fd, f, buf, n, fl));
 }
 static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.send(fd, buf, n, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.send(fd, buf, n, fl);
     return send_tracked(fd, f, buf, n, fl);
 }
 CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
@@ -294,8 +284,7 @@ static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf
 static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recv(fd, buf, n, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.recv(fd, buf, n, fl);
     return recv_tracked(fd, f, buf, n, fl);
 }
 CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
@@ -303,13 +292,13 @@ CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
     return carom_recv(fd, buf, n, fl);
 }
 
-static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
-                                   const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                          int fl, const struct sockaddr *a, socklen_t l)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.sendto(fd, buf, n, fl, a, l));
 }
-static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
-                                   const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                             int fl, const struct sockaddr *a, socklen_t l)
 {
     IO_FAST(fd, f, carom__real.sendto(fd, buf, n, fl, a, l), sendto_slow(fd, f, buf, n, fl, a, l));
 }
@@ -317,8 +306,7 @@ static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.sendto(fd, buf, n, fl, a, l);
+    if (CAROM_LIKELY(!f)) return carom__real.sendto(fd, buf, n, fl, a, l);
     return sendto_tracked(fd, f, buf, n, fl, a, l);
 }
 CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a,
@@ -327,22 +315,22 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
     return carom_sendto(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
-                                     socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl,
+                                            struct sockaddr *a, socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvfrom(fd, buf, n, fl, a, l));
 }
-static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
-                                     socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                               int fl, struct sockaddr *a, socklen_t *l)
 {
-    IO_FAST(fd, f, carom__real.recvfrom(fd, buf, n, fl, a, l), recvfrom_slow(fd, f, buf, n, fl, a, l));
+    IO_FAST(fd, f, carom__real.recvfrom(fd, buf, n, fl, a, l),
+            recvfrom_slow(fd, f, buf, n, fl, a, l));
 }
 static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recvfrom(fd, buf, n, fl, a, l);
+    if (CAROM_LIKELY(!f)) return carom__real.recvfrom(fd, buf, n, fl, a, l);
     return recvfrom_tracked(fd, f, buf, n, fl, a, l);
 }
 CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *l)
@@ -350,19 +338,20 @@ CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockad
     return carom_recvfrom(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m,
+                                           int fl)
 {
     IO_BODY(fd, IO_OUT, fl, NULL, carom__real.sendmsg(fd, m, fl));
 }
-static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m,
+                                              int fl)
 {
     IO_FAST(fd, f, carom__real.sendmsg(fd, m, fl), sendmsg_slow(fd, f, m, fl));
 }
 static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.sendmsg(fd, m, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.sendmsg(fd, m, fl);
     return sendmsg_tracked(fd, f, m, fl);
 }
 CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
@@ -381,8 +370,7 @@ static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct
 static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recvmsg(fd, m, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.recvmsg(fd, m, fl);
     return recvmsg_tracked(fd, f, m, fl);
 }
 CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
@@ -391,19 +379,20 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 }
 
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
-static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
+static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+                                            size_t bl)
 {
     IO_BODY(fd, IO_IN, 0, NULL, carom__real.read_chk(fd, buf, n, bl));
 }
-static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
+static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                               size_t bl)
 {
     IO_FAST(fd, f, carom__real.read_chk(fd, buf, n, bl), read_chk_slow(fd, f, buf, n, bl));
 }
 static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.read_chk(fd, buf, n, bl);
+    if (CAROM_LIKELY(!f)) return carom__real.read_chk(fd, buf, n, bl);
     return read_chk_tracked(fd, f, buf, n, bl);
 }
 CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
@@ -411,19 +400,20 @@ CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
     return carom_read_chk(fd, buf, n, bl);
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
+static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+                                            size_t bl, int fl)
 {
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recv_chk(fd, buf, n, bl, fl));
 }
-static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
+static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                               size_t bl, int fl)
 {
     IO_FAST(fd, f, carom__real.recv_chk(fd, buf, n, bl, fl), recv_chk_slow(fd, f, buf, n, bl, fl));
 }
 static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recv_chk(fd, buf, n, bl, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.recv_chk(fd, buf, n, bl, fl);
     return recv_chk_tracked(fd, f, buf, n, bl, fl);
 }
 CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
@@ -431,22 +421,23 @@ CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
     return carom_recv_chk(fd, buf, n, bl, fl);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
-                                         struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+                                                size_t bl, int fl, struct sockaddr *a, socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
 }
-static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
-                                         struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                                   size_t bl, int fl, struct sockaddr *a,
+                                                   socklen_t *l)
 {
-    IO_FAST(fd, f, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l), recvfrom_chk_slow(fd, f, buf, n, bl, fl, a, l));
+    IO_FAST(fd, f, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l),
+            recvfrom_chk_slow(fd, f, buf, n, bl, fl, a, l));
 }
 static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
+    if (CAROM_LIKELY(!f)) return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
     return recvfrom_chk_tracked(fd, f, buf, n, bl, fl, a, l);
 }
 CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
@@ -457,7 +448,6 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
 
 /* ---- fd lifecycle ---------------------------------------------------------------------------- */
 
-
 static int carom_close(int fd)
 {
     if (CAROM_LIKELY(!carom__fd(fd))) {
@@ -467,8 +457,7 @@ static int carom_close(int fd)
     /* Forget first: once the number is free another thread's socket() may reuse it. A
      * vfork child closes its own copy of the descriptor, not the parent's, but runs in
      * the parent's memory: the parent's record must stay (hostile_spawn.sh). */
-    if (!carom__vfork_child())
-        carom__fd_untrack(fd);
+    if (!carom__vfork_child()) carom__fd_untrack(fd);
     return carom__real.close(fd);
 }
 CAROM_EXPORT int close(int fd)
@@ -482,12 +471,9 @@ static void forget_range(unsigned lo, unsigned hi)
     unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
     int vforked = -1; /* asked once, and only when there is something to forget */
     for (unsigned fd = lo; carom__nfds && fd <= top; fd++) {
-        if (!carom__fd((int)fd))
-            continue;
-        if (vforked < 0)
-            vforked = carom__vfork_child();
-        if (vforked)
-            break;
+        if (!carom__fd((int)fd)) continue;
+        if (vforked < 0) vforked = carom__vfork_child();
+        if (vforked) break;
         carom__fd_untrack((int)fd);
     }
     carom__emit_fd_closing((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
@@ -495,8 +481,7 @@ static void forget_range(unsigned lo, unsigned hi)
 
 static int carom_close_range(unsigned lo, unsigned hi, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC))
-        forget_range(lo, hi);
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) forget_range(lo, hi);
     return carom__real.close_range(lo, hi, flags);
 }
 CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
@@ -515,8 +500,7 @@ CAROM_EXPORT void closefrom(int lo)
 static int carom_dup(int fd)
 {
     int r = carom__real.dup(fd);
-    if (r >= 0 && carom__fd(fd) && !carom__vfork_child())
-        carom__fd_copy(fd, r);
+    if (r >= 0 && carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
     return r;
 }
 CAROM_EXPORT int dup(int fd)
@@ -530,13 +514,10 @@ static int carom_dup3(int from, int to, int flags, bool is_dup2)
      * program's, and an event another thread sends into it then would land in the
      * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
      * fresh scoreboard socket. */
-    if (from != to)
-        carom__emit_fd_closing(to, to);
+    if (from != to) carom__emit_fd_closing(to, to);
     int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
-    if (r < 0 || from == to)
-        return r;
-    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child())
-        carom__fd_copy(from, to);
+    if (r < 0 || from == to) return r;
+    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child()) carom__fd_copy(from, to);
     return r;
 }
 CAROM_EXPORT int dup2(int from, int to)
@@ -551,18 +532,15 @@ CAROM_EXPORT int dup3(int from, int to, int flags)
 static int carom_fcntl(int fd, int cmd, void *arg)
 {
     int r = carom__real.fcntl(fd, cmd, arg);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:
-        if (carom__fd(fd) && !carom__vfork_child())
-            carom__fd_copy(fd, r);
+        if (carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
         break;
     case F_SETFL: {
         struct carom_fd *f = carom__fd(fd);
-        if (f)
-            f->nonblock = ((long)arg & O_NONBLOCK) != 0;
+        if (f) f->nonblock = ((long)arg & O_NONBLOCK) != 0;
         break;
     }
     default:
