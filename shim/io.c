@@ -43,36 +43,37 @@ static CAROM_NOINLINE bool io_chaos(int fd, struct carom_fd *f, int dir, int fla
 static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
 {
     (void)n;
-    if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) || f->state != CAROM_FD_CONNECTED)
+    if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) ||
+        f->state != CAROM_FD_CONNECTED)
         return 0;
     /* ioctl(FIONBIO) is not wrapped, so ask the kernel rather than trust our flag. */
     int fl = carom__real.fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_NONBLOCK))
-        return 0;
+    if (fl < 0 || (fl & O_NONBLOCK)) return 0;
     struct pollfd p = {.fd = fd, .events = dir == IO_IN ? POLLIN : POLLOUT};
     uint64_t until = carom__now_ms() + f->pol->io_timeout_ms;
     for (;;) {
         uint64_t now = carom__now_ms();
         int r = carom__real.poll(&p, 1, now >= until ? 0 : (int)(until - now));
-        if (r > 0)
-            return 0;
+        if (r > 0) return 0;
         if (r == 0) {
             /* A descriptor closed behind our back and reused (a pipe, another
              * connection) is not ours to time out: forget it, make the real call. */
             if (carom__fd_stale(fd, f)) {
-                if (!carom__vfork_child())
-                    carom__fd_untrack(fd);
+                if (!carom__vfork_child()) carom__fd_untrack(fd);
                 return -1; /* the record may be reused from here on: don't touch it */
             }
-            struct carom_event ev = {.event = "timeout", .policy = f->pol->name, .endpoint = f->ep,
-                                     .call = dir == IO_IN ? "recv" : "send", .delay_ms = -1,
-                                     .elapsed_ms = f->pol->io_timeout_ms, .error = "ETIMEDOUT"};
+            struct carom_event ev = {.event = "timeout",
+                                     .policy = f->pol->name,
+                                     .endpoint = f->ep,
+                                     .call = dir == IO_IN ? "recv" : "send",
+                                     .delay_ms = -1,
+                                     .elapsed_ms = f->pol->io_timeout_ms,
+                                     .error = "ETIMEDOUT"};
             carom__emit(&ev);
             carom__io_failed(f, ETIMEDOUT);
             return ETIMEDOUT;
         }
-        if (errno != EINTR)
-            return 0; /* let the real call report whatever is wrong */
+        if (errno != EINTR) return 0; /* let the real call report whatever is wrong */
     }
 }
 
@@ -82,15 +83,12 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
  * was sent on the failed socket, so nothing is repeated). */
 static bool io_after(int fd, struct carom_fd *f, int err)
 {
-    if (err == EAGAIN || err == EINTR)
-        return false;
+    if (err == EAGAIN || err == EINTR) return false;
     if (f->state == CAROM_FD_CONNECTING && f->ticket_open) {
-        if (!CAROM_ENTER())
-            return false;
+        if (!CAROM_ENTER()) return false;
         int e = carom__nb_surface(fd, f, err);
         carom__leave();
-        if (e == 0)
-            return true;
+        if (e == 0) return true;
         errno = e;
         return false;
     }
@@ -106,8 +104,7 @@ static bool io_after(int fd, struct carom_fd *f, int err)
     case EHOSTUNREACH:
     case ENETUNREACH:
         if (f->slot && carom__fd_stale(fd, f)) {
-            if (!carom__vfork_child())
-                carom__fd_untrack(fd);
+            if (!carom__vfork_child()) carom__fd_untrack(fd);
             break;
         }
         carom__io_failed(f, err);
@@ -121,36 +118,31 @@ static bool io_after(int fd, struct carom_fd *f, int err)
 
 static inline void io_ok(struct carom_fd *f)
 {
-    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING))
-        carom__nb_success(f);
+    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING)) carom__nb_success(f);
 }
 
 /* The shape every tracked-socket call takes. CALL is the real call; `flags` the MSG_*
  * flags (0 for read/write). */
-#define IO_BODY(fd, dir, flags, len, CALL)                                                        \
-    do {                                                                                          \
-        ssize_t r_;                                                                               \
-        if (CAROM_UNLIKELY(f->chaos_io) && io_chaos(fd, f, dir, flags, len, &r_))                 \
-            return r_;                                                                            \
-        int e_ = io_before(fd, f, dir, flags, len);                                               \
-        if (e_ < 0)                                                                               \
-            return CALL;                                                                          \
-        if (e_) {                                                                                 \
-            errno = e_;                                                                           \
-            return -1;                                                                            \
-        }                                                                                         \
-        for (int again_ = 0; again_ < 2; again_++) {                                              \
-            r_ = CALL;                                                                            \
-            if (r_ >= 0) {                                                                        \
-                io_ok(f);                                                                         \
-                if (CAROM_UNLIKELY(f->chaos_io))                                                  \
-                    carom__chaos_io_after(f, dir, flags, r_);                                     \
-                return r_;                                                                        \
-            }                                                                                     \
-            if (!io_after(fd, f, errno))                                                          \
-                return r_;                                                                        \
-        }                                                                                         \
-        return r_;                                                                                \
+#define IO_BODY(fd, dir, flags, len, CALL)                                                         \
+    do {                                                                                           \
+        ssize_t r_;                                                                                \
+        if (CAROM_UNLIKELY(f->chaos_io) && io_chaos(fd, f, dir, flags, len, &r_)) return r_;       \
+        int e_ = io_before(fd, f, dir, flags, len);                                                \
+        if (e_ < 0) return CALL;                                                                   \
+        if (e_) {                                                                                  \
+            errno = e_;                                                                            \
+            return -1;                                                                             \
+        }                                                                                          \
+        for (int again_ = 0; again_ < 2; again_++) {                                               \
+            r_ = CALL;                                                                             \
+            if (r_ >= 0) {                                                                         \
+                io_ok(f);                                                                          \
+                if (CAROM_UNLIKELY(f->chaos_io)) carom__chaos_io_after(f, dir, flags, r_);         \
+                return r_;                                                                         \
+            }                                                                                      \
+            if (!io_after(fd, f, errno)) return r_;                                                \
+        }                                                                                          \
+        return r_;                                                                                 \
     } while (0)
 
 /* The common case of a tracked socket: connected, no I/O fault to inject, no
@@ -162,14 +154,13 @@ static inline bool io_plain(const struct carom_fd *f)
 {
     return f->state == CAROM_FD_CONNECTED && !f->chaos_io && !(f->pol && f->pol->io_timeout_ms);
 }
-#define IO_FAST(fd, f, CALL, SLOW)                                                                \
-    do {                                                                                          \
-        if (CAROM_UNLIKELY(!io_plain(f)))                                                         \
-            return SLOW;                                                                          \
-        ssize_t r_ = CALL;                                                                        \
-        if (CAROM_UNLIKELY(r_ < 0))                                                               \
-            io_after(fd, f, errno); /* connected: never asks for a retry; keeps errno */          \
-        return r_;                                                                                \
+#define IO_FAST(fd, f, CALL, SLOW)                                                                 \
+    do {                                                                                           \
+        if (CAROM_UNLIKELY(!io_plain(f))) return SLOW;                                             \
+        ssize_t r_ = CALL;                                                                         \
+        if (CAROM_UNLIKELY(r_ < 0))                                                                \
+            io_after(fd, f, errno); /* connected: never asks for a retry; keeps errno */           \
+        return r_;                                                                                 \
     } while (0)
 
 /* ---- vector calls under chaos: the same faults, on a shortened copy of the vector ------------ */
@@ -190,8 +181,7 @@ static size_t iov_cut(const struct iovec *v, size_t n, size_t len, struct iovec 
     size_t k = 0;
     for (size_t i = 0; i < n && k < CHAOS_IOV && len; i++) {
         out[k] = v[i];
-        if (out[k].iov_len > len)
-            out[k].iov_len = len;
+        if (out[k].iov_len > len) out[k].iov_len = len;
         len -= out[k].iov_len;
         k++;
     }
@@ -200,24 +190,21 @@ static size_t iov_cut(const struct iovec *v, size_t n, size_t len, struct iovec 
 
 static ssize_t readv_cut(int fd, const struct iovec *v, int n, size_t len, size_t whole)
 {
-    if (len >= whole)
-        return carom__real.readv(fd, v, n);
+    if (len >= whole) return carom__real.readv(fd, v, n);
     struct iovec tv[CHAOS_IOV];
     return carom__real.readv(fd, tv, (int)iov_cut(v, (size_t)n, len, tv));
 }
 
 static ssize_t writev_cut(int fd, const struct iovec *v, int n, size_t len, size_t whole)
 {
-    if (len >= whole)
-        return carom__real.writev(fd, v, n);
+    if (len >= whole) return carom__real.writev(fd, v, n);
     struct iovec tv[CHAOS_IOV];
     return carom__real.writev(fd, tv, (int)iov_cut(v, (size_t)n, len, tv));
 }
 
 static ssize_t sendmsg_cut(int fd, const struct msghdr *m, int fl, size_t len, size_t whole)
 {
-    if (len >= whole)
-        return carom__real.sendmsg(fd, m, fl);
+    if (len >= whole) return carom__real.sendmsg(fd, m, fl);
     struct iovec tv[CHAOS_IOV];
     struct msghdr c = *m;
     c.msg_iov = tv;
@@ -227,8 +214,7 @@ static ssize_t sendmsg_cut(int fd, const struct msghdr *m, int fl, size_t len, s
 
 static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t len, size_t whole)
 {
-    if (len >= whole)
-        return carom__real.recvmsg(fd, m, fl);
+    if (len >= whole) return carom__real.recvmsg(fd, m, fl);
     struct iovec tv[CHAOS_IOV];
     struct msghdr c = *m;
     c.msg_iov = tv;
@@ -254,7 +240,8 @@ static CAROM_NOINLINE ssize_t writev_chaos(int fd, struct carom_fd *f, const str
     IO_BODY(fd, IO_OUT, 0, &len, writev_cut(fd, v, n, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom_fd *f, const struct msghdr *m,
+                                            int fl)
 {
     size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
     IO_BODY(fd, IO_OUT, fl, &len, sendmsg_cut(fd, m, fl, len, whole));
@@ -278,8 +265,7 @@ static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf
 static inline ssize_t carom_read(int fd, void *buf, size_t n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.read(fd, buf, n);
+    if (CAROM_LIKELY(!f)) return carom__real.read(fd, buf, n);
     return read_tracked(fd, f, buf, n);
 }
 CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -299,8 +285,7 @@ static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const vo
 static inline ssize_t carom_write(int fd, const void *buf, size_t n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.write(fd, buf, n);
+    if (CAROM_LIKELY(!f)) return carom__real.write(fd, buf, n);
     return write_tracked(fd, f, buf, n);
 }
 CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
@@ -310,20 +295,19 @@ CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
-    if (CAROM_UNLIKELY(f->chaos_io))
-        return readv_chaos(fd, f, v, n);
+    if (CAROM_UNLIKELY(f->chaos_io)) return readv_chaos(fd, f, v, n);
     IO_BODY(fd, IO_IN, 0, NULL, carom__real.readv(fd, v, n));
 }
 
-static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+                                            int n)
 {
     IO_FAST(fd, f, carom__real.readv(fd, v, n), readv_slow(fd, f, v, n));
 }
 static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.readv(fd, v, n);
+    if (CAROM_LIKELY(!f)) return carom__real.readv(fd, v, n);
     return readv_tracked(fd, f, v, n);
 }
 CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
@@ -333,20 +317,19 @@ CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
 
 static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
 {
-    if (CAROM_UNLIKELY(f->chaos_io))
-        return writev_chaos(fd, f, v, n);
+    if (CAROM_UNLIKELY(f->chaos_io)) return writev_chaos(fd, f, v, n);
     IO_BODY(fd, IO_OUT, 0, NULL, carom__real.writev(fd, v, n));
 }
 
-static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+                                             int n)
 {
     IO_FAST(fd, f, carom__real.writev(fd, v, n), writev_slow(fd, f, v, n));
 }
 static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.writev(fd, v, n);
+    if (CAROM_LIKELY(!f)) return carom__real.writev(fd, v, n);
     return writev_tracked(fd, f, v, n);
 }
 CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
@@ -354,20 +337,21 @@ CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
     return carom_writev(fd, v, n);
 }
 
-static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                        int fl)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.send(fd, buf, n, fl));
 }
 
-static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                           int fl)
 {
     IO_FAST(fd, f, carom__real.send(fd, buf, n, fl), send_slow(fd, f, buf, n, fl));
 }
 static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.send(fd, buf, n, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.send(fd, buf, n, fl);
     return send_tracked(fd, f, buf, n, fl);
 }
 CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
@@ -387,8 +371,7 @@ static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf
 static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recv(fd, buf, n, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.recv(fd, buf, n, fl);
     return recv_tracked(fd, f, buf, n, fl);
 }
 CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
@@ -396,14 +379,14 @@ CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
     return carom_recv(fd, buf, n, fl);
 }
 
-static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
-                                   const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                          int fl, const struct sockaddr *a, socklen_t l)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.sendto(fd, buf, n, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n, int fl,
-                                   const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
+                                             int fl, const struct sockaddr *a, socklen_t l)
 {
     IO_FAST(fd, f, carom__real.sendto(fd, buf, n, fl, a, l), sendto_slow(fd, f, buf, n, fl, a, l));
 }
@@ -411,8 +394,7 @@ static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.sendto(fd, buf, n, fl, a, l);
+    if (CAROM_LIKELY(!f)) return carom__real.sendto(fd, buf, n, fl, a, l);
     return sendto_tracked(fd, f, buf, n, fl, a, l);
 }
 CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a,
@@ -421,23 +403,23 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
     return carom_sendto(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
-                                     socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl,
+                                            struct sockaddr *a, socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom(fd, buf, n, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl, struct sockaddr *a,
-                                     socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                               int fl, struct sockaddr *a, socklen_t *l)
 {
-    IO_FAST(fd, f, carom__real.recvfrom(fd, buf, n, fl, a, l), recvfrom_slow(fd, f, buf, n, fl, a, l));
+    IO_FAST(fd, f, carom__real.recvfrom(fd, buf, n, fl, a, l),
+            recvfrom_slow(fd, f, buf, n, fl, a, l));
 }
 static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recvfrom(fd, buf, n, fl, a, l);
+    if (CAROM_LIKELY(!f)) return carom__real.recvfrom(fd, buf, n, fl, a, l);
     return recvfrom_tracked(fd, f, buf, n, fl, a, l);
 }
 CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *l)
@@ -445,22 +427,22 @@ CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockad
     return carom_recvfrom(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m,
+                                           int fl)
 {
-    if (CAROM_UNLIKELY(f->chaos_io))
-        return sendmsg_chaos(fd, f, m, fl);
+    if (CAROM_UNLIKELY(f->chaos_io)) return sendmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_OUT, fl, NULL, carom__real.sendmsg(fd, m, fl));
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m,
+                                              int fl)
 {
     IO_FAST(fd, f, carom__real.sendmsg(fd, m, fl), sendmsg_slow(fd, f, m, fl));
 }
 static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.sendmsg(fd, m, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.sendmsg(fd, m, fl);
     return sendmsg_tracked(fd, f, m, fl);
 }
 CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
@@ -470,8 +452,7 @@ CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 
 static CAROM_NOINLINE ssize_t recvmsg_slow(int fd, struct carom_fd *f, struct msghdr *m, int fl)
 {
-    if (CAROM_UNLIKELY(f->chaos_io))
-        return recvmsg_chaos(fd, f, m, fl);
+    if (CAROM_UNLIKELY(f->chaos_io)) return recvmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvmsg(fd, m, fl));
 }
 
@@ -482,8 +463,7 @@ static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct
 static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recvmsg(fd, m, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.recvmsg(fd, m, fl);
     return recvmsg_tracked(fd, f, m, fl);
 }
 CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
@@ -492,20 +472,21 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 }
 
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
-static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
+static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+                                            size_t bl)
 {
     IO_BODY(fd, IO_IN, 0, &n, carom__real.read_chk(fd, buf, n, bl));
 }
 
-static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl)
+static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                               size_t bl)
 {
     IO_FAST(fd, f, carom__real.read_chk(fd, buf, n, bl), read_chk_slow(fd, f, buf, n, bl));
 }
 static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.read_chk(fd, buf, n, bl);
+    if (CAROM_LIKELY(!f)) return carom__real.read_chk(fd, buf, n, bl);
     return read_chk_tracked(fd, f, buf, n, bl);
 }
 CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
@@ -513,20 +494,21 @@ CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
     return carom_read_chk(fd, buf, n, bl);
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
+static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+                                            size_t bl, int fl)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recv_chk(fd, buf, n, bl, fl));
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl)
+static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                               size_t bl, int fl)
 {
     IO_FAST(fd, f, carom__real.recv_chk(fd, buf, n, bl, fl), recv_chk_slow(fd, f, buf, n, bl, fl));
 }
 static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recv_chk(fd, buf, n, bl, fl);
+    if (CAROM_LIKELY(!f)) return carom__real.recv_chk(fd, buf, n, bl, fl);
     return recv_chk_tracked(fd, f, buf, n, bl, fl);
 }
 CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
@@ -534,23 +516,24 @@ CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
     return carom_recv_chk(fd, buf, n, bl, fl);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
-                                         struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+                                                size_t bl, int fl, struct sockaddr *a, socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n, size_t bl, int fl,
-                                         struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+                                                   size_t bl, int fl, struct sockaddr *a,
+                                                   socklen_t *l)
 {
-    IO_FAST(fd, f, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l), recvfrom_chk_slow(fd, f, buf, n, bl, fl, a, l));
+    IO_FAST(fd, f, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l),
+            recvfrom_chk_slow(fd, f, buf, n, bl, fl, a, l));
 }
 static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
     struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f))
-        return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
+    if (CAROM_LIKELY(!f)) return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
     return recvfrom_chk_tracked(fd, f, buf, n, bl, fl, a, l);
 }
 CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
@@ -560,7 +543,6 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
 }
 
 /* ---- fd lifecycle ---------------------------------------------------------------------------- */
-
 
 static int carom_close(int fd)
 {
@@ -597,12 +579,9 @@ static void forget_range(unsigned lo, unsigned hi)
     unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
     int vforked = -1; /* asked once, and only when there is something to forget */
     for (unsigned fd = lo; carom__nfds && fd <= top; fd++) {
-        if (!carom__fd((int)fd))
-            continue;
-        if (vforked < 0)
-            vforked = carom__vfork_child();
-        if (vforked)
-            break;
+        if (!carom__fd((int)fd)) continue;
+        if (vforked < 0) vforked = carom__vfork_child();
+        if (vforked) break;
         carom__fd_untrack((int)fd);
     }
     carom__emit_fd_closing((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
@@ -610,8 +589,7 @@ static void forget_range(unsigned lo, unsigned hi)
 
 static int carom_close_range(unsigned lo, unsigned hi, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC))
-        forget_range(lo, hi);
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) forget_range(lo, hi);
     return carom__real.close_range(lo, hi, flags);
 }
 CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
@@ -630,8 +608,7 @@ CAROM_EXPORT void closefrom(int lo)
 static int carom_dup(int fd)
 {
     int r = carom__real.dup(fd);
-    if (r >= 0 && carom__fd(fd) && !carom__vfork_child())
-        carom__fd_copy(fd, r);
+    if (r >= 0 && carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
     return r;
 }
 CAROM_EXPORT int dup(int fd)
@@ -645,13 +622,10 @@ static int carom_dup3(int from, int to, int flags, bool is_dup2)
      * program's, and an event another thread sends into it then would land in the
      * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
      * fresh scoreboard socket. */
-    if (from != to)
-        carom__emit_fd_closing(to, to);
+    if (from != to) carom__emit_fd_closing(to, to);
     int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
-    if (r < 0 || from == to)
-        return r;
-    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child())
-        carom__fd_copy(from, to);
+    if (r < 0 || from == to) return r;
+    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child()) carom__fd_copy(from, to);
     return r;
 }
 CAROM_EXPORT int dup2(int from, int to)
@@ -666,18 +640,15 @@ CAROM_EXPORT int dup3(int from, int to, int flags)
 static int carom_fcntl(int fd, int cmd, void *arg)
 {
     int r = carom__real.fcntl(fd, cmd, arg);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:
-        if (carom__fd(fd) && !carom__vfork_child())
-            carom__fd_copy(fd, r);
+        if (carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
         break;
     case F_SETFL: {
         struct carom_fd *f = carom__fd(fd);
-        if (f)
-            f->nonblock = ((long)arg & O_NONBLOCK) != 0;
+        if (f) f->nonblock = ((long)arg & O_NONBLOCK) != 0;
         break;
     }
     default:

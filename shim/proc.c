@@ -25,8 +25,7 @@ bool carom__proc_owner_known(void)
 bool carom__vfork_child(void)
 {
     pid_t me = (pid_t)syscall(SYS_getpid);
-    if (CAROM_LIKELY(me == owner_pid))
-        return false;
+    if (CAROM_LIKELY(me == owner_pid)) return false;
     /* Another process runs in our memory (vfork, or clone with CLONE_VM), or a fork whose
      * atfork handlers did not run (_Fork, a raw clone). kcmp tells the two apart. */
     long same = syscall(SYS_kcmp, me, owner_pid, 1 /* KCMP_VM */, 0, 0);

@@ -498,12 +498,10 @@ static void no_memory(const char *what)
 }
 
 /* Once per process, at load (or at the first wrapped call, if another library's
- * constructor makes one before ours runs): who owns this memory, and the fork handlers.
- * Both are cheap and needed before any fork, whether or not the program ever makes a
- * network call. */
-/* Not a pthread_once: it runs at load (or from the first wrapped call, if another
- * library's constructor makes one before ours), before the program can have a second
- * thread. */
+ * constructor makes one before ours runs): who owns this memory, the fork handlers and
+ * the (empty) descriptor table. All cheap, and needed before any fork or any second
+ * thread, whether or not the program ever makes a network call. Not a pthread_once: it
+ * runs before the program can have a second thread. */
 static bool setup_done;
 
 /* The descriptor table is mapped here, at load, though it stays empty until init: every
