@@ -364,7 +364,9 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         if (atomic_load(&carom__fds[fd]) != f)
             return err;
         /* limit: retries take tokens too (shim/limit.c) */
-        int lim = carom__limit_connect(f, clk);
+        int lim = carom__limit_connect(fd, f, clk);
+        if (lim == EBADF)
+            return err; /* closed during the wait: touch nothing of it */
         if (lim) {
             err = lim;
             break;
@@ -547,7 +549,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         /* limit: the transfer paid its token in curl.c; its socket takes a connection slot */
         if (carom__limit_any() && f->state == CAROM_FD_FRESH && CAROM_ENTER()) {
             carom__fd_bind_policy(f, a, l);
-            int e = carom__limit_slot(f, NULL);
+            int e = carom__limit_slot(fd, f, NULL);
             carom__leave();
             if (e)
                 return fail(e);
@@ -580,9 +582,10 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     carom_clock_start(&clk, carom__now_ms(), p->deadline_ms);
     /* limit: a connection slot and a token before the first attempt (shim/limit.c). The
      * endpoint was never tried: no outcome for the cushion (a probe's ticket lapses). */
-    int lim = carom__limit_connect(f, &clk);
+    int lim = carom__limit_connect(fd, f, &clk);
     if (lim) {
-        emit("shot", f, 0, -1, (int64_t)carom_clock_elapsed(&clk, carom__now_ms()), lim);
+        if (lim != EBADF) /* EBADF: closed during the wait, f may be another's by now */
+            emit("shot", f, 0, -1, (int64_t)carom_clock_elapsed(&clk, carom__now_ms()), lim);
         r = fail(lim);
         goto out;
     }
