@@ -99,7 +99,7 @@ RUN_TIMEOUT=30 run_shim "$PYTHON" -c "$WORKERS" "$port" 8 0.5
 assert_ok "eight workers under max_connections = 2: $ERR"
 assert_eq "$(grep -c '^ok' <<<"$OUT")" 8 "workers that connected and finished ($OUT)"
 sleep 0.7 # the server writes its counts every round
-read -r peak total live <"$T/peak"
+read -r peak total _ <"$T/peak"
 assert_le "$peak" 2 "connections the server saw open at once"
 assert_eq "$peak" 2 "the two slots were both used"
 assert_ge "$total" 8 "connections the server accepted"
