@@ -291,29 +291,30 @@ extern __thread int carom__curl_depth;
 
 /* ---- rate limits and bulkheads (limit.c) ------------------------------------------------ */
 
-/* Before a connect attempt of f, the first and every retry (retries take tokens too): a
- * connection slot when the policy sets max_connections (once per socket, kept until it
- * closes), then a token when it sets rate_limit. Waits for either on the shared word for
- * at most limit_wait_ms and never past clk's deadline. Returns 0, or ETIMEDOUT when the
- * wait ran out (docs/configuration.md, "Rate limits and bulkheads"). Costs one load and
- * a branch when both limits are off. */
-int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool token);
-static inline int carom__limit_connect(struct carom_fd *f, const carom_shot_clock *clk)
+/* Before a connect attempt of f (the record of fd), the first and every retry (retries
+ * take tokens too): a connection slot when the policy sets max_connections (once per
+ * socket, kept until it closes), then a token when it sets rate_limit. Waits for either
+ * on the shared word for at most limit_wait_ms and never past clk's deadline. Returns 0,
+ * ETIMEDOUT when the wait ran out (docs/configuration.md, "Rate limits and bulkheads"),
+ * or EBADF when fd was closed during the wait (then f may be someone else's record: the
+ * caller touches nothing of it). Costs one load and a branch when both limits are off. */
+int carom__limit_wait(int fd, struct carom_fd *f, const carom_shot_clock *clk, bool token);
+static inline int carom__limit_connect(int fd, struct carom_fd *f, const carom_shot_clock *clk)
 {
     if (CAROM_LIKELY(!(f->pol->rate_limit | f->pol->max_connections))) /* pol is bound */
         return 0;
-    return carom__limit_wait(f, clk, true);
+    return carom__limit_wait(fd, f, clk, true);
 }
 /* Whether any policy of the table sets a limit (computed once): lets paths that would
  * otherwise not bind a policy skip it. */
 bool carom__limit_any(void);
 /* Only the connection slot, for a socket whose transfer libcurl's layer already paid a
  * token for. Same returns. */
-static inline int carom__limit_slot(struct carom_fd *f, const carom_shot_clock *clk)
+static inline int carom__limit_slot(int fd, struct carom_fd *f, const carom_shot_clock *clk)
 {
     if (CAROM_LIKELY(!f->pol->max_connections)) /* pol is bound */
         return 0;
-    return carom__limit_wait(f, clk, false);
+    return carom__limit_wait(fd, f, clk, false);
 }
 /* Gives back f's connection slot, if it holds one (close, final failure, fd reuse).
  * Async-signal-safe; keeps errno. */

@@ -423,7 +423,11 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         if (st.act == CAROM_SHOT_WAIT)
             continue;
         /* limit: retries take tokens too (shim/limit.c) */
-        int lim = carom__limit_connect(f, &s->clk);
+        int lim = carom__limit_connect(fd, f, &s->clk);
+        if (lim == EBADF) {
+            carom_shot_abandon(s);
+            return err; /* closed during the wait: touch nothing of it */
+        }
         if (lim) { /* the wait for a token ran out: not the endpoint's failure */
             carom_shot_abandon(s);
             st.act = CAROM_SHOT_STOP;
@@ -622,7 +626,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         /* limit: the transfer paid its token in curl.c; its socket takes a connection slot */
         if (carom__limit_any() && f->state == CAROM_FD_FRESH && CAROM_ENTER()) {
             carom__fd_bind_policy(f, a, l);
-            int e = carom__limit_slot(f, NULL);
+            int e = carom__limit_slot(fd, f, NULL);
             carom__leave();
             if (e)
                 return fail(e);
@@ -671,10 +675,11 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     }
     /* limit: a connection slot and a token before the first attempt (shim/limit.c). The
      * endpoint was never tried: no outcome for the cushion (the shot is abandoned). */
-    int lim = carom__limit_connect(f, &s.clk);
+    int lim = carom__limit_connect(fd, f, &s.clk);
     if (lim) {
         carom_shot_abandon(&s);
-        emit("shot", f, 0, -1, (int64_t)carom_clock_elapsed(&s.clk, carom__now_ms()), lim);
+        if (lim != EBADF) /* EBADF: closed during the wait, f may be another's by now */
+            emit("shot", f, 0, -1, (int64_t)carom_clock_elapsed(&s.clk, carom__now_ms()), lim);
         r = fail(lim);
         goto out;
     }

@@ -143,13 +143,22 @@ static carom_bucket_cfg bucket_cfg(const carom_policy *p)
         .rate_per_s = p->rate_limit, .burst = burst, .max_wait_ms = p->limit_wait_ms};
 }
 
+/* fd still holds the record f: a handler or another thread may close it (and the record
+ * be reused) while we wait with the guard down. */
+static bool still_ours(int fd, const struct carom_fd *f)
+{
+    return (unsigned)fd < carom__nfds && atomic_load(&carom__fds[fd]) == f;
+}
+
 /* A token by `until`. The bucket hands out reservations in the order callers ask
  * (core/bucket.c), so a caller learns at once when its token is due and sleeps until
  * then; no caller races another for a token and none waits in vain: when no token can be
  * had by `until` the call fails at once. The sleep blocks on the bucket word, which
- * other takes change, so it re-arms for what is left until the token's time. */
-static bool take_token(struct carom_slot *s, const carom_policy *p, uint64_t until, uint64_t start,
-                       uint64_t *waited, bool *short_of)
+ * other takes change, so it re-arms for what is left until the token's time; it stops
+ * early when fd (f not NULL) is closed meanwhile, which the caller then sees. */
+static bool take_token(int fd, const struct carom_fd *f, struct carom_slot *s,
+                       const carom_policy *p, uint64_t until, uint64_t start, uint64_t *waited,
+                       bool *short_of)
 {
     const carom_bucket_cfg cfg = bucket_cfg(p);
     uint64_t now = carom__now_ms();
@@ -167,7 +176,7 @@ static bool take_token(struct carom_slot *s, const carom_policy *p, uint64_t unt
     }
     *short_of = true;
     const uint64_t due = now + wait;
-    while ((now = carom__now_ms()) < due) {
+    while ((now = carom__now_ms()) < due && (!f || still_ours(fd, f))) {
         uint32_t seen = (uint32_t)atomic_load_explicit(&s->bucket.word, memory_order_relaxed);
         futex_wait(bucket_futex(&s->bucket), seen, (uint32_t)(due - now));
     }
@@ -175,11 +184,14 @@ static bool take_token(struct carom_slot *s, const carom_policy *p, uint64_t unt
     return true;
 }
 
-/* A connection slot by `until`; its index, or -1. */
-static int take_slot(struct carom_slot *s, const carom_policy *p, uint32_t me, pid_t self,
-                     uint64_t until, uint64_t start, uint64_t *waited, bool *short_of)
+/* A connection slot by `until`; its index, -1 when none came, -2 when fd was closed
+ * meanwhile (looked at after every wake, so a closed socket stops waiting at once). */
+static int take_slot(int fd, const struct carom_fd *f, struct carom_slot *s, const carom_policy *p,
+                     uint32_t me, pid_t self, uint64_t until, uint64_t start, uint64_t *waited,
+                     bool *short_of)
 {
     for (;;) {
+        if (*short_of && !still_ours(fd, f)) return -2;
         uint32_t seq = carom_leases_seq(&s->leases);
         int i = carom_leases_take(&s->leases, p->max_connections, me, holder_alive, &self);
         uint64_t now = carom__now_ms();
@@ -212,7 +224,7 @@ static void emit(const char *what, const carom_policy *p, const char *ep, const 
 
 /* ---- entry points ---------------------------------------- */
 
-int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool token)
+int carom__limit_wait(int fd, struct carom_fd *f, const carom_shot_clock *clk, bool token)
 {
     const carom_policy *p = f->pol;
     struct carom_slot *s = f->slot;
@@ -226,7 +238,12 @@ int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool toke
         uint32_t me = holder_me(&self);
         uint64_t waited = 0;
         bool full = false;
-        int i = take_slot(s, p, me, self, until, start, &waited, &full);
+        int i = take_slot(fd, f, s, p, me, self, until, start, &waited, &full);
+        if (i == -2 || (i >= 0 && !still_ours(fd, f))) {
+            if (i >= 0 && carom_leases_release(&s->leases, i, me)) futex_wake_all(&s->leases.seq);
+            errno = saved;
+            return EBADF; /* closed meanwhile: f may be another's record now */
+        }
         if (full) emit("bulkhead_full", p, f->ep, "connect", waited, i < 0);
         if (i < 0) {
             errno = saved;
@@ -240,7 +257,12 @@ int carom__limit_wait(struct carom_fd *f, const carom_shot_clock *clk, bool toke
     if (token && p->rate_limit) {
         uint64_t waited = 0;
         bool empty = false;
-        bool ok = take_token(s, p, until, start, &waited, &empty);
+        bool ok = take_token(fd, f, s, p, until, start, &waited, &empty);
+        if (!still_ours(fd, f)) {
+            /* Its close gave back the slot (if any) with the record. */
+            errno = saved;
+            return EBADF;
+        }
         if (empty) emit("rate_limited", p, f->ep, "connect", waited, !ok);
         if (!ok) {
             if (took_slot) carom__limit_release(f);
@@ -301,7 +323,7 @@ int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *e
     uint64_t start = carom__now_ms();
     uint64_t waited = 0;
     bool empty = false;
-    bool ok = take_token(s, p, wait_until(p, clk, start), start, &waited, &empty);
+    bool ok = take_token(-1, NULL, s, p, wait_until(p, clk, start), start, &waited, &empty);
     if (empty) emit("rate_limited", p, ep, "curl", waited, !ok);
     if (!ok && errbuf && errlen)
         snprintf(errbuf, errlen,

@@ -64,6 +64,29 @@ done
 wall=$(( $(ms_now) - t0 ))
 assert_ge "$wall" 16000 "four programs sharing one bucket, 200 connects in all (ms)"
 
+# 2b. Threads of one program share it too: 4 threads x 10 connects, 5 at once, then 10/s.
+THREADS='
+import socket, sys, threading, time
+port = int(sys.argv[1]); errs = []
+def run():
+    for i in range(10):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()
+        except OSError as e:
+            errs.append(e)
+t = time.monotonic()
+ts = [threading.Thread(target=run) for _ in range(4)]
+for x in ts: x.start()
+for x in ts: x.join()
+print(len(errs), int((time.monotonic() - t) * 1000))
+'
+sleep 1 # let the bucket refill to its burst
+RUN_TIMEOUT=60 run_shim "$PYTHON" -c "$THREADS" "$port"
+assert_ok "4 threads under one rate limit: $ERR"
+read -r errs threads_ms <<<"$OUT"
+assert_eq "$errs" 0 "connects that failed in the threads"
+assert_ge "$threads_ms" 3400 "40 connects from 4 threads at 10/s after a burst of 5 (ms)"
+
 # 3. carom cushions shows the endpoint's bucket.
 run_plain env CAROM_CONFIG="$CFG" "$CAROM" cushions --json
 assert_ok "carom cushions --json"
@@ -115,4 +138,4 @@ EOF2
 run_shim "$PYTHON" -c "$CONNECTS" "$port" 50
 assert_ok "50 connects without a limit"
 assert_le "$OUT" 2000 "50 connects with the limits off (ms)"
-pass "one program ${one} ms, four sharing the bucket ${wall} ms, unlimited ${OUT} ms; retry storm ${storm_ms} ms (unlimited ${free_ms} ms)"
+pass "one program ${one} ms, four sharing the bucket ${wall} ms, 4 threads ${threads_ms} ms, unlimited ${OUT} ms; retry storm ${storm_ms} ms (unlimited ${free_ms} ms)"
