@@ -25,7 +25,7 @@ for how in --help -h help; do
     assert_eq "$ERR" "" "carom $how writes nothing on stderr"
 done
 
-for cmd in run check explain scoreboard cushions; do
+for cmd in run check explain scoreboard cushions chaos; do
     run_plain "$CAROM" "$cmd" --help
     assert_ok "carom $cmd --help"
     assert_match "$OUT" "^usage: carom $cmd" "carom $cmd --help prints its usage"
@@ -43,7 +43,7 @@ done
 # Other usage errors, each with the usage on stderr.
 for args in "" "no-such-command" "help no-such-command" "--version extra" "run" "run -c" \
     "run --chaos" "explain" "explain a:1 b c" "check a b" "scoreboard --interval 1" \
-    "scoreboard --prometheus" "cushions -c"; do
+    "scoreboard --prometheus" "cushions -c" "cushions --open" "chaos" "chaos a:1" "chaos --list a:1"; do
     # shellcheck disable=SC2086  # word splitting is the point
     run_plain "$CAROM" $args
     assert_eq "$RC" 2 "carom $args exits 2"
