@@ -38,8 +38,18 @@ static __thread sigset_t guard_mask; /* the program's signal mask, while the gua
  * guarded stretches never block (suspend below drops the guard and restores the mask
  * around every call that can), so a signal waits microseconds at most. Faults stay
  * deliverable: a crash must still reach its handler. */
+/* The set is made once, at load (process_setup, before the program can have a second
+ * thread): building it costs seven libc calls, and every guarded call needs it. A wrapper
+ * that runs before load builds its own. */
+static sigset_t async_set;
+static bool async_ready;
+
 static void async_signals(sigset_t *all)
 {
+    if (CAROM_LIKELY(async_ready)) {
+        *all = async_set;
+        return;
+    }
     sigfillset(all);
     sigdelset(all, SIGSEGV);
     sigdelset(all, SIGBUS);
@@ -538,6 +548,8 @@ static void process_setup(void)
     if (setup_done)
         return;
     setup_done = true;
+    async_signals(&async_set);
+    async_ready = true;
     if (!carom__proc_owner_known())
         carom__proc_owner_set();
     pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
