@@ -980,7 +980,10 @@ static int handler(void *user, const char *section_unused, const char *name, con
     section *s = &p->secs[p->cur];
     int k = -1;
     for (int i = 0; i < CAROM__K_COUNT; i++)
-        if (strcmp(carom__key_names[i], name) == 0) k = i;
+        if (strcmp(carom__key_names[i], name) == 0) {
+            k = i; /* names are unique: the first match is the only one */
+            break;
+        }
     if (k < 0 || !key_allowed(k, s->kind)) {
         unknown_key(p, s, name, value);
         return 1;
