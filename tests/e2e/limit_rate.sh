@@ -114,7 +114,6 @@ retries = 5
 base_delay_ms = 1
 max_delay_ms = 1
 jitter = none
-cushion = off
 [storm]
 match = 127.0.0.1:$dead
 rate_limit = 10
