@@ -87,6 +87,33 @@ static double run_record(long n)
     return (now_ns() - t) / (double)n;
 }
 
+/* A whole shot that succeeds at its first attempt, as every healthy connect runs it:
+ * begin, the cushion's word, the budget's deposit, the report and the one outcome. */
+static carom_cushion shot_c;
+static carom_budget shot_b;
+static carom_herd shot_h;
+static double run_shot(long n)
+{
+    carom_rng r;
+    carom_rng_seed(&r, 1);
+    const carom_shot_cfg cfg = {.bounce = &bcfg, .cushion = &ccfg, .budget = &gcfg, .retries = 3,
+                                .attempt_ms = 2000, .jitter_ms = 50};
+    const carom_shot_env env = {.cushion = &shot_c, .budget = &shot_b, .herd = &shot_h};
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        carom_shot s;
+        uint64_t now = T0 + (uint64_t)(i >> 10);
+        carom_shot_begin(&s, &cfg, &env, now);
+        carom_shot_step st = carom_shot_next(&s, now, &r);
+        carom_shot_report(&s, now, CAROM_RESULT_OK);
+        bool wake;
+        int tr = carom_shot_end(&s, now, true, &wake);
+        KEEP(st.act);
+        KEEP(tr);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
 static double run_bounce(long n)
 {
     carom_rng r;
@@ -196,6 +223,7 @@ int main(void)
     put("cushion_allow_closed_ns", med(run_allow_closed, n), base);
     put("cushion_reject_open_ns", med(run_reject_open, n), base);
     put("cushion_record_ns", med(run_record, n / 2), base);
+    put("shot_first_attempt_ok_ns", med(run_shot, n / 4), base);
     put("bounce_next_delay_ns", med(run_bounce, n / 2), base);
     put("budget_try_retry_ns", med(run_budget, n / 2), base);
     put("bucket_take_ns", med(run_bucket, n / 2), base);
