@@ -350,6 +350,12 @@ static inline void carom__limit_release(struct carom_fd *f)
  * ETIMEDOUT it writes a readable reason into errbuf (when not NULL). */
 int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *ep,
                       const carom_shot_clock *clk, char *errbuf, size_t errlen);
+/* The same for a libcurl multi transfer, without waiting: the token is reserved and due
+ * after *wait_ms (0: now), when the caller starts the attempt from the program's own loop.
+ * ETIMEDOUT (with errbuf filled) when none can be had within limit_wait_ms. */
+int carom__limit_curl_reserve(const carom_policy *p, struct carom_slot *s, const char *ep,
+                              const carom_shot_clock *clk, char *errbuf, size_t errlen,
+                              uint32_t *wait_ms);
 
 /* ---- chaos (chaos.c) ------------------------------------------------------------------- */
 

@@ -195,6 +195,7 @@ struct rec {
     carom_shot shot; /* the engine's decisions (core/shot.c): one outcome per transfer */
     unsigned n;      /* attempts started */
     bool gate_shut;  /* the circuit was open when the shot began: answer as it does */
+    uint8_t limit_state; /* multi: 1 an attempt waits for its reserved token, 2 refused */
     bool shot_ok;    /* the last attempt found the endpoint healthy (cushion terms) */
     bool ended_any;  /* an attempt has ended */
     bool committed; /* the program has a response's headers */
@@ -1193,6 +1194,7 @@ static bool shot_begin(struct rec *r)
                       carom__now_ms());
     r->n = 0;
     r->gate_shut = r->shot_ok = r->ended_any = false;
+    r->limit_state = 0;
     r->committed = false;
     r->committed_status = 0;
     r->ranges_ok = false;
@@ -1580,9 +1582,10 @@ static int attempt_start(struct rec *r, CURLcode *rc)
         }
         return ACT_DONE;
     }
-    /* limit: every transfer attempt takes a token, retries too (shim/limit.c). Only where
-     * the program already blocks (curl_easy_perform): a wait inside a multi call would
-     * stall the program's event loop, so multi transfers are not limited yet. */
+    /* limit: every transfer attempt takes a token, retries too (shim/limit.c). Where the
+     * program already blocks (curl_easy_perform) it waits here; a multi transfer reserves
+     * its token and is started when it is due (limit_multi), so the program's loop never
+     * stalls. */
     if (!r->m &&
         carom__limit_curl(r->pol, r->slot, r->ep, &r->shot.clk, r->p.errbuf, CURL_ERROR_SIZE) != 0) {
         if (r->n == 0) /* never sent: no outcome for the cushion */
@@ -1936,6 +1939,26 @@ static CURLMcode real_add(struct mrec *mr, struct rec *r)
     return mc;
 }
 
+/* limit: a multi transfer's attempt, prepared, takes its token without waiting: when the
+ * token is due later the attempt is scheduled for then; when none can be had the transfer
+ * ends as a refused one does in the easy interface. True when it may start now. */
+static bool limit_multi(struct mrec *mr, struct rec *r)
+{
+    uint32_t wait = 0;
+    if (carom__limit_curl_reserve(r->pol, r->slot, r->ep, &r->shot.clk, r->p.errbuf,
+                                  CURL_ERROR_SIZE, &wait) != 0) {
+        r->limit_state = 2;
+        schedule(mr, r, carom__now_ms());
+        return false;
+    }
+    if (wait) {
+        r->limit_state = 1;
+        schedule(mr, r, carom__now_ms() + wait);
+        return false;
+    }
+    return true;
+}
+
 /* Starts the next attempt of every scheduled transfer that is due. */
 static void readd_due(struct mrec *mr)
 {
@@ -1952,10 +1975,24 @@ static void readd_due(struct mrec *mr)
         r->snext = NULL;
         mr->nsched--;
         CURLcode rc = CURLE_OK;
-        if (attempt_start(r, &rc) == ACT_DONE) {
+        if (r->limit_state == 2) { /* limit: refused; never sent, no outcome to record */
+            r->limit_state = 0;
+            if (r->n <= 1) r->ended_any = false;
+            r->last_err = "rate limited";
+            finish(mr, r, r->committed ? r->first_fail : CURLE_COULDNT_CONNECT);
+            mr->fresh = true;
+            continue;
+        }
+        if (r->limit_state == 1) { /* limit: its token is due now */
+            r->limit_state = 0;
+        } else if (attempt_start(r, &rc) == ACT_DONE) {
             finish(mr, r, rc);
             mr->fresh = true;
-        } else if (real_add(mr, r) != CURLM_OK) {
+            continue;
+        } else if (!limit_multi(mr, r)) {
+            continue;
+        }
+        if (real_add(mr, r) != CURLM_OK) {
             finish(mr, r, CURLE_FAILED_INIT);
             mr->fresh = true;
         }
@@ -2030,6 +2067,11 @@ static CURLMcode carom_curl_multi_add_handle(CURLM *m, CURL *h)
     }
     prep_attempt(r);
     r->n++;
+    r->limit_state = 0;
+    if (!limit_multi(mr, r)) { /* limit: started (or refused) from the program's loop */
+        tell_timer(mr, false);
+        return CURLM_OK;
+    }
     CURLMcode mc = real_add(mr, r);
     if (mc != CURLM_OK) {
         carom_shot_abandon(&r->shot);

@@ -332,3 +332,29 @@ int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *e
     errno = saved;
     return ok ? 0 : ETIMEDOUT;
 }
+
+int carom__limit_curl_reserve(const carom_policy *p, struct carom_slot *s, const char *ep,
+                              const carom_shot_clock *clk, char *errbuf, size_t errlen,
+                              uint32_t *wait_ms)
+{
+    *wait_ms = 0;
+    if (CAROM_LIKELY(!p->rate_limit) || !s) return 0;
+    const carom_bucket_cfg cfg = bucket_cfg(p);
+    uint64_t now = carom__now_ms();
+    uint64_t until = wait_until(p, clk, now);
+    uint64_t room = until > now ? until - now : 0;
+    /* The token is the caller's from now on, due after *wait_ms: the transfer is started
+     * then, from the program's own multi loop, so nothing here waits. */
+    if (!carom_bucket_take(&s->bucket, &cfg, now, room > UINT32_MAX ? UINT32_MAX : (uint32_t)room,
+                           wait_ms)) {
+        emit("rate_limited", p, ep, "curl", 0, true);
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen,
+                     "carom: rate limit for %s reached (%u per second, no token within %u ms)",
+                     ep, p->rate_limit, p->limit_wait_ms);
+        *wait_ms = 0;
+        return ETIMEDOUT;
+    }
+    if (*wait_ms) emit("rate_limited", p, ep, "curl", *wait_ms, false);
+    return 0;
+}

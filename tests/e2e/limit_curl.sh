@@ -4,7 +4,9 @@
 # worth, 5) takes at least 3 s, and each body arrives once; the server sees 20 requests.
 # With limit_wait_ms = 0 and the bucket emptied, the transfer fails at once with
 # CURLE_COULDNT_CONNECT (curl exit 7) and a readable reason, and the server sees nothing.
-# It must never pass unless the unlimited control is fast.
+# Multi transfers (curl_multi_perform and curl_multi_socket_action) are paced the same way
+# without blocking the program's loop. It must never pass unless the unlimited control is
+# fast.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim
@@ -59,4 +61,21 @@ assert_eq "$(grep -c '^hello$' <<<"$OUT")" 1 "the first transfer's body"
 assert_eq "$(count_lines "$COUNT" '^req GET /')" 1 "requests the server saw"
 assert_le "$MS" 1500 "a refused transfer fails at once (ms)"
 metrics_until "$mport" "carom_events_total\\{policy=\"defaults\",endpoint=\"127\\.0\\.0\\.1:$port\",event=\"rate_limited\"\\} 1\$"
-pass "20 transfers at 5/s: ${limited} ms, each body once; refusal: exit 7"
+# The multi interface, both styles: 10 transfers at once under rate_limit = 5 start as their
+# reserved tokens come due, from the program's own loop (nothing in the shim waits), so
+# the last starts at least a second after the first five; each body arrives once.
+mport2=$(free_port)
+server "$mport2" http 0 --body-size 1000
+curl_config "rate_limit = 5"
+murls=()
+for i in $(seq 10); do murls+=("http://127.0.0.1:$mport2/m$i"); done
+for mode in multi msock; do
+    RUN_TIMEOUT=40 run_shim "$CURLPROG" "$mode" 1000 "${murls[@]}"
+    assert_ok "curlprog $mode, 10 rate-limited transfers: $ERR"
+    assert_eq "$(grep -c '^rc=0 status=200 bytes=1000 blocks=1 check=ok' <<<"$OUT")" 10 \
+        "curlprog $mode: every body once, byte-identical"
+    assert_ge "$MS" 900 "curlprog $mode: 10 transfers at 5/s after a burst of 5 (ms)"
+    log "curlprog $mode: $MS ms"
+done
+assert_eq "$(count_lines "$COUNT" '^req GET /m')" 20 "requests the server saw (10 per style)"
+pass "20 transfers at 5/s: ${limited} ms, each body once; refusal: exit 7; multi paced"
