@@ -230,8 +230,12 @@ typedef int (*dns_once)(void *ctx); /* one attempt: 0, `again` (retry it), or an
 static int dns_shot(const carom_policy *p, const char *node, uint16_t port, const char *call,
                     dns_once once, void *ctx, int again, unsigned *n)
 {
-    char ep[CAROM_EP_KEY_MAX];
-    snprintf(ep, sizeof ep, "%.80s:%u", node, port);
+    /* The endpoint's name is only needed by chaos (its events and draws): formatting it
+     * was most of a healthy lookup's cost. */
+    char ep[CAROM_EP_KEY_MAX] = "";
+    bool chaos = carom__g.chaos_on && (p->chaos.dns_fail > 0 || p->chaos.latency > 0);
+    if (chaos)
+        snprintf(ep, sizeof ep, "%.80s:%u", node, port);
     uint64_t t0 = carom__now_ms();
     carom_shot s;
     bool started = false; /* the engine is started at the first failure: see above */
@@ -248,8 +252,9 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
             if (st.ms)
                 carom__sleep_ms(st.ms);
         }
-        carom__chaos_latency(p, ep, call);
-        if (carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, call, NULL)) {
+        if (chaos)
+            carom__chaos_latency(p, ep, call);
+        if (chaos && carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, call, NULL)) {
             /* injected below the retry loop: no query is sent */
             r = carom__chaos_dns_error(p, again == EAI_AGAIN);
         } else {
