@@ -46,6 +46,17 @@ static void start(carom_shot *s, struct ep *e, uint32_t self, uint32_t retries, 
 
 static carom_rng rng;
 
+/* Two failed outcomes: the test cushion opens. */
+static void open_it(carom_cushion *c, uint64_t now)
+{
+    carom_ticket t;
+    for (int i = 0; i < 2; i++) {
+        carom_cushion_allow(c, &cushion, now, &t);
+        carom_cushion_record(c, &cushion, now, t, false);
+    }
+}
+
+
 static carom_cushion_mode mode(struct ep *e, uint64_t now)
 {
     carom_cushion_view v;
@@ -252,11 +263,7 @@ Test(core_shot, an_open_circuit_beyond_reach_fails_fast)
 {
     struct ep e;
     ep_init(&e);
-    carom_ticket t;
-    for (int i = 0; i < 2; i++) {
-        carom_cushion_allow(&e.c, &cushion, 1000, &t);
-        carom_cushion_record(&e.c, &cushion, 1000, t, false);
-    }
+    open_it(&e.c, 1000);
     cr_assert_eq(mode(&e, 1000), CAROM_CUSHION_OPEN);
     carom_shot s;
     start(&s, &e, 1, 2, 1100); /* reach 100 + 200 ms < 900 ms to half-open */
@@ -271,11 +278,7 @@ Test(core_shot, an_open_circuit_within_reach_is_waited_for_and_probed)
 {
     struct ep e;
     ep_init(&e);
-    carom_ticket t;
-    for (int i = 0; i < 2; i++) {
-        carom_cushion_allow(&e.c, &cushion, 1000, &t);
-        carom_cushion_record(&e.c, &cushion, 1000, t, false);
-    }
+    open_it(&e.c, 1000);
     carom_shot s;
     start(&s, &e, 1, 5, 1500); /* reach 100+200+400+400+400 = 1500 ms >= 500 ms */
     carom_shot_step st = carom_shot_next(&s, 1500, &rng);
@@ -328,15 +331,6 @@ Test(core_shot, the_reach_is_the_nominal_schedule)
 }
 
 /* ---- the adaptive break ---------------------------------------------------------------- */
-
-static void open_it(carom_cushion *c, uint64_t now)
-{
-    carom_ticket t;
-    for (int i = 0; i < 2; i++) {
-        carom_cushion_allow(c, &cushion, now, &t);
-        carom_cushion_record(c, &cushion, now, t, false);
-    }
-}
 
 Test(core_shot, the_break_doubles_per_failed_probe_up_to_the_cap_and_resets_on_success)
 {

@@ -22,12 +22,12 @@ FORT=$T/hostile_fortify
     "$CAROM_ROOT/tests/prog/hostile.c" 2>"$T/cc.err" || fail "cannot build $FORT: $(cat "$T/cc.err")"
 nm -D "$FORT" | grep -q __longjmp_chk || fail "the fortified build does not call __longjmp_chk"
 
-for prog in "$HOSTILE" "$FORT"; do
-    name=$(basename "$prog")
-    dead=$(free_port); late=$(free_port); late2=$(free_port)
+# sigsleep_config STATE: the schedule the phases are timed by (200 + 400 + 800 ms against
+# the dead port; a longer one for the late servers), with state = STATE.
+sigsleep_config() {
     write_config <<EOF2
 [defaults]
-state = process
+state = $1
 retries = 3
 base_delay_ms = 200
 max_delay_ms = 1000
@@ -44,6 +44,12 @@ retries = 10
 base_delay_ms = 100
 max_delay_ms = 400
 EOF2
+}
+
+for prog in "$HOSTILE" "$FORT"; do
+    name=$(basename "$prog")
+    dead=$(free_port); late=$(free_port); late2=$(free_port)
+    sigsleep_config process
     # Phase 1 takes 1.4 s and the jump 0.15 s: the first server comes up a second after
     # that; phase 3 starts once it is reached, and the second server comes up after it.
     server "$late" echo 2500
@@ -75,24 +81,7 @@ done
 # it must really have waited (fewer retries of its own than its three steps).
 start_scoreboard
 dead=$(free_port); late=$(free_port); late2=$(free_port)
-write_config <<EOF2
-[defaults]
-retries = 3
-base_delay_ms = 200
-max_delay_ms = 1000
-jitter = none
-retry_budget_min_per_s = 100
-
-[127.0.0.1:$late]
-retries = 10
-base_delay_ms = 100
-max_delay_ms = 400
-
-[127.0.0.1:$late2]
-retries = 10
-base_delay_ms = 100
-max_delay_ms = 400
-EOF2
+sigsleep_config shared
 server "$late" echo 2500
 server "$late2" echo 3600
 env LD_PRELOAD="$SHIM_PRELOAD" CAROM_CONFIG="$CFG" "$CPROG" connect 127.0.0.1 "$dead" >/dev/null 2>&1 &
