@@ -123,7 +123,8 @@ static int cmp_row(const void *a, const void *b)
     const struct row *x = a, *y = b;
     /* Open first, then half-open, then closed: what needs attention on top. */
     static const int rank[] = {[CAROM_CUSHION_CLOSED] = 3, [CAROM_CUSHION_OPEN] = 1,
-                               [CAROM_CUSHION_HALF_OPEN] = 2, [CAROM_CUSHION_FORCED_OPEN] = 0};
+                               [CAROM_CUSHION_HALF_OPEN] = 2, [CAROM_CUSHION_FORCED_OPEN] = 0,
+                               [CAROM_CUSHION_FLEET_OPEN] = 0};
     if (rank[x->v.mode] != rank[y->v.mode]) return rank[x->v.mode] - rank[y->v.mode];
     int c = strcmp(x->endpoint, y->endpoint);
     return c ? c : strcmp(x->policy, y->policy);
@@ -184,6 +185,7 @@ static const char *mode_name(carom_cushion_mode m)
     return m == CAROM_CUSHION_OPEN          ? "open"
            : m == CAROM_CUSHION_HALF_OPEN   ? "half_open"
            : m == CAROM_CUSHION_FORCED_OPEN ? "forced-open"
+           : m == CAROM_CUSHION_FLEET_OPEN  ? "fleet-open"
                                             : "closed";
 }
 
@@ -247,6 +249,8 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
                      (double)r->v.ms_until_half_open / 1000.0);
         else if (r->v.mode == CAROM_CUSHION_FORCED_OPEN)
             snprintf(in, sizeof in, "until closed by hand");
+        else if (r->v.mode == CAROM_CUSHION_FLEET_OPEN)
+            snprintf(in, sizeof in, "while the fleet says");
         else
             snprintf(in, sizeof in, "-");
         char tok[24] = "-", conns[24] = "-"; /* limit: tokens now, open connections */
