@@ -13,7 +13,7 @@ _carom() {
         esac
     done
     if [ -z "$cmd" ]; then
-        COMPREPLY=($(compgen -W 'run check explain scoreboard cushions help --version --help' -- "$cur"))
+        COMPREPLY=($(compgen -W 'run check explain scoreboard cushions fleet help --version --help' -- "$cur"))
         return
     fi
     case $prev in
@@ -51,9 +51,11 @@ _carom() {
         scoreboard)
             COMPREPLY=($(compgen -W '-c --json --prometheus --interval --help' -- "$cur")) ;;
         cushions)
-            COMPREPLY=($(compgen -W '-c --json --watch --path --help' -- "$cur")) ;;
+            COMPREPLY=($(compgen -W '-c --json --watch --path --fleet --help' -- "$cur")) ;;
+        fleet)
+            COMPREPLY=($(compgen -W '-c --help' -- "$cur")) ;;
         help)
-            COMPREPLY=($(compgen -W 'run check explain scoreboard cushions' -- "$cur")) ;;
+            COMPREPLY=($(compgen -W 'run check explain scoreboard cushions fleet' -- "$cur")) ;;
     esac
 }
 complete -F _carom carom
