@@ -199,6 +199,17 @@ static void warn_ignored(const char *where, const char *why)
     logf_("ignored a report (%s: %s); %lu ignored so far", where, why, ignored);
 }
 
+/* A command Redis refused (an ACL without it, a read-only replica): said once per change,
+ * never per retry. */
+static bool refused_said;
+static bool refused(const char *what, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ERROR) return false;
+    if (!refused_said) logf_("redis refused %s: %s (see docs/fleet.md for the ACL)", what, r->str);
+    refused_said = true;
+    return true;
+}
+
 static struct peer *peer_find(const char *host, bool add)
 {
     for (unsigned i = 0; i < npeers; i++)
@@ -268,8 +279,10 @@ static int fetch(redisContext *c, const struct fleet *f, const char *key, uint64
             warn_ignored(key, "longer than 64 KiB");
         else
             peer_take(f, key, v->str, v->len, t->integer, scan);
-    } else if (v->type == REDIS_REPLY_ERROR) {
+    } else if (v->type == REDIS_REPLY_ERROR && strncmp(v->str, "WRONGTYPE", 9) == 0) {
         warn_ignored(key, "not a string");
+    } else if (v->type == REDIS_REPLY_ERROR) {
+        refused("GETRANGE", v);
     }
     freeReplyObject(v);
     freeReplyObject(t);
@@ -287,6 +300,10 @@ static int scan_all(redisContext *c, const struct fleet *f)
     do {
         redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 200", cursor, pattern);
         if (!r) return -1;
+        if (refused("SCAN", r)) {
+            freeReplyObject(r);
+            return 0; /* keep what the channel brings */
+        }
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(r);
@@ -500,10 +517,13 @@ static int publish(redisContext *c, const struct fleet *f, const carom_fleet_rep
     if (n < 0) return 0; /* cannot happen: read_local keeps to what encodes */
     redisReply *a = redisCommand(c, "SET %s %b PX %u", f->own_key, buf, (size_t)n, r->ttl_ms);
     if (!a) return -1;
+    bool no = refused("SET", a);
     freeReplyObject(a);
     redisReply *b = redisCommand(c, "PUBLISH %s %b", f->chan, buf, (size_t)n);
     if (!b) return -1;
+    no = refused("PUBLISH", b) || no;
     freeReplyObject(b);
+    if (!no) refused_said = false;
     return 0;
 }
 
