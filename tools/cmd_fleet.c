@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 200u         /* how often the table is read and the quorum decided */
-#define PEERS_MAX 4096u      /* hosts remembered; more are ignored (and counted) */
-#define MARKS_MAX 256u       /* endpoints this daemon may claim a new slot for */
+#define TICK_MS 200u    /* how often the table is read and the quorum decided */
+#define PEERS_MAX 4096u /* hosts remembered; more are ignored (and counted) */
+#define MARKS_MAX 256u  /* endpoints this daemon may claim a new slot for */
 #define PASSWORD_MAX 1024u
 #define KEY_MAX 192u /* prefix (31) + ":report:" + host id (63), with room */
 
@@ -124,8 +124,8 @@ static int read_password(const char *path, char *user, char *pass, char *err, si
         return -1;
     }
     if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-        snprintf(err, elen, "password_file %s: must be a regular file no one else can read (chmod 600)",
-                 path);
+        snprintf(err, elen,
+                 "password_file %s: must be a regular file no one else can read (chmod 600)", path);
         close(fd);
         return -1;
     }
@@ -161,8 +161,8 @@ static redisContext *rconnect(const struct fleet *f, char *err, size_t elen)
     }
     redisSetTimeout(c, (struct timeval){2, 0});
     if (pass[0]) {
-        redisReply *r = user[0] ? redisCommand(c, "AUTH %s %s", user, pass)
-                                : redisCommand(c, "AUTH %s", pass);
+        redisReply *r =
+            user[0] ? redisCommand(c, "AUTH %s %s", user, pass) : redisCommand(c, "AUTH %s", pass);
         bool ok = r && r->type == REDIS_REPLY_STATUS;
         snprintf(err, elen, "AUTH: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
         if (r) freeReplyObject(r);
@@ -338,7 +338,10 @@ static uint8_t local_state(carom_cushion_mode m)
 
 static int rank(uint8_t s)
 {
-    return s == CAROM_FLEET_OPEN ? 0 : s == CAROM_FLEET_HALF_OPEN ? 1 : s == CAROM_FLEET_CLOSED ? 4 : 2;
+    return s == CAROM_FLEET_OPEN        ? 0
+           : s == CAROM_FLEET_HALF_OPEN ? 1
+           : s == CAROM_FLEET_CLOSED    ? 4
+                                        : 2;
 }
 
 static int cmp_ep(const void *a, const void *b)
@@ -482,8 +485,8 @@ static void decide(const struct fleet *f, struct carom__rw *tb)
                 claimed++;
             }
             if (carom_cushion_fleet_open(&s->cushion)) {
-                snprintf(detail, sizeof detail, "fleet: %u of %u hosts report it open (%s)", n, seen,
-                         names);
+                snprintf(detail, sizeof detail, "fleet: %u of %u hosts report it open (%s)", n,
+                         seen, names);
                 logf_("%s: fleet-open: %u of %u hosts report it open (%s; quorum %u)", e->ep, n,
                       seen, names, need);
                 carom__ctl_announce(f->t, "open", p->name, e->ep, detail);
@@ -598,7 +601,8 @@ int carom_cmd_fleet(int argc, char **argv)
     redisContext *c = NULL, *sub = NULL;
     carom_rng rng;
     carom_rng_seed(&rng, (uint64_t)getpid() ^ carom__mono_ms());
-    const carom_bounce_cfg bcfg = {.base_ms = 200, .cap_ms = 10000, .jitter = CAROM_JITTER_DECORRELATED};
+    const carom_bounce_cfg bcfg = {
+        .base_ms = 200, .cap_ms = 10000, .jitter = CAROM_JITTER_DECORRELATED};
     carom_bounce bo;
     carom_bounce_init(&bo, &bcfg);
     uint64_t next_try = 0, next_pub = 0, next_scan = 0, next_map = 0, seq = 0;
@@ -609,7 +613,8 @@ int carom_cmd_fleet(int argc, char **argv)
         if (now >= next_map) {
             int ts = try_map(&f, &tb, &ino);
             if (ts != table_state)
-                logf_(ts == 0 ? "watching %s" : "no shared table yet (%s): waiting for a program to run",
+                logf_(ts == 0 ? "watching %s"
+                              : "no shared table yet (%s): waiting for a program to run",
                       f.name);
             table_state = ts;
             next_map = now + 1000;
@@ -624,8 +629,8 @@ int carom_cmd_fleet(int argc, char **argv)
                 disconnect(&c, &sub);
                 uint32_t d = carom_bounce_next(&bo, &bcfg, &rng);
                 next_try = now + d;
-                if (redis_state != -1) logf_("redis %s unreachable (%s); retrying with backoff",
-                                             f.cfg->redis, err);
+                if (redis_state != -1)
+                    logf_("redis %s unreachable (%s); retrying with backoff", f.cfg->redis, err);
                 redis_state = -1;
             } else {
                 carom_bounce_init(&bo, &bcfg);
@@ -637,7 +642,8 @@ int carom_cmd_fleet(int argc, char **argv)
         read_local(&f, &tb, &local);
         snprintf(local.host, sizeof local.host, "%s", f.self);
         local.ttl_ms = f.cfg->report_ttl_ms;
-        bool changed = local.n != last.n || memcmp(local.ep, last.ep, local.n * sizeof local.ep[0]) != 0;
+        bool changed =
+            local.n != last.n || memcmp(local.ep, last.ep, local.n * sizeof local.ep[0]) != 0;
         int bad = 0;
         if (c && (changed || now >= next_pub)) {
             local.seq = ++seq;
@@ -678,7 +684,10 @@ int carom_cmd_fleet(int argc, char **argv)
             nanosleep(&ts, NULL);
         }
         if (bad) {
-            snprintf(err, sizeof err, "%s", c && c->err ? c->errstr : sub && sub->err ? sub->errstr : "connection lost");
+            snprintf(err, sizeof err, "%s",
+                     c && c->err       ? c->errstr
+                     : sub && sub->err ? sub->errstr
+                                       : "connection lost");
             disconnect(&c, &sub);
             logf_("redis %s lost (%s); retrying with backoff", f.cfg->redis, err);
             redis_state = -1;
@@ -726,7 +735,8 @@ int carom_fleet_show(const char *file, int json)
     char err[512];
     redisContext *c = peers ? rconnect(&f, err, sizeof err) : NULL;
     if (!c) {
-        fprintf(stderr, "carom cushions: redis %s: %s\n", f.cfg->redis, peers ? err : "out of memory");
+        fprintf(stderr, "carom cushions: redis %s: %s\n", f.cfg->redis,
+                peers ? err : "out of memory");
         free(peers);
         carom_policy_free(f.t);
         return 1;
@@ -755,7 +765,8 @@ int carom_fleet_show(const char *file, int json)
             if (k == n && n < CAROM_FLEET_EPS_MAX) eps[n++] = *e;
         }
     qsort(eps, n, sizeof eps[0], cmp_ep);
-    if (json) fputs("[", stdout);
+    if (json)
+        fputs("[", stdout);
     else
         printf("%u host%s reporting; quorum %u%s\n%-40s %s\n", npeers, npeers == 1 ? "" : "s",
                f.cfg->quorum, f.cfg->quorum_percent ? "%" : "", "ENDPOINT", "REPORTED OPEN BY");
@@ -786,7 +797,8 @@ int carom_fleet_show(const char *file, int json)
             }
         fputs(json ? "]}" : "\n", stdout);
     }
-    if (json) fputs("]\n", stdout);
+    if (json)
+        fputs("]\n", stdout);
     else if (!n)
         printf("(no endpoint reported open)\n");
     for (unsigned i = 0; i < npeers; i++)

@@ -61,8 +61,9 @@ int carom__ctl_map(const char *name, const char *who, struct carom__rw *tb)
     int fd = open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            fprintf(stderr, "%s: no shared table yet (%s): no program has run with this policy file\n",
-                    who, name);
+            fprintf(stderr,
+                    "%s: no shared table yet (%s): no program has run with this policy file\n", who,
+                    name);
         else
             fprintf(stderr, "%s: %s: %s\n", who, name, strerror(errno));
         return -1;
@@ -94,20 +95,22 @@ int carom__ctl_map(const char *name, const char *who, struct carom__rw *tb)
         h[i] = atomic_load_explicit(&w[i], i == CAROM_SHM_H_MAGIC ? memory_order_acquire
                                                                   : memory_order_relaxed);
     size_t size = (size_t)st.st_size;
-    bool ok = h[CAROM_SHM_H_MAGIC] == CAROM_SHM_MAGIC && h[CAROM_SHM_H_VERSION] == CAROM_SHM_VERSION &&
-              h[CAROM_SHM_H_SIZE] == size && h[CAROM_SHM_H_UID] == geteuid() &&
-              h[CAROM_SHM_H_SLOT_SIZE] == sizeof(carom_slot) &&
+    bool ok = h[CAROM_SHM_H_MAGIC] == CAROM_SHM_MAGIC &&
+              h[CAROM_SHM_H_VERSION] == CAROM_SHM_VERSION && h[CAROM_SHM_H_SIZE] == size &&
+              h[CAROM_SHM_H_UID] == geteuid() && h[CAROM_SHM_H_SLOT_SIZE] == sizeof(carom_slot) &&
               h[CAROM_SHM_H_OFF_KEY_HASH] == offsetof(carom_slot, key_hash) &&
               h[CAROM_SHM_H_OFF_KEY] == offsetof(carom_slot, key) &&
               h[CAROM_SHM_H_OFF_CUSHION] == offsetof(carom_slot, cushion) &&
-              h[CAROM_SHM_H_NSLOTS] > 0 && (h[CAROM_SHM_H_NSLOTS] & (h[CAROM_SHM_H_NSLOTS] - 1)) == 0 &&
+              h[CAROM_SHM_H_NSLOTS] > 0 &&
+              (h[CAROM_SHM_H_NSLOTS] & (h[CAROM_SHM_H_NSLOTS] - 1)) == 0 &&
               h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 &&
               h[CAROM_SHM_H_SLOTS_OFF] + h[CAROM_SHM_H_NSLOTS] * sizeof(carom_slot) <= size &&
               h[CAROM_SHM_H_CHAOS_N] <= 1024 && h[CAROM_SHM_H_CHAOS_OFF] % 8 == 0 &&
               h[CAROM_SHM_H_CHAOS_OFF] + h[CAROM_SHM_H_CHAOS_N] * sizeof(carom_chaos_rule) <= size;
     if (!ok) {
-        fprintf(stderr, "%s: %s: made by another carom version: only `carom cushions` can read it\n",
-                who, name);
+        fprintf(stderr,
+                "%s: %s: made by another carom version: only `carom cushions` can read it\n", who,
+                name);
         munmap(m, size);
         return -1;
     }
@@ -172,15 +175,16 @@ static void json_put(char *buf, size_t cap, size_t *n, const char *s)
 }
 
 /* One event, as the shim sends them (docs/scoreboard.md): dropped when nobody listens. */
-void carom__ctl_announce(const carom_table *t, const char *event, const char *policy, const char *ep,
-                     const char *detail)
+void carom__ctl_announce(const carom_table *t, const char *event, const char *policy,
+                         const char *ep, const char *detail)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char buf[512];
-    size_t n = (size_t)snprintf(buf, sizeof buf, "{\"ts\":%llu,\"pid\":%d,\"event\":\"%s\",\"policy\":\"",
-                                (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
-                                (int)getpid(), event);
+    size_t n = (size_t)snprintf(
+        buf, sizeof buf, "{\"ts\":%llu,\"pid\":%d,\"event\":\"%s\",\"policy\":\"",
+        (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
+        (int)getpid(), event);
     json_put(buf, sizeof buf, &n, policy);
     n += (size_t)snprintf(buf + n, sizeof buf - n, "\",\"endpoint\":\"");
     json_put(buf, sizeof buf, &n, ep);
