@@ -438,11 +438,59 @@ static unsigned open_at(const char *ep, char *names, size_t cap)
     return n;
 }
 
+/* Per endpoint, how many other hosts report it open: a hash table rebuilt every tick, so
+ * deciding costs one pass over the reports, not one per endpoint. */
+#define TALLY_SLOTS 8192u /* at most half used: 4096 distinct endpoints reported open */
+struct tally {
+    char ep[CAROM_SLOT_KEY_MAX];
+    unsigned n;
+};
+static struct tally *tally;
+static unsigned tally_used[TALLY_SLOTS / 2], ntally;
+
+static struct tally *tally_get(const char *ep, bool add)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *c = ep; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    for (unsigned i = 0; i < TALLY_SLOTS; i++) {
+        struct tally *t = &tally[(h + i) & (TALLY_SLOTS - 1)];
+        if (!t->ep[0]) {
+            if (!add || ntally >= TALLY_SLOTS / 2) return NULL;
+            snprintf(t->ep, sizeof t->ep, "%s", ep);
+            tally_used[ntally++] = (unsigned)(t - tally);
+            return t;
+        }
+        if (strcmp(t->ep, ep) == 0) return t;
+    }
+    return NULL;
+}
+
+static void tally_build(void)
+{
+    for (unsigned i = 0; i < ntally; i++)
+        memset(&tally[tally_used[i]], 0, sizeof *tally);
+    ntally = 0;
+    for (unsigned i = 0; i < npeers; i++)
+        for (unsigned j = 0; j < peers[i].n; j++) {
+            if (!carom_fleet_counts(peers[i].ep[j].state)) continue;
+            struct tally *t = tally_get(peers[i].ep[j].ep, true);
+            if (t) t->n++; /* a report names each endpoint once (the decoder sees to it) */
+        }
+}
+
+static unsigned tally_of(const char *ep)
+{
+    struct tally *t = tally_get(ep, false);
+    return t ? t->n : 0;
+}
+
 /* Marks what a quorum reports open and clears what it no longer does. Only this daemon
  * marks this table, so every fleet-open slot in it is its own, also after a restart. */
 static void decide(const struct fleet *f, struct carom__rw *tb)
 {
     if (!tb->base) return;
+    tally_build();
     unsigned need = needed(f), seen = live_peers() + 1;
     uint64_t now = carom__mono_ms();
     char names[512], detail[640];
@@ -458,7 +506,7 @@ static void decide(const struct fleet *f, struct carom__rw *tb)
         char key[CAROM_SLOT_KEY_MAX];
         memcpy(key, s->key, sizeof key);
         key[sizeof key - 1] = 0;
-        if (open_at(key, NULL, 0) >= need) continue;
+        if (tally_of(key) >= need) continue;
         if (carom_cushion_fleet_clear(&s->cushion, now)) {
             logf_("%s: fleet mark cleared (reports closed or expired); the next call probes", key);
             carom__ctl_announce(f->t, "half_open", p->name, key,
@@ -467,31 +515,30 @@ static void decide(const struct fleet *f, struct carom__rw *tb)
     }
     /* Endpoints some peer reports open: the candidates to mark. */
     static unsigned claimed;
-    for (unsigned i = 0; i < npeers; i++)
-        for (unsigned j = 0; j < peers[i].n; j++) {
-            const carom_fleet_ep *e = &peers[i].ep[j];
-            if (!carom_fleet_counts(e->state)) continue;
-            unsigned n = open_at(e->ep, names, sizeof names);
-            if (n < need) continue;
-            const carom_policy *p = carom__ctl_endpoint_policy(f->t, e->ep);
-            if (!p || !p->cushion_on) continue;
-            carom_slot *s = carom_slots_lookup(tb->slots, tb->n, p->index, e->ep);
-            if (!s) {
-                /* An endpoint no program here has used yet gets its slot, so the first
-                 * call fails fast too; bounded, so peers cannot fill the table. */
-                if (claimed >= MARKS_MAX) continue;
-                s = carom_slots_find(tb->slots, tb->n, p->index, e->ep, now, NULL);
-                if (!s) continue;
-                claimed++;
-            }
-            if (carom_cushion_fleet_open(&s->cushion)) {
-                snprintf(detail, sizeof detail, "fleet: %u of %u hosts report it open (%s)", n,
-                         seen, names);
-                logf_("%s: fleet-open: %u of %u hosts report it open (%s; quorum %u)", e->ep, n,
-                      seen, names, need);
-                carom__ctl_announce(f->t, "open", p->name, e->ep, detail);
-            }
+    for (unsigned i = 0; i < ntally; i++) {
+        const struct tally *e = &tally[tally_used[i]];
+        unsigned n = e->n;
+        if (n < need) continue;
+        const carom_policy *p = carom__ctl_endpoint_policy(f->t, e->ep);
+        if (!p || !p->cushion_on) continue;
+        carom_slot *s = carom_slots_lookup(tb->slots, tb->n, p->index, e->ep);
+        if (!s) {
+            /* An endpoint no program here has used yet gets its slot, so the first
+             * call fails fast too; bounded, so peers cannot fill the table. */
+            if (claimed >= MARKS_MAX) continue;
+            s = carom_slots_find(tb->slots, tb->n, p->index, e->ep, now, NULL);
+            if (!s) continue;
+            claimed++;
         }
+        if (carom_cushion_fleet_open(&s->cushion)) {
+            open_at(e->ep, names, sizeof names);
+            snprintf(detail, sizeof detail, "fleet: %u of %u hosts report it open (%s)", n, seen,
+                     names);
+            logf_("%s: fleet-open: %u of %u hosts report it open (%s; quorum %u)", e->ep, n, seen,
+                  names, need);
+            carom__ctl_announce(f->t, "open", p->name, e->ep, detail);
+        }
+    }
 }
 
 static void clear_all(const struct fleet *f, struct carom__rw *tb)
@@ -512,7 +559,8 @@ static void clear_all(const struct fleet *f, struct carom__rw *tb)
     }
 }
 
-/* ---- the daemon ---------------------------------------------------------------------------- */
+/* ---- the daemon ----------------------------------------------------------------------------
+ */
 
 static int publish(redisContext *c, const struct fleet *f, const carom_fleet_report *r, char *buf)
 {
@@ -584,9 +632,10 @@ int carom_cmd_fleet(int argc, char **argv)
         return 1;
     }
     peers = calloc(PEERS_MAX, sizeof *peers);
+    tally = calloc(TALLY_SLOTS, sizeof *tally);
     static carom_fleet_report local, last;
     static char buf[CAROM_FLEET_MSG_MAX + 1];
-    if (!peers) return 1;
+    if (!peers || !tally) return 1;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -707,11 +756,13 @@ int carom_cmd_fleet(int argc, char **argv)
     for (unsigned i = 0; i < npeers; i++)
         free(peers[i].ep);
     free(peers);
+    free(tally);
     carom_policy_free(f.t);
     return 0;
 }
 
-/* ---- carom cushions --fleet ------------------------------------------------------------------ */
+/* ---- carom cushions --fleet
+ * ------------------------------------------------------------------ */
 
 static void json_str(const char *s)
 {
