@@ -6,7 +6,8 @@
 # open", without a connect to it (strace) and without any connect to Redis from curl;
 # b's table shows fleet-open, the scoreboard an open event naming the fleet, and
 # `carom cushions --fleet` who reports it. With quorum = 2: b still connects while only a
-# reports it open; once b's own failures join, host c fails fast too.
+# reports it open; once b's own failures join, host c fails fast too. quorum = 50% of
+# three hosts seen is two: the same.
 . "$(dirname "$0")/fleet_lib.inc"
 need_strace
 start_scoreboard
@@ -15,15 +16,16 @@ server "$port" http # a live server: each host's first curl makes its table
 dead=$(free_port)   # nothing listens there
 EP=127.0.0.1:$dead
 
-for quorum in 1 2; do
+for quorum in 1 2 50%; do
+    q=${quorum/\%/pct} # host ids allow no %
     start_redis
     for h in a b c; do
-        host_config "$h$quorum" "$quorum"
-        as_host "$h$quorum" curl -sf "http://127.0.0.1:$port/"
-        assert_ok "$h$quorum: a first curl to the live server"
-        start_fleet "$h$quorum"
+        host_config "$h$q" "$quorum"
+        as_host "$h$q" curl -sf "http://127.0.0.1:$port/"
+        assert_ok "$h$q: a first curl to the live server"
+        start_fleet "$h$q"
     done
-    a=a$quorum b=b$quorum c=c$quorum
+    a=a$q b=b$q c=c$q
 
     open_locally "$a" "$dead"
     if [ "$quorum" = 1 ]; then
@@ -50,13 +52,13 @@ for quorum in 1 2; do
         assert_contains "$(rcli GET "carom:report:$b")" "fleet $EP" "b reports its mark as the fleet's"
     else
         sleep 1.5 # a's report has long reached b and c (they mark within 2 s, above)
-        assert_eq "$(state_of "$b" "$EP")" "" "quorum 2: one host's report does not mark b"
+        assert_eq "$(state_of "$b" "$EP")" "" "quorum $quorum: one host's report does not mark b"
         traced_as "$b" -sS "http://$EP/"
         assert_eq "$RC" 7 "b's curl fails"
         assert_ge "$(connects_to "$dead")" 1 "b connects itself while only a reports it open"
         open_locally "$b" "$dead"
         wait_state "$c" "$EP" fleet-open 2
-        log "quorum 2: c fleet-open ${WAITED_MS} ms after b's circuit opened"
+        log "quorum $quorum: c fleet-open ${WAITED_MS} ms after b's circuit opened"
         traced_as "$c" -sS "http://$EP/"
         assert_contains "$ERR" "carom: circuit open for $EP" "c fails fast once a and b agree"
         assert_eq "$(connects_to "$dead")" 0 "c made no connect to the dead port"
@@ -65,4 +67,4 @@ for quorum in 1 2; do
     fi
     kill "$REDIS_PID" 2>/dev/null
 done
-pass "quorum 1: fleet-open on b within 2 s, no connect; quorum 2: only once two hosts agree"
+pass "quorum 1: fleet-open on b within 2 s, no connect; quorum 2 and 50% of 3: only once two hosts agree"
