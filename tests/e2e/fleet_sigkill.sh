@@ -24,8 +24,7 @@ wait_state b "$EP" fleet-open 2
 [ -n "$(rcli GET carom:report:a)" ] || fail "a's report is in Redis"
 
 t0=$(ms_now)
-kill -KILL "$PID_a"
-wait "$PID_a" 2>/dev/null
+{ kill -KILL "$PID_a"; wait "$PID_a"; } 2>/dev/null # no job notice
 wait_state b "$EP" half_open 6
 gone=$(( $(ms_now) - t0 ))
 log "b's mark cleared ${gone} ms after a's daemon was killed (TTL 2000 ms)"
