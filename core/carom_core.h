@@ -133,7 +133,7 @@ typedef struct carom_cushion {
     _Atomic uint64_t state;
     _Atomic uint64_t hist;
     _Atomic uint64_t last_ms; /* time of the newest outcome in hist */
-    uint64_t reserved;
+    _Atomic uint64_t fleet_until; /* a fleet mark's lease (ms); read only while marked */
 } carom_cushion;
 
 /* What allow() says. A ticket carries the generation and whether the call is a probe;
@@ -180,13 +180,17 @@ bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms);
 
 /* The fleet mark (`carom fleet`, docs/fleet.md): mode 3 with its own stamp in the time
  * bits, so a closed circuit still costs one load and a marked one fails fast like a
- * hand-opened one, ignoring every outcome. fleet_open marks only a closed circuit (one
+ * hand-opened one, ignoring every outcome, until its lease ends. fleet_open marks only a closed circuit (one
  * that is open or half-open here already decides for itself) and returns false when it
  * did not mark. fleet_clear turns a marked circuit half-open with no probe admitted yet,
  * so the next call probes and the local logic decides from there; false when the circuit
  * was not (or no longer) marked. Both are one CAS, safe against every other user. */
-bool carom_cushion_fleet_open(carom_cushion *c);
+bool carom_cushion_fleet_open(carom_cushion *c, uint64_t until_ms);
 bool carom_cushion_fleet_clear(carom_cushion *c, uint64_t now_ms);
+/* A mark is leased: from until_ms on, the next allow() turns it half-open and admits the
+ * caller as the probe, as fleet_clear would, so the marks of a daemon that died do not
+ * outlive it. The daemon renews the lease of the marks it keeps (no-op when unmarked). */
+void carom_cushion_fleet_renew(carom_cushion *c, uint64_t until_ms);
 
 /* A consistent-enough view for tools; never changes the cushion. */
 typedef struct carom_cushion_view {

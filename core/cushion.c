@@ -148,7 +148,7 @@ void carom_cushion_init(carom_cushion *c)
     atomic_store_explicit(&c->state, 0, memory_order_relaxed);
     atomic_store_explicit(&c->hist, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_ms, 0, memory_order_relaxed);
-    c->reserved = 0;
+    atomic_store_explicit(&c->fleet_until, 0, memory_order_relaxed);
 }
 
 static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cushion_cfg *cfg,
@@ -183,6 +183,18 @@ static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cu
             }
             break;
         default:
+            if (fleeted(s) && now_ms >= atomic_load_explicit(&c->fleet_until, memory_order_relaxed)) {
+                /* The lease ran out: whoever marked it no longer says so. This caller
+                 * probes, as after fleet_clear. */
+                next = pack(CAROM_CUSHION_HALF_OPEN, 1, 0, gen_of(s) + 1, (uint32_t)now_ms);
+                if (atomic_compare_exchange_strong_explicit(&c->state, &s, next,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire)) {
+                    *ticket = gen_of(next) | TICKET_PROBE;
+                    return CAROM_PROBE;
+                }
+                continue;
+            }
             if (forced(s) || fleeted(s)) {
                 *ticket = gen_of(s) | TICKET_REJECT;
                 return CAROM_REJECT;
@@ -363,16 +375,24 @@ bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms)
     return was;
 }
 
-bool carom_cushion_fleet_open(carom_cushion *c)
+bool carom_cushion_fleet_open(carom_cushion *c, uint64_t until_ms)
 {
     uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
     for (;;) {
         if (mode_of(s) != CAROM_CUSHION_CLOSED) return false;
+        /* The lease first: the release CAS below publishes it with the mark. */
+        atomic_store_explicit(&c->fleet_until, until_ms, memory_order_relaxed);
         uint64_t next = pack(CAROM_CUSHION_FORCED_OPEN, 0, 0, gen_of(s) + 1, FLEET_STAMP);
         if (atomic_compare_exchange_weak_explicit(&c->state, &s, next, memory_order_acq_rel,
                                                   memory_order_acquire))
             return true;
     }
+}
+
+void carom_cushion_fleet_renew(carom_cushion *c, uint64_t until_ms)
+{
+    if (fleeted(atomic_load_explicit(&c->state, memory_order_acquire)))
+        atomic_store_explicit(&c->fleet_until, until_ms, memory_order_relaxed);
 }
 
 bool carom_cushion_fleet_clear(carom_cushion *c, uint64_t now_ms)

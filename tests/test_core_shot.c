@@ -408,7 +408,7 @@ Test(core_shot, a_fleet_open_circuit_fails_at_once_and_its_clearing_probes)
 {
     struct ep e;
     ep_init(&e);
-    cr_assert(carom_cushion_fleet_open(&e.c));
+    cr_assert(carom_cushion_fleet_open(&e.c, UINT64_MAX));
     cr_assert_eq(mode(&e, 1000), CAROM_CUSHION_FLEET_OPEN);
     /* Whatever the shot's reach: there is no half-open moment to wait for here. */
     carom_shot s;

@@ -506,7 +506,12 @@ static void decide(const struct fleet *f, struct carom__rw *tb)
         char key[CAROM_SLOT_KEY_MAX];
         memcpy(key, s->key, sizeof key);
         key[sizeof key - 1] = 0;
-        if (tally_of(key) >= need) continue;
+        if (tally_of(key) >= need) {
+            /* Kept: its lease runs on. A daemon that dies lets its marks lapse after
+             * report_ttl_ms, as its report does. */
+            carom_cushion_fleet_renew(&s->cushion, now + f->cfg->report_ttl_ms);
+            continue;
+        }
         if (carom_cushion_fleet_clear(&s->cushion, now)) {
             logf_("%s: fleet mark cleared (reports closed or expired); the next call probes", key);
             carom__ctl_announce(f->t, "half_open", p->name, key,
@@ -530,7 +535,7 @@ static void decide(const struct fleet *f, struct carom__rw *tb)
             if (!s) continue;
             claimed++;
         }
-        if (carom_cushion_fleet_open(&s->cushion)) {
+        if (carom_cushion_fleet_open(&s->cushion, now + f->cfg->report_ttl_ms)) {
             open_at(e->ep, names, sizeof names);
             snprintf(detail, sizeof detail, "fleet: %u of %u hosts report it open (%s)", n, seen,
                      names);
