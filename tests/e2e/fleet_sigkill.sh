@@ -4,8 +4,10 @@
 # withdraws its report: the report expires in Redis after report_ttl_ms, b notices, clears
 # its mark (an event names the fleet) and the local half-open logic takes over, so b's
 # next curl probes the endpoint itself. A daemon stopped with SIGTERM instead withdraws
-# its report and its own marks at once.
+# its report and its own marks at once; a marking daemon killed with SIGKILL leaves marks
+# that lapse after their lease (report_ttl_ms).
 . "$(dirname "$0")/fleet_lib.inc"
+need_strace
 start_scoreboard
 port=$(free_port)
 server "$port" http
@@ -46,4 +48,16 @@ wait "$FLEET_PID"
 assert_eq "$?" 0 "carom fleet exits 0 on SIGTERM"
 assert_eq "$(state_of a "127.0.0.1:$open2")" half_open "a's mark went with its daemon"
 assert_eq "$(rcli EXISTS carom:report:a)" 0 "a's report withdrawn at once"
-pass "SIGKILL: the report expired after its TTL and b's mark cleared; SIGTERM withdraws at once"
+# The marking daemon itself killed: its marks are leased for report_ttl_ms and lapse,
+# so b's programs probe again instead of failing fast for ever.
+start_fleet a
+open3=$(free_port) # a's circuit for open2 is half-open now: a fresh endpoint to mark
+open_locally b "$open3"
+wait_state a "127.0.0.1:$open3" fleet-open 2
+{ kill -KILL "$FLEET_PID"; wait "$FLEET_PID"; } 2>/dev/null # no job notice
+sleep 2.5 # past the 2 s lease
+run_plain strace -f -qq -e trace=connect -o "$T/strace" \
+    env LD_PRELOAD="$SHIM_PRELOAD" CAROM_CONFIG="$T/a.ini" curl -sS "http://127.0.0.1:$open3/"
+assert_eq "$RC" 7 "a's curl to the dead port fails"
+assert_ge "$(connects_to "$open3")" 1 "but probes it itself: the dead daemon's mark lapsed"
+pass "SIGKILL: the report expired after its TTL and b's mark cleared; SIGTERM withdraws at once; a killed daemon's marks lapse"
