@@ -47,9 +47,11 @@ for quorum in 1 2 50%; do
         assert_match "$OUT" "^$EP +$a \(open\)$" "--fleet names the host reporting it open"
         run_plain "$CAROM" cushions -c "$T/$b.ini" --fleet --json
         assert_contains "$OUT" "{\"endpoint\":\"$EP\",\"hosts\":[{\"host\":\"$a\",\"state\":\"open\"}]}" "--fleet --json"
+        # b publishes its table's change on its next tick: wait for it, bounded.
+        for _ in $(seq 40); do rcli GET "carom:report:$b" | grep -q "^fleet $EP$" && break; sleep 0.05; done
+        assert_contains "$(rcli GET "carom:report:$b")" "fleet $EP" "b reports its mark as the fleet's"
         # b's own mark is never its own report of an open circuit: a stays the only one.
         assert_eq "$(rcli GET "carom:report:$b" | grep -c "^open ")" 0 "b reports no open of its own"
-        assert_contains "$(rcli GET "carom:report:$b")" "fleet $EP" "b reports its mark as the fleet's"
     else
         sleep 1.5 # a's report has long reached b and c (they mark within 2 s, above)
         assert_eq "$(state_of "$b" "$EP")" "" "quorum $quorum: one host's report does not mark b"
