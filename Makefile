@@ -113,8 +113,10 @@ $(SHIM): $(SHIM_OBJ) $(CORE_OBJ) $(POLICY_OBJ) shim/carom_shim.map
 	  -Wl,-z,lazy $(if $(SANITIZER),,-Wl,--no-undefined) $(SANFLAGS) -pthread $(LDFLAGS) \
 	  -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -ldl -lrt
 
+# hiredis is for `carom fleet` alone: the command links it, the shim never does
+# (docs/fleet.md; tests/e2e/fleet_shim.sh checks).
 $(CAROM): $(TOOLS_OBJ) $(POLICY_OBJ) $(CORE_OBJ)
-	$(CC) $(SANFLAGS) -pthread $(LDFLAGS) -o $@ $^ $(INIH_A) -lrt -lm
+	$(CC) $(SANFLAGS) -pthread $(LDFLAGS) -o $@ $^ $(INIH_A) -lhiredis -lrt -lm
 
 # ---- tests ------------------------------------------------------------------------------
 # Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274): TSan builds run the
@@ -180,8 +182,9 @@ fuzz: deps
 	@mkdir -p $(FUZZ_BUILD)
 	@set -e; for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); \
+	  extra=; [ $$n = fuzz_fleet_msg ] && extra=tools/fleet_msg.c; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o $(FUZZ_BUILD)/$$n $$f $(POLICY_SRC) $(CORE_SRC) $(INIH_A) -lm; \
+	    -o $(FUZZ_BUILD)/$$n $$f $$extra $(POLICY_SRC) $(CORE_SRC) $(INIH_A) -lm; \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
 	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
 	  if ! $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
@@ -198,7 +201,7 @@ DEB_PKGS := build-essential libinih-dev libcriterion-dev libcurl4-openssl-dev pk
   curl wget netcat-openbsd redis-tools python3 python3-prometheus-client strace valgrind \
   clang libclang-rt-14-dev haproxy git procps iproute2 util-linux \
   debhelper dpkg-dev fakeroot lintian man-db prometheus \
-  libsocket-wrapper libfaketime proxychains4
+  libsocket-wrapper libfaketime proxychains4 libhiredis-dev redis-server
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	  | grep -q 'install ok installed' || echo $$p; done); \
@@ -214,7 +217,7 @@ demo: deps all $(TPROGS)
 
 # The layout the Debian package uses too (debian/rules sets PREFIX=/usr and LIBDIR).
 DOCS := README.md SECURITY.md docs/configuration.md docs/curl.md docs/chaos.md \
-  docs/scoreboard.md docs/systemd.md
+  docs/scoreboard.md docs/systemd.md docs/fleet.md
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(BASHCOMPDIR)

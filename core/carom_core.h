@@ -101,6 +101,8 @@ typedef enum carom_cushion_mode {
     CAROM_CUSHION_OPEN = 1,
     CAROM_CUSHION_HALF_OPEN = 2,
     CAROM_CUSHION_FORCED_OPEN = 3, /* opened by hand: open until closed by hand */
+    CAROM_CUSHION_FLEET_OPEN = 4,  /* marked by `carom fleet`: a quorum of hosts report it
+                                      open (docs/fleet.md); a view value, stored as mode 3 */
 } carom_cushion_mode;
 
 typedef struct carom_cushion_cfg {
@@ -131,7 +133,7 @@ typedef struct carom_cushion {
     _Atomic uint64_t state;
     _Atomic uint64_t hist;
     _Atomic uint64_t last_ms; /* time of the newest outcome in hist */
-    uint64_t reserved;
+    _Atomic uint64_t fleet_until; /* a fleet mark's lease (ms); read only while marked */
 } carom_cushion;
 
 /* What allow() says. A ticket carries the generation and whether the call is a probe;
@@ -175,6 +177,20 @@ carom_ticket carom_cushion_current(const carom_cushion *c);
  * empty. Both are one CAS loop, safe against every other user. */
 bool carom_cushion_force_open(carom_cushion *c);
 bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms);
+
+/* The fleet mark (`carom fleet`, docs/fleet.md): mode 3 with its own stamp in the time
+ * bits, so a closed circuit still costs one load and a marked one fails fast like a
+ * hand-opened one, ignoring every outcome, until its lease ends. fleet_open marks only a closed circuit (one
+ * that is open or half-open here already decides for itself) and returns false when it
+ * did not mark. fleet_clear turns a marked circuit half-open with no probe admitted yet,
+ * so the next call probes and the local logic decides from there; false when the circuit
+ * was not (or no longer) marked. Both are one CAS, safe against every other user. */
+bool carom_cushion_fleet_open(carom_cushion *c, uint64_t until_ms);
+bool carom_cushion_fleet_clear(carom_cushion *c, uint64_t now_ms);
+/* A mark is leased: from until_ms on, the next allow() turns it half-open and admits the
+ * caller as the probe, as fleet_clear would, so the marks of a daemon that died do not
+ * outlive it. The daemon renews the lease of the marks it keeps (no-op when unmarked). */
+void carom_cushion_fleet_renew(carom_cushion *c, uint64_t until_ms);
 
 /* A consistent-enough view for tools; never changes the cushion. */
 typedef struct carom_cushion_view {

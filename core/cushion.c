@@ -99,6 +99,14 @@ static inline bool forced(uint64_t s)
     return mode_of(s) == CAROM_CUSHION_FORCED_OPEN && time_of(s) == FORCED_STAMP;
 }
 
+/* The time bits of a circuit marked open by `carom fleet` ("FLET"): the same mode as a
+ * hand-opened one, told apart by the stamp (docs/fleet.md). */
+#define FLEET_STAMP UINT32_C(0x464c4554)
+static inline bool fleeted(uint64_t s)
+{
+    return mode_of(s) == CAROM_CUSHION_FORCED_OPEN && time_of(s) == FLEET_STAMP;
+}
+
 static inline unsigned popcount64(uint64_t x)
 {
 #if defined(__GNUC__)
@@ -140,7 +148,7 @@ void carom_cushion_init(carom_cushion *c)
     atomic_store_explicit(&c->state, 0, memory_order_relaxed);
     atomic_store_explicit(&c->hist, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_ms, 0, memory_order_relaxed);
-    c->reserved = 0;
+    atomic_store_explicit(&c->fleet_until, 0, memory_order_relaxed);
 }
 
 static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cushion_cfg *cfg,
@@ -175,7 +183,19 @@ static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cu
             }
             break;
         default:
-            if (forced(s)) {
+            if (fleeted(s) && now_ms >= atomic_load_explicit(&c->fleet_until, memory_order_relaxed)) {
+                /* The lease ran out: whoever marked it no longer says so. This caller
+                 * probes, as after fleet_clear. */
+                next = pack(CAROM_CUSHION_HALF_OPEN, 1, 0, gen_of(s) + 1, (uint32_t)now_ms);
+                if (atomic_compare_exchange_strong_explicit(&c->state, &s, next,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire)) {
+                    *ticket = gen_of(next) | TICKET_PROBE;
+                    return CAROM_PROBE;
+                }
+                continue;
+            }
+            if (forced(s) || fleeted(s)) {
                 *ticket = gen_of(s) | TICKET_REJECT;
                 return CAROM_REJECT;
             }
@@ -312,6 +332,7 @@ void carom_cushion_peek(const carom_cushion *c, const carom_cushion_cfg *cfg, ui
     out->mode = mode == CAROM_CUSHION_OPEN        ? CAROM_CUSHION_OPEN
                 : mode == CAROM_CUSHION_HALF_OPEN ? CAROM_CUSHION_HALF_OPEN
                 : forced(s)                       ? CAROM_CUSHION_FORCED_OPEN
+                : fleeted(s)                      ? CAROM_CUSHION_FLEET_OPEN
                                                   : CAROM_CUSHION_CLOSED;
     /* Report what the next outcome would see: an aged history is as good as empty. */
     out->failures_in_window =
@@ -352,4 +373,37 @@ bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms)
     }
     atomic_store_explicit(&c->hist, 0, memory_order_relaxed);
     return was;
+}
+
+bool carom_cushion_fleet_open(carom_cushion *c, uint64_t until_ms)
+{
+    uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+    for (;;) {
+        if (mode_of(s) != CAROM_CUSHION_CLOSED) return false;
+        /* The lease first: the release CAS below publishes it with the mark. */
+        atomic_store_explicit(&c->fleet_until, until_ms, memory_order_relaxed);
+        uint64_t next = pack(CAROM_CUSHION_FORCED_OPEN, 0, 0, gen_of(s) + 1, FLEET_STAMP);
+        if (atomic_compare_exchange_weak_explicit(&c->state, &s, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return true;
+    }
+}
+
+void carom_cushion_fleet_renew(carom_cushion *c, uint64_t until_ms)
+{
+    if (fleeted(atomic_load_explicit(&c->state, memory_order_acquire)))
+        atomic_store_explicit(&c->fleet_until, until_ms, memory_order_relaxed);
+}
+
+bool carom_cushion_fleet_clear(carom_cushion *c, uint64_t now_ms)
+{
+    uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+    for (;;) {
+        if (!fleeted(s)) return false;
+        /* Half-open with no probe admitted: the next call is the first probe. */
+        uint64_t next = pack(CAROM_CUSHION_HALF_OPEN, 0, 0, gen_of(s) + 1, (uint32_t)now_ms);
+        if (atomic_compare_exchange_weak_explicit(&c->state, &s, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return true;
+    }
 }

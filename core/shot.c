@@ -204,7 +204,8 @@ static carom_shot_step begin(carom_shot *s, uint64_t now_ms)
     }
     carom_cushion_view cv;
     carom_cushion_peek(s->env.cushion, s->cfg.cushion, now_ms, &cv);
-    if (cv.mode == CAROM_CUSHION_FORCED_OPEN) /* open by hand: nothing to wait for */
+    /* Open by hand or across the fleet: nothing here to wait for. */
+    if (cv.mode == CAROM_CUSHION_FORCED_OPEN || cv.mode == CAROM_CUSHION_FLEET_OPEN)
         return stop(s, CAROM_SHOT_OPEN);
     /* Half-open with every probe slot taken: wait for the probe's outcome (bounded by one
      * attempt's hold, after which the cushion re-admits probes if it never came). */

@@ -154,6 +154,25 @@ bool carom_policy_chaos_enabled(const carom_table *t);     /* [chaos] enabled, d
 bool carom_policy_chaos_asked(const carom_table *t);
 uint64_t carom_policy_hash(const carom_table *t);          /* of the file's content: names shm */
 
+/* [fleet]: what `carom fleet` needs to share this host's circuits through Redis
+ * (docs/fleet.md). Only the daemon reads it; the shim never talks to Redis. */
+#define CAROM_FLEET_HOST_MAX 64
+#define CAROM_FLEET_PREFIX_MAX 32
+typedef struct carom_fleet_cfg {
+    char redis[CAROM_HOST_MAX + 8];  /* "HOST:PORT" as written; "" when [fleet] is absent */
+    char password_file[256];         /* absolute path, "" for none */
+    char host[CAROM_FLEET_HOST_MAX]; /* this host's id; "" means the hostname */
+    uint32_t quorum;                 /* hosts, or a percentage when quorum_percent */
+    bool quorum_percent;
+    char prefix[CAROM_FLEET_PREFIX_MAX]; /* Redis key and channel prefix, default "carom" */
+    uint32_t report_ttl_ms;              /* a report lives this long unless refreshed */
+} carom_fleet_cfg;
+/* Never NULL; redis[0] == 0 when the file has no [fleet] section. */
+const carom_fleet_cfg *carom_policy_fleet(const carom_table *t);
+/* The [fleet] section as carom.ini lines (nothing when there is none): the tail of
+ * carom_policy_dump, and what `carom explain` adds after a policy. */
+void carom_policy_describe_fleet(const carom_table *t, carom_diag_fn emit, void *ud);
+
 /* Writes one "key = value" line per effective setting of p, in SPEC order, through
  * emit (one call per line, no newline). Used by `carom explain` and `carom check -v`. */
 void carom_policy_describe(const carom_policy *p, carom_diag_fn emit, void *ud);

@@ -289,6 +289,28 @@ void carom_policy_dump(const carom_table *t, carom_diag_fn emit, void *ud)
     snprintf(line, sizeof line, "seed = %llu", (unsigned long long)carom_policy_chaos_seed(t));
     emit(ud, line);
     emit_kv(emit, ud, "enabled", carom_policy_chaos_enabled(t) ? "on" : "off");
+    if (carom_policy_fleet(t)->redis[0]) {
+        emit(ud, "");
+        carom_policy_describe_fleet(t, emit, ud);
+    }
+}
+
+/* [fleet] only when the file has one: a file without it shares nothing. host is printed
+ * as written; left out, it means this machine's name, which the daemon looks up. */
+void carom_policy_describe_fleet(const carom_table *t, carom_diag_fn emit, void *ud)
+{
+    const carom_fleet_cfg *f = carom_policy_fleet(t);
+    char v[32];
+    if (!f->redis[0] || !emit) return;
+    emit(ud, "[fleet]");
+    emit_kv(emit, ud, "redis", f->redis);
+    if (f->password_file[0]) emit_kv(emit, ud, "password_file", f->password_file);
+    if (f->host[0]) emit_kv(emit, ud, "host", f->host);
+    snprintf(v, sizeof v, "%u%s", f->quorum, f->quorum_percent ? "%" : "");
+    emit_kv(emit, ud, "quorum", v);
+    emit_kv(emit, ud, "prefix", f->prefix);
+    snprintf(v, sizeof v, "%u", f->report_ttl_ms);
+    emit_kv(emit, ud, "report_ttl_ms", v);
 }
 
 const char *carom_policy_scoreboard_path(const carom_table *t)

@@ -81,6 +81,12 @@ const char *const carom__key_names[CAROM__K_COUNT] = {
     [CAROM__K_SOCKET] = "socket",
     [CAROM__K_SEED] = "seed",
     [CAROM__K_ENABLED] = "enabled",
+    [CAROM__K_REDIS] = "redis",
+    [CAROM__K_PASSWORD_FILE] = "password_file",
+    [CAROM__K_HOST] = "host",
+    [CAROM__K_QUORUM] = "quorum",
+    [CAROM__K_PREFIX] = "prefix",
+    [CAROM__K_REPORT_TTL_MS] = "report_ttl_ms",
 };
 
 /* ---- built-in defaults (SPEC section 3) ------------------------------------------------ */
@@ -122,7 +128,7 @@ const carom_policy carom__builtin_policy = {
 
 /* ---- parser state -------------------------------------------------------------------- */
 
-enum sec_kind { SEC_DEFAULTS, SEC_POLICY, SEC_SCOREBOARD, SEC_CHAOS };
+enum sec_kind { SEC_DEFAULTS, SEC_POLICY, SEC_SCOREBOARD, SEC_CHAOS, SEC_FLEET };
 
 typedef struct section {
     char *name;
@@ -153,7 +159,7 @@ typedef struct parser {
     section *secs;
     size_t nsecs, capsecs;
     bool too_many;
-    int idx[4]; /* the one [defaults], [scoreboard], [chaos] (-1: absent) */
+    int idx[5]; /* the one [defaults], [scoreboard], [chaos], [fleet] (-1: absent) */
     problem *diags;
     size_t ndiags, capdiags;
     bool oom;
@@ -163,6 +169,7 @@ typedef struct parser {
     uint64_t seed;
     bool enabled;
     bool enabled_set; /* [chaos] enabled written in the file */
+    carom_fleet_cfg fleet;
 } parser;
 
 /* ---- diagnostics --------------------------------------------------------------------- */
@@ -679,6 +686,7 @@ static bool get_prob(parser *p, const char *key, const char *v, double *out)
 }
 
 static bool get_patterns(parser *p, section *s, const char *key, const char *v);
+static bool fleet_value(parser *p, int k, const char *key, const char *v);
 
 /* Parses one value into s->v (or the table-wide fields). False: already reported. */
 static bool parse_value(parser *p, section *s, int k, const char *v)
@@ -873,8 +881,131 @@ static bool parse_value(parser *p, section *s, int k, const char *v)
         report(p, p->lineno, key, v, "expected a whole number 0..%llu (0: random)",
                (unsigned long long)UINT64_MAX);
         return false;
+    case CAROM__K_REDIS:
+    case CAROM__K_PASSWORD_FILE:
+    case CAROM__K_HOST:
+    case CAROM__K_QUORUM:
+    case CAROM__K_PREFIX:
+    case CAROM__K_REPORT_TTL_MS:
+        return fleet_value(p, k, key, v);
     }
     return false;
+}
+
+/* ---- [fleet]: the daemon's settings (docs/fleet.md) ----------------------------------- */
+
+/* The defaults of every [fleet] key but redis: a file without the section has no fleet. */
+static void fleet_defaults(carom_fleet_cfg *f)
+{
+    memset(f, 0, sizeof *f);
+    f->quorum = 50;
+    f->quorum_percent = true;
+    memcpy(f->prefix, "carom", sizeof "carom");
+    f->report_ttl_ms = 10000;
+}
+
+/* Host ids and prefixes become parts of Redis key names: a small safe alphabet keeps them
+ * from ever spelling a pattern, a separator or a control byte. */
+static bool fleet_word(const char *v, size_t max)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= max) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static bool fleet_redis(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v || strlen(v) >= CAROM_HOST_MAX + 8) return false;
+    uint64_t port;
+    if (!parse_u64(colon + 1, &port) || port == 0 || port > 65535) return false;
+    size_t hl = (size_t)(colon - v);
+    carom__ip ip;
+    if (v[0] == '[') return hl > 2 && v[hl - 1] == ']' && carom__ip_parse(v, hl, &ip) && ip.family == 6;
+    return carom__ip_parse(v, hl, &ip) || carom__host_valid(v, hl);
+}
+
+static bool fleet_value(parser *p, int k, const char *key, const char *v)
+{
+    carom_fleet_cfg *f = &p->fleet;
+    uint64_t x;
+    switch (k) {
+    case CAROM__K_REDIS:
+        if (fleet_redis(v)) {
+            snprintf(f->redis, sizeof f->redis, "%s", v);
+            return true;
+        }
+        report(p, p->lineno, key, v, "expected HOST:PORT (a host name or address, port 1..65535)");
+        return false;
+    case CAROM__K_PASSWORD_FILE:
+        if (v[0] == '/' && strlen(v) < sizeof f->password_file) {
+            snprintf(f->password_file, sizeof f->password_file, "%s", v);
+            return true;
+        }
+        report(p, p->lineno, key, v,
+               "expected an absolute path shorter than %zu bytes (the password itself never "
+               "goes in carom.ini)",
+               sizeof f->password_file);
+        return false;
+    case CAROM__K_HOST:
+        if (fleet_word(v, sizeof f->host)) {
+            snprintf(f->host, sizeof f->host, "%s", v);
+            return true;
+        }
+        report(p, p->lineno, key, v, "expected 1..%zu of A-Z a-z 0-9 . _ -", sizeof f->host - 1);
+        return false;
+    case CAROM__K_QUORUM: {
+        size_t n = strlen(v);
+        bool pct = n > 1 && v[n - 1] == '%';
+        char num[24];
+        if (n - pct < sizeof num) {
+            memcpy(num, v, n - pct);
+            num[n - pct] = 0;
+            if (parse_u64(num, &x) && x >= 1 && x <= (pct ? 100u : 10000u)) {
+                f->quorum = (uint32_t)x;
+                f->quorum_percent = pct;
+                return true;
+            }
+        }
+        report(p, p->lineno, key, v,
+               "expected a number of hosts 1..10000, or a percentage 1%%..100%% of the hosts "
+               "seen");
+        return false;
+    }
+    case CAROM__K_PREFIX:
+        if (fleet_word(v, sizeof f->prefix)) {
+            snprintf(f->prefix, sizeof f->prefix, "%s", v);
+            return true;
+        }
+        report(p, p->lineno, key, v, "expected 1..%zu of A-Z a-z 0-9 . _ -", sizeof f->prefix - 1);
+        return false;
+    case CAROM__K_REPORT_TTL_MS:
+        if (parse_u64(v, &x) && x >= 1000 && x <= 3600000) {
+            f->report_ttl_ms = (uint32_t)x;
+            return true;
+        }
+        report(p, p->lineno, key, v, "expected milliseconds 1000..3600000 (1 s to 1 h)");
+        return false;
+    }
+    return false;
+}
+
+/* A [fleet] section is a request to share circuits: without redis it can do nothing. */
+static void fleet_finish(parser *p)
+{
+    if (p->idx[SEC_FLEET] < 0) {
+        fleet_defaults(&p->fleet);
+        return;
+    }
+    const section *s = &p->secs[p->idx[SEC_FLEET]];
+    if (!(s->set & (1ull << CAROM__K_REDIS)))
+        report(p, s->line, "[fleet]", s->name, "needs redis = HOST:PORT");
 }
 
 static bool pattern_item(parser *p, const char *key, const char *it, size_t len, void *ctx)
@@ -921,13 +1052,16 @@ static bool key_allowed(int k, int kind)
         return kind == SEC_POLICY;
     case CAROM__K_SOCKET:
         return kind == SEC_SCOREBOARD;
-    default:
+    case CAROM__K_SEED:
+    case CAROM__K_ENABLED:
         return kind == SEC_CHAOS;
+    default:
+        return kind == SEC_FLEET;
     }
 }
 
 static const char *const kind_names[] = {"[defaults]", "a policy section", "[scoreboard]",
-                                         "[chaos]"};
+                                         "[chaos]", "[fleet]"};
 
 static void unknown_key(parser *p, const section *s, const char *name, const char *value)
 {
@@ -942,11 +1076,12 @@ static void unknown_key(parser *p, const section *s, const char *name, const cha
                 ? "[defaults] governs every endpoint no policy matches"
             : k == CAROM__K_MATCH  ? "it goes in a policy section"
             : k == CAROM__K_SOCKET ? "it goes in [scoreboard]"
+            : k >= CAROM__K_REDIS  ? "it goes in [fleet]"
                                    : "it goes in [chaos]";
         report(p, p->lineno, name, value, "not allowed in %s: %s", kind_names[s->kind], why);
         return;
     }
-    if (s->kind == SEC_CHAOS || s->kind == SEC_SCOREBOARD) {
+    if (s->kind == SEC_CHAOS || s->kind == SEC_SCOREBOARD || s->kind == SEC_FLEET) {
         char alt[64];
         snprintf(alt, sizeof alt, "chaos.%s", name);
         for (int i = 0; i < CAROM__K_SETTINGS_END; i++)
@@ -1014,6 +1149,7 @@ static int kind_of(const char *name, size_t len)
     if (len == 8 && strncasecmp(name, "defaults", 8) == 0) return SEC_DEFAULTS;
     if (len == 10 && strncasecmp(name, "scoreboard", 10) == 0) return SEC_SCOREBOARD;
     if (len == 5 && strncasecmp(name, "chaos", 5) == 0) return SEC_CHAOS;
+    if (len == 5 && strncasecmp(name, "fleet", 5) == 0) return SEC_FLEET;
     return SEC_POLICY;
 }
 
@@ -1058,6 +1194,7 @@ static void new_section(parser *p, const char *name, size_t len, int kind, bool 
             snprintf(key, sizeof key, "[%s]",
                      kind == SEC_DEFAULTS ? "defaults"
                      : kind == SEC_CHAOS  ? "chaos"
+                     : kind == SEC_FLEET  ? "fleet"
                                           : "scoreboard");
             report_n(p, p->lineno, key, name, len, "section repeated (first at line %u)",
                      p->secs[p->idx[kind]].line);
@@ -1421,6 +1558,7 @@ static carom_table *table_new(size_t n)
     t->state = CAROM_STATE_SHARED;
     memcpy(t->scoreboard, DEFAULT_SOCKET, sizeof DEFAULT_SOCKET);
     t->chaos_enabled = true;
+    fleet_defaults(&t->fleet);
     return t;
 }
 
@@ -1576,6 +1714,8 @@ static carom_table *build(parser *p)
     t->seed = p->seed;
     t->chaos_enabled = p->enabled;
     t->chaos_enabled_set = p->enabled_set && p->enabled;
+    fleet_finish(p);
+    t->fleet = p->fleet;
     t->hash = fnv1a(p->text, p->len);
     return t;
 }
@@ -1589,11 +1729,12 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
     p.text = text ? text : "";
     p.len = text ? len : 0;
     p.cur = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         p.idx[i] = -1;
     p.state = CAROM_STATE_SHARED;
     memcpy(p.socket, DEFAULT_SOCKET, sizeof DEFAULT_SOCKET);
     p.enabled = true;
+    fleet_defaults(&p.fleet);
 
     int rc = ini_parse_stream(reader, &p, handler, &p);
     if (rc == -2) p.oom = true;

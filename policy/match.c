@@ -311,6 +311,13 @@ bool carom_policy_chaos_enabled(const carom_table *t)
     return t ? t->chaos_enabled : true;
 }
 
+const carom_fleet_cfg *carom_policy_fleet(const carom_table *t)
+{
+    static const carom_fleet_cfg none = {.quorum = 50, .quorum_percent = true,
+                                         .prefix = "carom", .report_ttl_ms = 10000};
+    return t ? &t->fleet : &none;
+}
+
 uint64_t carom_policy_hash(const carom_table *t)
 {
     return t ? t->hash : 0;

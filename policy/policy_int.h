@@ -64,6 +64,12 @@ enum carom__key {
     CAROM__K_SOCKET,                        /* [scoreboard] */
     CAROM__K_SEED,                          /* [chaos] */
     CAROM__K_ENABLED,                       /* [chaos] */
+    CAROM__K_REDIS,                         /* [fleet] (docs/fleet.md) */
+    CAROM__K_PASSWORD_FILE,                 /* [fleet] */
+    CAROM__K_HOST,                          /* [fleet] */
+    CAROM__K_QUORUM,                        /* [fleet] */
+    CAROM__K_PREFIX,                        /* [fleet] */
+    CAROM__K_REPORT_TTL_MS,                 /* [fleet] */
     CAROM__K_COUNT
 };
 
@@ -152,6 +158,7 @@ struct carom_table {
     uint64_t seed;
     bool chaos_enabled;
     bool chaos_enabled_set; /* written as on in the file */
+    carom_fleet_cfg fleet;  /* [fleet]; fleet.redis[0] == 0: no section */
     uint64_t hash;
 };
 

@@ -1315,6 +1315,11 @@ static void circuit_message(struct rec *r, uint64_t ms)
                      r->ep);
             return;
         }
+        if (v.mode == CAROM_CUSHION_FLEET_OPEN) { /* docs/fleet.md */
+            snprintf(r->p.errbuf, CURL_ERROR_SIZE,
+                     "carom: circuit open for %s (fleet-open: a quorum of hosts report it)", r->ep);
+            return;
+        }
     }
     unsigned s = (unsigned)((ms + 999) / 1000);
     snprintf(r->p.errbuf, CURL_ERROR_SIZE, "carom: circuit open for %s (retry in %u s)", r->ep,

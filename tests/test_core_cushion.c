@@ -618,3 +618,65 @@ Test(core_cushion, current_ticket_counts_while_closed_only)
     carom_cushion_peek(&c, &cfg, 14, &v);
     cr_assert_eq(v.mode, CAROM_CUSHION_OPEN);
 }
+
+Test(core_cushion, fleet_mark_fails_fast_then_hands_over_to_a_probe)
+{
+    carom_cushion c;
+    carom_cushion_init(&c);
+    carom_ticket t;
+    cr_assert(carom_cushion_fleet_open(&c, UINT64_MAX), "a closed circuit takes the mark");
+    cr_assert(!carom_cushion_fleet_open(&c, UINT64_MAX), "marked already");
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 1000, &t), CAROM_REJECT);
+    cr_assert_eq(carom_cushion_record(&c, &defcfg, 1000, carom_cushion_current(&c), false), -1,
+                 "outcomes are ignored while marked");
+    carom_cushion_view v;
+    carom_cushion_peek(&c, &defcfg, 1000, &v);
+    cr_assert_eq(v.mode, CAROM_CUSHION_FLEET_OPEN);
+    /* Long after any break: still marked, the fleet decides. */
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 10000000, &t), CAROM_REJECT);
+    cr_assert(carom_cushion_fleet_clear(&c, 2000));
+    cr_assert(!carom_cushion_fleet_clear(&c, 2000), "cleared already");
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 2001, &t), CAROM_PROBE, "the next call probes");
+    cr_assert_eq(carom_cushion_record(&c, &defcfg, 2002, t, true), CAROM_CUSHION_CLOSED);
+}
+
+Test(core_cushion, fleet_mark_never_overrides_local_state)
+{
+    carom_cushion c;
+    carom_cushion_init(&c);
+    trip(&c, &defcfg, 100);
+    cr_assert_eq(mode_of(&c), CAROM_CUSHION_OPEN);
+    cr_assert(!carom_cushion_fleet_open(&c, UINT64_MAX), "open here already");
+    cr_assert(!carom_cushion_fleet_clear(&c, 200), "a local open is not the fleet's to clear");
+    cr_assert_eq(mode_of(&c), CAROM_CUSHION_OPEN);
+    carom_cushion_force_open(&c);
+    cr_assert(!carom_cushion_fleet_open(&c, UINT64_MAX));
+    cr_assert(!carom_cushion_fleet_clear(&c, 300), "a hand-opened circuit stays open");
+    carom_cushion_view v;
+    carom_cushion_peek(&c, &defcfg, 300, &v);
+    cr_assert_eq(v.mode, CAROM_CUSHION_FORCED_OPEN);
+    /* Closing by hand clears a mark too. */
+    carom_cushion_force_close(&c, 400);
+    cr_assert(carom_cushion_fleet_open(&c, UINT64_MAX));
+    cr_assert(carom_cushion_force_close(&c, 500));
+    cr_assert_eq(mode_of(&c), CAROM_CUSHION_CLOSED);
+}
+
+Test(core_cushion, a_fleet_mark_lapses_at_the_end_of_its_lease)
+{
+    carom_cushion c;
+    carom_cushion_init(&c);
+    carom_ticket t;
+    cr_assert(carom_cushion_fleet_open(&c, 5000));
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 4999, &t), CAROM_REJECT);
+    carom_cushion_fleet_renew(&c, 8000);
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 7999, &t), CAROM_REJECT, "renewed");
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 8000, &t), CAROM_PROBE,
+                 "a lapsed mark turns half-open and the caller probes");
+    carom_ticket t2;
+    cr_assert_eq(carom_cushion_allow(&c, &defcfg, 8001, &t2), CAROM_REJECT, "one probe at a time");
+    cr_assert_eq(carom_cushion_record(&c, &defcfg, 8002, t, false), CAROM_CUSHION_OPEN,
+                 "the probe's failure opens it locally");
+    carom_cushion_fleet_renew(&c, UINT64_MAX); /* not marked: no-op */
+    cr_assert_eq(mode_of(&c), CAROM_CUSHION_OPEN);
+}

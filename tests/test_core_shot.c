@@ -397,3 +397,28 @@ Test(core_shot, closing_by_hand_ends_a_real_opening_and_empties_the_window)
     cr_assert_eq(v.mode, CAROM_CUSHION_CLOSED);
     cr_assert_eq(v.failures_in_window, 0);
 }
+
+Test(core_shot, a_fleet_open_circuit_fails_at_once_and_its_clearing_probes)
+{
+    struct ep e;
+    ep_init(&e);
+    cr_assert(carom_cushion_fleet_open(&e.c, UINT64_MAX));
+    cr_assert_eq(mode(&e, 1000), CAROM_CUSHION_FLEET_OPEN);
+    /* Whatever the shot's reach: there is no half-open moment to wait for here. */
+    carom_shot s;
+    start(&s, &e, 10, 100, 2000);
+    carom_shot_step st = carom_shot_next(&s, 2000, &rng);
+    cr_assert_eq(st.act, CAROM_SHOT_STOP);
+    cr_assert_eq(st.why, CAROM_SHOT_OPEN);
+    bool wake = false;
+    cr_assert_eq(carom_shot_end(&s, 2000, false, &wake), -1, "a refused shot records nothing");
+    cr_assert_eq(mode(&e, 2000), CAROM_CUSHION_FLEET_OPEN);
+    /* The fleet lets go: the next shot is the probe, and its success closes. */
+    cr_assert(carom_cushion_fleet_clear(&e.c, 3000));
+    start(&s, &e, 1, 100, 3001);
+    st = carom_shot_next(&s, 3001, &rng);
+    cr_assert_eq(st.act, CAROM_SHOT_GO);
+    cr_assert(st.probe, "the first call after the mark probes");
+    carom_shot_report(&s, 3002, CAROM_RESULT_OK);
+    cr_assert_eq(carom_shot_end(&s, 3002, true, &wake), CAROM_CUSHION_CLOSED);
+}

@@ -432,3 +432,36 @@ Test(policy_validate, rate_limits_and_bulkheads)
     cr_assert_eq(def->limit_wait_ms, 1000);
     carom_policy_free(b);
 }
+
+Test(policy_validate, fleet_keys)
+{
+    bad("[fleet]\nredis = host:0\nhost = a b\nquorum = 101%\nprefix = x*\nreport_ttl_ms = 999\n"
+        "password_file = pw\n[defaults]\nquorum = 1\n",
+        7);
+    is(0, 2, "redis", "HOST:PORT");
+    is(1, 3, "host", "A-Z");
+    is(2, 4, "quorum", "percentage");
+    is(3, 5, "prefix", "A-Z");
+    is(4, 6, "report_ttl_ms", "1000..3600000");
+    is(5, 7, "password_file", "absolute path");
+    is(6, 9, "quorum", "it goes in [fleet]");
+    bad("[fleet]\nhost = a\n", 1);
+    is(0, 1, "[fleet]", "needs redis");
+
+    const char *ok = "[fleet]\nredis = [::1]:6380\nquorum = 3\n";
+    carom_table *t = carom_policy_parse(ok, strlen(ok), "v.ini", NULL, NULL);
+    cr_assert_not_null(t);
+    const carom_fleet_cfg *f = carom_policy_fleet(t);
+    cr_assert_str_eq(f->redis, "[::1]:6380");
+    cr_assert_eq(f->quorum, 3);
+    cr_assert(!f->quorum_percent);
+    cr_assert_str_eq(f->prefix, "carom", "the default prefix");
+    cr_assert_eq(f->report_ttl_ms, 10000, "the default TTL");
+    cr_assert_str_eq(f->host, "", "empty: the daemon uses the hostname");
+    carom_policy_free(t);
+
+    carom_table *b = carom_policy_builtin();
+    cr_assert_str_eq(carom_policy_fleet(b)->redis, "", "no fleet by default");
+    cr_assert(carom_policy_fleet(b)->quorum_percent && carom_policy_fleet(b)->quorum == 50);
+    carom_policy_free(b);
+}

@@ -13,7 +13,7 @@ _carom() {
         esac
     done
     if [ -z "$cmd" ]; then
-        COMPREPLY=($(compgen -W 'run check explain scoreboard cushions chaos help --version --help' -- "$cur"))
+        COMPREPLY=($(compgen -W 'run check explain scoreboard cushions chaos fleet help --version --help' -- "$cur"))
         return
     fi
     case $prev in
@@ -51,11 +51,13 @@ _carom() {
         scoreboard)
             COMPREPLY=($(compgen -W '-c --json --prometheus --interval --help' -- "$cur")) ;;
         cushions)
-            COMPREPLY=($(compgen -W '-c --json --watch --path --open --close --reset --help' -- "$cur")) ;;
+            COMPREPLY=($(compgen -W '-c --json --watch --path --open --close --reset --fleet --help' -- "$cur")) ;;
         chaos)
             COMPREPLY=($(compgen -W '-c --list --clear --help' -- "$cur")) ;;
+        fleet)
+            COMPREPLY=($(compgen -W '-c --help' -- "$cur")) ;;
         help)
-            COMPREPLY=($(compgen -W 'run check explain scoreboard cushions chaos' -- "$cur")) ;;
+            COMPREPLY=($(compgen -W 'run check explain scoreboard cushions chaos fleet' -- "$cur")) ;;
     esac
 }
 complete -F _carom carom

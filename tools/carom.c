@@ -17,8 +17,10 @@ static const char usage[] =
     "       carom scoreboard [-c FILE] [--json | --prometheus HOST:PORT]  listen to events\n"
     "       carom cushions [-c FILE] [--json] [--watch] [--path] circuits in shared memory, live\n"
     "       carom cushions [-c FILE] --open|--close ENDPOINT | --reset [ENDPOINT]  steer them\n"
+    "       carom cushions [-c FILE] --fleet [--json]            which hosts report circuits open\n"
     "       carom chaos [-c FILE] ENDPOINT KEY=VALUE... | --list | --clear [ENDPOINT]\n"
     "                                                            faults for running programs\n"
+    "       carom fleet [-c FILE]                                share circuits across hosts (Redis)\n"
     "       carom --version | help [CMD] | CMD --help\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage error. See carom(1) and carom.ini(5).\n";
@@ -30,6 +32,7 @@ static const struct {
     {"run", carom_cmd_run},           {"check", carom_cmd_check},
     {"explain", carom_cmd_explain},   {"scoreboard", carom_cmd_scoreboard},
     {"cushions", carom_cmd_cushions}, {"chaos", carom_cmd_chaos},
+    {"fleet", carom_cmd_fleet},
 };
 
 static int (*find(const char *name))(int, char **)

@@ -15,5 +15,43 @@ int carom_cmd_chaos(int argc, char **argv);      /* carom chaos [-c FILE] ENDPOI
 /* carom cushions --open|--close ENDPOINT, --reset [ENDPOINT] (action "open", "close",
  * "reset"; ep NULL: every circuit, for reset only) (tools/cmd_control.c). */
 int carom_cushions_control(const char *action, const char *ep, const char *file);
+int carom_cmd_fleet(int argc, char **argv);      /* carom fleet [-c FILE] [--once] (tools/cmd_fleet.c) */
+/* carom cushions --fleet: which hosts report each endpoint open (tools/cmd_fleet.c). */
+int carom_fleet_show(const char *file, int json);
+
+/* ---- shared by the tools that steer running programs (tools/ctl_table.c) ---------------- */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/carom_core.h"
+#include "../policy/carom_policy.h"
+
+/* The shared table mapped read-write. */
+struct carom__rw {
+    unsigned char *base;
+    size_t size;
+    carom_slot *slots;
+    unsigned n;
+    carom_chaos_rule *rules;
+    unsigned nrules;
+    _Atomic uint64_t *w;
+};
+uint64_t carom__mono_ms(void); /* CLOCK_MONOTONIC, as the shim stamps the table */
+/* The policy file (the shim's search when file is NULL) and its table's name; NULL, with a
+ * message naming `who`, when it does not load or keeps no shared table. */
+carom_table *carom__ctl_config(const char *file, const char *who, char *name, size_t len);
+/* Maps the table: the user's own, mode 0600, this build's exact layout; -1 with a message. */
+int carom__ctl_map(const char *name, const char *who, struct carom__rw *tb);
+void carom__ctl_unmap(struct carom__rw *tb);
+/* "host:port" or "[v6]:port", as `carom cushions` prints it: the policy governing it, or
+ * NULL when it is not spelled so. */
+const carom_policy *carom__ctl_endpoint_policy(const carom_table *t, const char *ep);
+/* The slot is published and holds ep. */
+bool carom__ctl_slot_has(carom_slot *s, const char *ep);
+/* One event on the scoreboard, as the shim sends them (docs/scoreboard.md). */
+void carom__ctl_announce(const carom_table *t, const char *event, const char *policy,
+                         const char *ep, const char *detail);
 
 #endif

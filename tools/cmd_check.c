@@ -178,6 +178,10 @@ int carom_cmd_explain(int argc, char **argv)
                                   : carom_policy_match(t, host, NULL, port);
     printf("policy %s\n", p->name);
     carom_policy_explain(t, p, to_stdout, NULL);
+    if (carom_policy_fleet(t)->redis[0]) { /* shared across hosts too (docs/fleet.md) */
+        printf("\n");
+        carom_policy_describe_fleet(t, to_stdout, NULL);
+    }
     carom_policy_free(t);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -123,7 +123,8 @@ static int cmp_row(const void *a, const void *b)
     const struct row *x = a, *y = b;
     /* Open first, then half-open, then closed: what needs attention on top. */
     static const int rank[] = {[CAROM_CUSHION_CLOSED] = 3, [CAROM_CUSHION_OPEN] = 1,
-                               [CAROM_CUSHION_HALF_OPEN] = 2, [CAROM_CUSHION_FORCED_OPEN] = 0};
+                               [CAROM_CUSHION_HALF_OPEN] = 2, [CAROM_CUSHION_FORCED_OPEN] = 0,
+                               [CAROM_CUSHION_FLEET_OPEN] = 0};
     if (rank[x->v.mode] != rank[y->v.mode]) return rank[x->v.mode] - rank[y->v.mode];
     int c = strcmp(x->endpoint, y->endpoint);
     return c ? c : strcmp(x->policy, y->policy);
@@ -184,6 +185,7 @@ static const char *mode_name(carom_cushion_mode m)
     return m == CAROM_CUSHION_OPEN          ? "open"
            : m == CAROM_CUSHION_HALF_OPEN   ? "half_open"
            : m == CAROM_CUSHION_FORCED_OPEN ? "forced-open"
+           : m == CAROM_CUSHION_FLEET_OPEN  ? "fleet-open"
                                             : "closed";
 }
 
@@ -247,6 +249,8 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
                      (double)r->v.ms_until_half_open / 1000.0);
         else if (r->v.mode == CAROM_CUSHION_FORCED_OPEN)
             snprintf(in, sizeof in, "until closed by hand");
+        else if (r->v.mode == CAROM_CUSHION_FLEET_OPEN)
+            snprintf(in, sizeof in, "while the fleet says");
         else
             snprintf(in, sizeof in, "-");
         char tok[24] = "-", conns[24] = "-"; /* limit: tokens now, open connections */
@@ -261,6 +265,7 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
 static const char usage[] =
     "usage: carom cushions [-c FILE] [--json] [--watch] [--path]\n"
     "       carom cushions [-c FILE] --open ENDPOINT | --close ENDPOINT | --reset [ENDPOINT]\n"
+    "       carom cushions [-c FILE] --fleet [--json]\n"
     "Lists the circuits in the shared-memory table of this user and policy file, or steers\n"
     "them by hand for every program sharing it (ENDPOINT is HOST:PORT as listed).\n"
     "  -c FILE      the policy file (its content names the table)\n"
@@ -270,11 +275,12 @@ static const char usage[] =
     "  --open EP    open EP's circuit until it is closed by hand (forced-open)\n"
     "  --close EP   close EP's circuit, with an empty window\n"
     "  --reset [EP] close and forget EP's circuit, budget and herd (every endpoint's without EP)\n"
+    "  --fleet      which hosts of the fleet report each endpoint open ([fleet] in FILE)\n"
     "  -h, --help   show this help\n";
 
 int carom_cmd_cushions(int argc, char **argv)
 {
-    bool json = false, watch = false, only_path = false;
+    bool json = false, watch = false, only_path = false, fleet = false;
     const char *file = NULL, *action = NULL, *ep = NULL;
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "--open") == 0 || strcmp(argv[i], "--close") == 0) && i + 1 < argc &&
@@ -286,6 +292,8 @@ int carom_cmd_cushions(int argc, char **argv)
             if (i + 1 < argc && argv[i + 1][0] != '-') ep = argv[++i];
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--fleet") == 0) {
+            fleet = true;
         } else if (strcmp(argv[i], "--path") == 0) {
             only_path = true;
         } else if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--watch") == 0) {
@@ -299,6 +307,13 @@ int carom_cmd_cushions(int argc, char **argv)
             fputs(usage, stderr);
             return 2;
         }
+    }
+    if (fleet) {
+        if (action || watch || only_path) {
+            fputs(usage, stderr);
+            return 2;
+        }
+        return carom_fleet_show(file, json);
     }
     if (action) {
         if (json || watch || only_path) {
