@@ -29,7 +29,9 @@ rates_config() {
 }
 
 # ---- blackhole = 0.3 ------------------------------------------------------------------
-rates_config 'io_timeout_ms = 20' 'chaos.blackhole = 0.3'
+# io_timeout_ms is how long a black-holed read waits; 100 ms, so that a real echo delayed
+# by a loaded machine is never taken for one (20 ms was, once in a while).
+rates_config 'io_timeout_ms = 100' 'chaos.blackhole = 0.3'
 run_shim "$CPROG" loop 200 127.0.0.1 "$port"
 first=$(grep -v ' OK OK ' <<<"$OUT" | awk '{print $1" "$2" "$3}')
 n=$(grep -c . <<<"$first")
