@@ -59,7 +59,8 @@ struct carom_real {
     void (*freeaddrinfo)(struct addrinfo *);
     struct hostent *(*gethostbyname)(const char *);
     struct hostent *(*gethostbyname2)(const char *, int);
-    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **,
+                           int *);
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
                             int *);
 };
@@ -107,7 +108,8 @@ extern _Atomic uint64_t carom__control_next_ms;
 void carom__control_check_slow(uint64_t now_ms);
 static inline void carom__control_check(uint64_t now_ms)
 {
-    if (__builtin_expect(now_ms >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed), 0))
+    if (__builtin_expect(
+            now_ms >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed), 0))
         carom__control_check_slow(now_ms);
 }
 /* Called once by init with the file it loaded (NULL: none, nothing to watch). */
@@ -166,8 +168,8 @@ carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n);
 /* ---- per-fd table --------------------------------------------------------------------- */
 
 enum carom_fd_state {
-    CAROM_FD_FRESH = 0,   /* a TCP socket nobody has connected yet */
-    CAROM_FD_CONNECTING,  /* non-blocking connect in progress: outcome not yet seen */
+    CAROM_FD_FRESH = 0,  /* a TCP socket nobody has connected yet */
+    CAROM_FD_CONNECTING, /* non-blocking connect in progress: outcome not yet seen */
     CAROM_FD_CONNECTED,
     CAROM_FD_FAILED,
 };
@@ -194,10 +196,10 @@ struct carom_opt {
 struct carom_fd {
     struct carom_fd *next_free;
     int domain, type, protocol;
-    bool nonblock;       /* as far as socket()/fcntl() told us */
-    bool curl_guarded;   /* a libcurl hook retries this transfer: no socket retries */
-    bool chaos_io;       /* the policy injects I/O faults: the I/O path asks chaos.c */
-    uint8_t state;       /* enum carom_fd_state */
+    bool nonblock;     /* as far as socket()/fcntl() told us */
+    bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
+    bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
+    uint8_t state;     /* enum carom_fd_state */
     unsigned nopts;
     struct carom_opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
@@ -211,7 +213,7 @@ struct carom_fd {
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
     struct carom_fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
-    _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
+    _Atomic int replacing;    /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
     uint16_t lease;
@@ -226,8 +228,7 @@ extern unsigned carom__nfds;
 
 static inline struct carom_fd *carom__fd(int fd)
 {
-    if (CAROM_LIKELY((unsigned)fd >= carom__nfds))
-        return NULL;
+    if (CAROM_LIKELY((unsigned)fd >= carom__nfds)) return NULL;
     return atomic_load_explicit(&carom__fds[fd], memory_order_acquire);
 }
 struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol);
@@ -330,13 +331,11 @@ void carom__limit_drop_slow(const struct carom_lease_hold *h);
 static inline void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
 {
     h->lease = 0;
-    if (CAROM_UNLIKELY(f && f->lease))
-        carom__limit_detach_slow(f, h);
+    if (CAROM_UNLIKELY(f && f->lease)) carom__limit_detach_slow(f, h);
 }
 static inline void carom__limit_drop(const struct carom_lease_hold *h)
 {
-    if (CAROM_UNLIKELY(h->lease))
-        carom__limit_drop_slow(h);
+    if (CAROM_UNLIKELY(h->lease)) carom__limit_drop_slow(h);
 }
 static inline void carom__limit_release(struct carom_fd *f)
 {
@@ -410,15 +409,15 @@ int64_t carom__http_content_range_start(const char *buf, size_t len);
 /* ---- scoreboard hook ------------------------------------------------------------------- */
 
 struct carom_event {
-    const char *event;    /* "shot", "retry", "open", ... */
+    const char *event; /* "shot", "retry", "open", ... */
     const char *policy;
     const char *endpoint;
-    const char *call;     /* "connect", "getaddrinfo", "recv", "curl" */
-    int attempt;          /* 0: not applicable */
-    int64_t delay_ms;     /* -1: not applicable */
-    int64_t elapsed_ms;   /* -1: not applicable */
-    const char *error;    /* NULL: ok / not applicable */
-    const char *detail;   /* free text without payload: chaos fault name, ... */
+    const char *call;   /* "connect", "getaddrinfo", "recv", "curl" */
+    int attempt;        /* 0: not applicable */
+    int64_t delay_ms;   /* -1: not applicable */
+    int64_t elapsed_ms; /* -1: not applicable */
+    const char *error;  /* NULL: ok / not applicable */
+    const char *detail; /* free text without payload: chaos fault name, ... */
 };
 /* Never blocks, never fails visibly. */
 void carom__emit(const struct carom_event *ev);
@@ -431,8 +430,7 @@ void carom__emit_fd_closed(int lo, int hi);
 static inline void carom__emit_fd_closing(int lo, int hi)
 {
     int fd = atomic_load_explicit(&carom__sb_fd, memory_order_relaxed);
-    if (CAROM_UNLIKELY(fd >= 0 && fd >= lo && fd <= hi))
-        carom__emit_fd_closed(lo, hi);
+    if (CAROM_UNLIKELY(fd >= 0 && fd >= lo && fd <= hi)) carom__emit_fd_closed(lo, hi);
 }
 
 #endif

@@ -197,7 +197,7 @@ struct rec {
     bool gate_shut;  /* the circuit was open when the shot began: answer as it does */
     bool shot_ok;    /* the last attempt found the endpoint healthy (cushion terms) */
     bool ended_any;  /* an attempt has ended */
-    bool committed; /* the program has a response's headers */
+    bool committed;  /* the program has a response's headers */
     long committed_status;
     bool ranges_ok;        /* that response can be resumed: Accept-Ranges: bytes, or a 206 */
     curl_off_t delivered;  /* body bytes the program accepted */
@@ -1583,8 +1583,8 @@ static int attempt_start(struct rec *r, CURLcode *rc)
     /* limit: every transfer attempt takes a token, retries too (shim/limit.c). Only where
      * the program already blocks (curl_easy_perform): a wait inside a multi call would
      * stall the program's event loop, so multi transfers are not limited yet. */
-    if (!r->m &&
-        carom__limit_curl(r->pol, r->slot, r->ep, &r->shot.clk, r->p.errbuf, CURL_ERROR_SIZE) != 0) {
+    if (!r->m && carom__limit_curl(r->pol, r->slot, r->ep, &r->shot.clk, r->p.errbuf,
+                                   CURL_ERROR_SIZE) != 0) {
         if (r->n == 0) /* never sent: no outcome for the cushion */
             r->ended_any = false;
         *rc = r->committed ? r->first_fail : CURLE_COULDNT_CONNECT;

@@ -20,12 +20,12 @@
 #define EVENT_MAX 512
 #define QUIET_MS 1000 /* no listener: how long to drop before trying again */
 
-_Atomic int carom__sb_fd = -1; /* read inline by close/dup2 (carom_shim.h) */
+_Atomic int carom__sb_fd = -1;             /* read inline by close/dup2 (carom_shim.h) */
 static _Atomic uint64_t sb_quiet_until_ms; /* no listener: don't try before this */
 static _Atomic uint64_t sb_drops;
 static _Atomic int sb_opening;  /* one thread at a time creates the socket */
 static _Atomic int sb_inflight; /* sends between loading carom__sb_fd and finishing with it */
-static __thread int sb_sending;  /* this thread is inside a send (a handler may interrupt it) */
+static __thread int sb_sending; /* this thread is inside a send (a handler may interrupt it) */
 static _Atomic uint64_t sb_owner_ok_until_ms; /* the socket file's owner was checked */
 /* The kernel-assigned (autobind) abstract name of the socket in carom__sb_fd, written before the
  * fd is published: getsockname() proves a descriptor number still holds our socket. */
@@ -363,8 +363,7 @@ void carom__emit(const struct carom_event *ev)
         /* Not ours any more: never send into it. Forget it, unless this is a vfork child,
          * whose descriptors are not the parent's. */
         int expect = fd;
-        if (!carom__vfork_child())
-            atomic_compare_exchange_strong(&carom__sb_fd, &expect, -1);
+        if (!carom__vfork_child()) atomic_compare_exchange_strong(&carom__sb_fd, &expect, -1);
         fd = -1;
     }
     if (fd < 0) fd = sb_open();

@@ -101,8 +101,7 @@ static void write_header(_Atomic uint64_t *w, uint64_t cfg_hash)
     uint64_t v[CAROM_SHM_H__N];
     layout(v, cfg_hash);
     for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
-        if (i != CAROM_SHM_H_MAGIC)
-            atomic_store_explicit(&w[i], v[i], memory_order_relaxed);
+        if (i != CAROM_SHM_H_MAGIC) atomic_store_explicit(&w[i], v[i], memory_order_relaxed);
     atomic_store_explicit(&w[CAROM_SHM_H_MAGIC], CAROM_SHM_MAGIC, memory_order_release);
 }
 

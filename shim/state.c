@@ -60,18 +60,15 @@ bool carom__enter(void *frame)
 {
     /* The stack grows down: a call made from inside the shim has a deeper (lower) frame.
      * A guard set by a frame below the caller's was abandoned. */
-    if (guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame)
-        return false;
-    if (!guard_frame)
-        block_signals();
+    if (guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame) return false;
+    if (!guard_frame) block_signals();
     guard_frame = frame;
     return true;
 }
 
 void carom__leave(void)
 {
-    if (!guard_frame)
-        return;
+    if (!guard_frame) return;
     guard_frame = NULL;
     pthread_sigmask(SIG_SETMASK, &guard_mask, NULL);
 }
@@ -87,8 +84,7 @@ void *carom__guard_suspend(void)
 
 void carom__guard_resume(void *saved)
 {
-    if (!saved)
-        return;
+    if (!saved) return;
     block_signals();
     guard_frame = saved;
 }
@@ -144,12 +140,13 @@ void carom__diag_line(void *ud, const char *line)
     size_t n = strlen(line);
     carom__real.write(2, line, n);
     carom__real.write(2, "\n", 1);
-    struct carom_event ev = {.event = "config_error", .delay_ms = -1, .elapsed_ms = -1,
-                             .detail = line};
+    struct carom_event ev = {
+        .event = "config_error", .delay_ms = -1, .elapsed_ms = -1, .detail = line};
     carom__emit(&ev);
 }
 
-/* ---- fd table ----------------------------------------------------------------------------------- */
+/* ---- fd table -----------------------------------------------------------------------------------
+ */
 
 /* fd records come from a pool that is never returned to the system: a thread that races
  * a close() with I/O on the same fd (a program bug) reads a recycled record, not freed
@@ -164,8 +161,7 @@ static __thread volatile bool in_pool;
 
 static struct carom_fd *pool_get(void)
 {
-    if (in_pool)
-        return NULL;
+    if (in_pool) return NULL;
     in_pool = true; /* before the lock: a handler may land while we wait for it */
     pthread_mutex_lock(&pool_lock);
     struct carom_fd *f = pool_free;
@@ -190,8 +186,7 @@ static struct carom_fd *pool_get(void)
 
 static void pool_put(struct carom_fd *f)
 {
-    if (in_pool)
-        return;
+    if (in_pool) return;
     in_pool = true;
     pthread_mutex_lock(&pool_lock);
     f->next_free = pool_free;
@@ -202,11 +197,9 @@ static void pool_put(struct carom_fd *f)
 
 struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
 {
-    if ((unsigned)fd >= carom__nfds)
-        return NULL;
+    if ((unsigned)fd >= carom__nfds) return NULL;
     struct carom_fd *f = pool_get();
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     memset(f, 0, sizeof *f);
     f->domain = domain;
     f->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -222,8 +215,7 @@ struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
 
 void carom__fd_untrack(int fd)
 {
-    if ((unsigned)fd >= carom__nfds)
-        return;
+    if ((unsigned)fd >= carom__nfds) return;
     struct carom_fd *old = atomic_exchange(&carom__fds[fd], NULL);
     if (old) {
         /* A connect retry on another thread may be putting a fresh socket in place right
@@ -232,7 +224,7 @@ void carom__fd_untrack(int fd)
          * Bounded: the thread may be the one this signal handler interrupted. */
         for (int i = 0; i < 10000 && atomic_load(&old->replacing); i++)
             sched_yield();
-        carom__nb_close(old); /* closed before its outcome was seen: no verdict */
+        carom__nb_close(old);      /* closed before its outcome was seen: no verdict */
         carom__limit_release(old); /* limit: its connection slot */
         pool_put(old);
     }
@@ -246,13 +238,11 @@ bool carom__fd_stale(int fd, const struct carom_fd *f)
 {
     int v = 0;
     socklen_t l = sizeof v;
-    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) != 0 || v != f->type)
-        return true;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) != 0 || v != f->type) return true;
     l = sizeof v;
     if (carom__real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v != f->domain)
         return true;
-    if (!f->peerlen)
-        return false;
+    if (!f->peerlen) return false;
     struct sockaddr_storage ss;
     l = sizeof ss;
     if (getpeername(fd, (struct sockaddr *)&ss, &l) != 0)
@@ -278,11 +268,9 @@ void carom__fd_copy(int from, int to)
         carom__fd_untrack(to);
         return;
     }
-    if ((unsigned)to >= carom__nfds)
-        return;
+    if ((unsigned)to >= carom__nfds) return;
     struct carom_fd *f = pool_get();
-    if (!f)
-        return;
+    if (!f) return;
     *f = *src;
     f->next_free = NULL;
     atomic_store(&f->replacing, 0);
@@ -323,8 +311,7 @@ static void slots_yield(void)
 static struct slot_table *slots_make(const carom_table *t)
 {
     struct slot_table *st = calloc(1, sizeof *st);
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     st->env.now_ms = slots_now;
     st->env.yield = slots_yield;
     if (carom_policy_state_mode(t) == CAROM_STATE_SHARED) {
@@ -356,18 +343,15 @@ static struct slot_table *slots_make(const carom_table *t)
 static void slots_attach(void)
 {
     const carom_table *t = carom__g.table;
-    if (t)
-        atomic_store_explicit(&slot_tab, slots_make(t), memory_order_release);
+    if (t) atomic_store_explicit(&slot_tab, slots_make(t), memory_order_release);
 }
 
 void carom__slots_switch(const carom_table *t)
 {
     /* Not attached yet: the first look-up attaches to whatever table is in force then. */
-    if (!atomic_load_explicit(&slot_tab, memory_order_acquire))
-        return;
+    if (!atomic_load_explicit(&slot_tab, memory_order_acquire)) return;
     struct slot_table *st = slots_make(t);
-    if (st)
-        atomic_store_explicit(&slot_tab, st, memory_order_release);
+    if (st) atomic_store_explicit(&slot_tab, st, memory_order_release);
 }
 
 _Atomic uint64_t *carom__slots_header(void)
@@ -380,12 +364,12 @@ struct carom_slot *carom__slot(const carom_policy *p, const char *key)
 {
     pthread_once(&slots_once, slots_attach);
     struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
-    if (!st)
-        return NULL;
+    if (!st) return NULL;
     return carom_slots_find(st->slots, st->n, p->index, key, carom__now_ms(), &st->env);
 }
 
-/* ---- init ------------------------------------------------------------------------------------------- */
+/* ---- init
+ * ------------------------------------------------------------------------------------------- */
 
 static void atfork_prepare(void)
 {
@@ -439,8 +423,7 @@ int carom__read_config(const char *path, char **out, size_t *len, const char **w
 {
     *why = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st) != 0)
         *why = "cannot stat";
@@ -454,13 +437,11 @@ int carom__read_config(const char *path, char **out, size_t *len, const char **w
         carom__real.close(fd);
         return -1;
     }
-    if (out_st)
-        *out_st = st;
+    if (out_st) *out_st = st;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
-        if (!buf)
-            break;
+        if (!buf) break;
         if (n == cap) {
             char *nb = cap < (1u << 24) ? realloc(buf, cap * 2) : NULL;
             if (!nb) {
@@ -472,15 +453,12 @@ int carom__read_config(const char *path, char **out, size_t *len, const char **w
             cap *= 2;
         }
         ssize_t r = carom__real.read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
         n += (size_t)r;
     }
     carom__real.close(fd);
-    if (!buf)
-        return -1;
+    if (!buf) return -1;
     *out = buf;
     *len = n;
     return 0;
@@ -520,26 +498,22 @@ static void fd_table_map(void)
         /* Sized by the hard limit (capped), so fds the program opens after raising its
          * soft limit are still tracked; the pages stay untouched until used. */
         want = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max;
-        if (want > (1u << 20))
-            want = 1u << 20;
-        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20))
-            want = rl.rlim_cur;
+        if (want > (1u << 20)) want = 1u << 20;
+        if (want < rl.rlim_cur && rl.rlim_cur <= (1u << 20)) want = rl.rlim_cur;
     }
-    long tab = syscall(SYS_mmap, 0L, (long)(want * sizeof *carom__fds), (long)(PROT_READ | PROT_WRITE),
-                       (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE), -1L, 0L);
-    if (tab == -1)
-        return; /* init says so, if the program ever makes a network call */
+    long tab =
+        syscall(SYS_mmap, 0L, (long)(want * sizeof *carom__fds), (long)(PROT_READ | PROT_WRITE),
+                (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE), -1L, 0L);
+    if (tab == -1) return; /* init says so, if the program ever makes a network call */
     carom__fds = (void *)tab;
     carom__nfds = (unsigned)want;
 }
 
 static void process_setup(void)
 {
-    if (setup_done)
-        return;
+    if (setup_done) return;
     setup_done = true;
-    if (!carom__proc_owner_known())
-        carom__proc_owner_set();
+    if (!carom__proc_owner_known()) carom__proc_owner_set();
     pthread_atfork(atfork_prepare_all, atfork_parent_all, atfork_child_all);
     fd_table_map();
 }
@@ -559,8 +533,7 @@ static void init_body(void)
     /* No carom__bind(): each real call binds its own symbol at first use (shim/real.c). */
 
     const char *dis = secure_getenv("CAROM_DISABLE");
-    if (dis && *dis && strcmp(dis, "0") != 0)
-        return;
+    if (dis && *dis && strcmp(dis, "0") != 0) return;
 
     char pathbuf[4096];
     const char *path = carom_policy_find(pathbuf, sizeof pathbuf);
@@ -580,16 +553,14 @@ static void init_body(void)
                                    why ? why : strerror(errno)};
             for (size_t i = 0; i < 4; i++) {
                 size_t l = strlen(parts[i]);
-                if (n + l >= sizeof line)
-                    l = sizeof line - 1 - n;
+                if (n + l >= sizeof line) l = sizeof line - 1 - n;
                 memcpy(line + n, parts[i], l);
                 n += l;
             }
             line[n] = 0;
             carom__diag_line(NULL, line);
         }
-        if (!t)
-            return; /* a bad config: every call passes straight through */
+        if (!t) return; /* a bad config: every call passes straight through */
     } else {
         t = carom_policy_builtin();
         if (!t) {
@@ -614,11 +585,9 @@ static void init_body(void)
     /* `carom run --chaos` sets CAROM_CHAOS=1 for one run; a replay sets CAROM_CHAOS_SEED. */
     const char *ce = secure_getenv("CAROM_CHAOS");
     carom__g.chaos_asked = carom_policy_chaos_asked(t);
-    if (ce && *ce)
-        carom__g.chaos_on = carom__g.chaos_asked = strcmp(ce, "0") != 0;
+    if (ce && *ce) carom__g.chaos_on = carom__g.chaos_asked = strcmp(ce, "0") != 0;
     const char *cs = secure_getenv("CAROM_CHAOS_SEED");
-    if (cs && *cs)
-        carom__g.chaos_seed = strtoull(cs, NULL, 0);
+    if (cs && *cs) carom__g.chaos_seed = strtoull(cs, NULL, 0);
     if (!carom__g.chaos_seed) /* seed 0: every run differs; events name the seed drawn */
         carom__g.chaos_seed = (carom__now_ns() ^ ((uint64_t)getpid() << 40)) | 1;
     carom__control_start(path, path ? &st : NULL);
@@ -634,10 +603,8 @@ static void init_body(void)
  * caller passes through. */
 void carom__init(void)
 {
-    if (CAROM_LIKELY(atomic_load_explicit(&init_done, memory_order_acquire)))
-        return;
-    if (initialising)
-        return;
+    if (CAROM_LIKELY(atomic_load_explicit(&init_done, memory_order_acquire))) return;
+    if (initialising) return;
     initialising = true;
     sigset_t all, old;
     async_signals(&all);

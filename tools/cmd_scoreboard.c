@@ -281,11 +281,10 @@ static bool parse_event(const char *s, struct ev *e)
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NB (sizeof buckets / sizeof buckets[0])
 
-static const char *const kinds[] = {"shot",      "retry",       "open",
-                                    "half_open", "close",       "timeout",
-                                    "pocket",    "stale_dns",   "budget_exhausted",
-                                    "chaos",     "config_error", "rate_limited",
-                                    "bulkhead_full"};
+static const char *const kinds[] = {
+    "shot",         "retry",        "open",         "half_open",        "close",
+    "timeout",      "pocket",       "stale_dns",    "budget_exhausted", "chaos",
+    "config_error", "rate_limited", "bulkhead_full"};
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
 struct hist {
@@ -312,7 +311,7 @@ struct series {
 struct policy_row {
     char name[CAROM_NAME_MAX];
     uint64_t calls, failures, retries;
-    uint64_t limited; /* rate_limited and bulkhead_full: calls held back or refused */
+    uint64_t limited;   /* rate_limited and bulkhead_full: calls held back or refused */
     uint32_t lat[RING]; /* the latest shot durations (ms) */
     unsigned nlat, lat_next;
     char last_error[48], last_ep[192];
