@@ -285,7 +285,7 @@ void carom__herd_wake(carom_herd *h);
 /* The calling thread's id, as the herd's lease names it. */
 uint32_t carom__self(void);
 
-/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl.c):
+/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl_*.c):
  * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
  * what the libcurl layer already retries. */
 extern __thread int carom__curl_depth;

@@ -610,7 +610,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             carom__leave();
             if (e) return fail(e);
         }
-        /* limit: the transfer paid its token in curl.c; its socket takes a connection slot */
+        /* limit: the transfer paid its token in curl_shot.c; its socket takes a connection slot */
         if (carom__limit_any() && f->state == CAROM_FD_FRESH && CAROM_ENTER()) {
             carom__fd_bind_policy(f, a, l);
             int e = carom__limit_slot(fd, f, NULL);
