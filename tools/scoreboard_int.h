@@ -82,7 +82,6 @@ struct client {
 };
 
 /* ---- cmd_scoreboard.c: the command */
-extern volatile sig_atomic_t carom__sb_stop; /* a signal asked the command to end */
 uint64_t carom__sb_mono_ms(void);
 
 /* ---- scoreboard_listen.c: the shims' event socket */
