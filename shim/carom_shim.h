@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,15 +86,15 @@ struct carom_global {
 };
 extern struct carom_global carom__g;
 
-/* The config reader every load and reload goes through (state.c): only a regular file
+/* The config reader every load and reload goes through (init.c): only a regular file
  * another user cannot have planted or edited. 0 with the text (malloc'd) and its stat, or
  * -1 with *why (NULL: errno says). */
 int carom__read_config(const char *path, char **out, size_t *len, const char **why,
                        struct stat *st);
 /* One diagnostic line: to stderr with a raw write, and as a config_error event. */
 void carom__diag_line(void *ud, const char *line);
-/* The slots now follow table t (a reload with a new config): its shared table, or this
- * process's own. Slots handed out before stay valid. */
+/* The slots now follow table t (a reload with a new config; shm.c): its shared table, or
+ * this process's own. Slots handed out before stay valid. */
 void carom__slots_switch(const carom_table *t);
 /* The shared table's header words (enum carom_shm_word), NULL with per-process state or
  * before the first endpoint look-up. */
@@ -119,7 +120,17 @@ void carom__control_start(const char *path, const struct stat *st);
 const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
                                           const struct sockaddr *addr, uint16_t port);
 
-/* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
+/* ---- fork (init.c keeps the one atfork list) ------------------------------------------- */
+
+/* Each file with a lock gives the atfork list one handler: PREPARE takes the lock, PARENT
+ * and CHILD release it (CHILD may also reset per-process state). */
+enum { CAROM_ATFORK_PREPARE = 0, CAROM_ATFORK_PARENT = 1, CAROM_ATFORK_CHILD = 2 };
+void carom__curl_atfork(int phase); /* curl_rec.c */
+void carom__dns_atfork(int phase);  /* dns.c */
+void carom__fd_atfork(int phase);   /* fd.c */
+void carom__rng_atfork(int phase);  /* guard.c */
+
+/* Runs the one-time initialisation if it has not run; cheap afterwards (init.c). Safe from any
  * wrapper, including one called while init itself runs (it then returns at once). */
 void carom__init(void);
 
@@ -146,6 +157,8 @@ void carom__sleep_ms(uint32_t ms);
  * (returning what to resume), so a siglongjmp out of a blocking call leaves it clear. */
 bool carom__enter(void *frame);
 void carom__leave(void);
+/* The asynchronous signals: every one but the faults a crash raises (guard.c). */
+void carom__async_signals(sigset_t *all);
 void *carom__guard_suspend(void);
 void carom__guard_resume(void *saved);
 #define CAROM_ENTER() carom__enter(__builtin_frame_address(0))
@@ -155,9 +168,9 @@ void carom__guard_resume(void *saved);
 /* The slot itself is core's carom_slot (its layout is shared with `carom cushions`). */
 #define CAROM_EP_KEY_MAX CAROM_SLOT_KEY_MAX
 
-/* The slot for policy p and endpoint key (created on first use). NULL only when the
+/* The slot for policy p and endpoint key (created on first use; shm.c). NULL only when the
  * table is full of recently used slots; callers then act without a cushion. */
-struct carom_slot *carom__slot(const carom_policy *p, const char *key);
+struct carom_slot *carom__slot_find(const carom_policy *p, const char *key);
 /* Maps (or creates) the shared table for t (shm.c): its slots, their count and its header
  * words. Returns 0, or -1 with a reason in why. */
 int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
@@ -245,7 +258,7 @@ bool carom__vfork_child(void);
 void carom__proc_owner_set(void);
 bool carom__proc_owner_known(void);
 
-/* ---- the engine, applied (connect.c, io.c, dns.c) ------------------------------------- */
+/* ---- the engine, applied (connect.c, io.c, fd.c, dns.c) ------------------------------------- */
 
 /* Binds policy and slot for the fd's peer; returns the policy. */
 const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,

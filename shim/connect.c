@@ -92,7 +92,7 @@ const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct socka
         snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
     else
         memcpy(f->ep, key, sizeof f->ep);
-    f->slot = carom__slot(f->pol, key);
+    f->slot = carom__slot_find(f->pol, key);
     f->chaos_io = carom__chaos_io(f->pol);
     memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
     if (len > sizeof f->peer) len = sizeof f->peer;
@@ -284,7 +284,7 @@ static int fresh(int fd, const struct carom_fd *f, int family, int *err)
 /* Puts nfd in fd's place (keeping fd's close-on-exec flag) and closes nfd. Another
  * thread (or a signal handler) may have closed fd meanwhile, and the number may hold its
  * file by now: dup3 would put a socket in its place (hostile_closerace.sh). close()
- * forgets the record first and then waits while `replacing` is set (state.c); both sides
+ * forgets the record first and then waits while `replacing` is set (fd.c); both sides
  * use sequentially consistent atomics, so either we see the record gone or close() waits
  * for this dup3. Returns 0, EBADF when fd was closed meanwhile, or an errno. */
 static int install(int fd, struct carom_fd *f, int nfd, int family)

@@ -219,7 +219,6 @@ extern __thread int carom__curl_inside;
 bool carom__curl_can_guard(void);
 
 /* ---- curl_rec.c: the records of easy and multi handles */
-void carom__curl_rec_atfork(void);
 extern _Atomic unsigned carom__curl_n_canned; /* records answering with a canned status */
 struct carom__curl_rec *carom__curl_rec_find(CURL *h);
 struct carom__curl_rec *carom__curl_rec_get(CURL *h);  /* made zeroed when there is none */

@@ -14,7 +14,6 @@ void carom__curl_bind(void)
     /* The libcurl the program uses is normally next in the global search order. One that
      * was dlopen()ed with RTLD_LOCAL (a PHP or Python extension) is not: find it by its
      * soname, without loading anything. */
-    carom__curl_rec_atfork();
     void *lib = RTLD_NEXT;
     if (!dlsym(RTLD_NEXT, "curl_easy_perform")) {
         static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4",

@@ -8,20 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One lock for both tables; pthread_atfork takes it around fork so a child never inherits
- * it held (bound with libcurl, curl_real.c). */
+/* One lock for both tables, taken around fork by the shim's atfork list (init.c) so a
+ * child never inherits it held. */
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
-static void fork_prepare(void)
+void carom__curl_atfork(int phase)
 {
-    pthread_mutex_lock(&tab_lock);
-}
-static void fork_unlock(void)
-{
-    pthread_mutex_unlock(&tab_lock);
-}
-void carom__curl_rec_atfork(void)
-{
-    pthread_atfork(fork_prepare, fork_unlock, fork_unlock);
+    if (phase == CAROM_ATFORK_PREPARE)
+        pthread_mutex_lock(&tab_lock);
+    else
+        pthread_mutex_unlock(&tab_lock);
 }
 
 #define BUCKETS 256

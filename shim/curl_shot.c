@@ -188,7 +188,7 @@ bool carom__curl_shot_begin(struct carom__curl_rec *r)
     carom__control_check(carom__now_ms());
     r->pol = carom__control_policy(carom_policy_match(carom__g.table, u.host, sa, u.port), u.host,
                                    sa, u.port);
-    r->slot = carom__slot(r->pol, r->ep);
+    r->slot = carom__slot_find(r->pol, r->ep);
     /* A transfer holds the herd's lease for its connect timeout, else this long. */
     carom__shot_start(&r->shot, r->pol, r->slot,
                       r->pol->connect_timeout_ms ? r->pol->connect_timeout_ms : 10000u,

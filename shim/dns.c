@@ -34,7 +34,6 @@ static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stale *stale_tab;
 static unsigned stale_next;
 
-void carom__dns_atfork(int phase);
 void carom__dns_atfork(int phase)
 {
     if (phase == 0)
@@ -170,7 +169,7 @@ static bool circuit_open(const struct sockaddr *a, uint16_t port)
     }
     const carom_policy *p = carom_policy_match(carom__g.table, NULL, a, port);
     if (!p->cushion_on) return false;
-    struct carom_slot *s = carom__slot(p, key);
+    struct carom_slot *s = carom__slot_find(p, key);
     if (!s) return false;
     carom_cushion_view v;
     carom_cushion_peek(&s->cushion, &p->cushion, carom__now_ms(), &v);
@@ -263,7 +262,7 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
             carom_shot_next(&s, t0, carom__rng()); /* the first attempt, just made */
             char key[CAROM_EP_KEY_MAX];
             snprintf(key, sizeof key, "%.80s:%u dns", node, port);
-            struct carom_slot *slot = carom__slot(p, key);
+            struct carom_slot *slot = carom__slot_find(p, key);
             if (slot) {
                 s.env.budget = &slot->budget;
                 s.env.herd = &slot->herd;

@@ -1,8 +1,7 @@
-/* io.c: send/recv/read/write and friends (with their _FORTIFY_SOURCE _chk twins) on
- * tracked sockets, and the fd lifecycle calls that keep the per-fd table true (close,
- * close_range, dup*, fcntl). On an untracked fd each wrapper costs one table look-up and
- * then the real call; it must never allocate, lock or make an extra syscall there, and
- * never re-send or replay a byte. */
+/* io.c: stream I/O: send/recv/read/write and friends (with their _FORTIFY_SOURCE _chk
+ * twins) on tracked sockets; the descriptor lifecycle calls are in fd.c. On an untracked fd each
+ * wrapper costs one table look-up and then the real call; it must never allocate, lock or make an
+ * extra syscall there, and never re-send or replay a byte. */
 #include "carom_shim.h"
 
 #include <errno.h>
@@ -16,10 +15,6 @@ ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl);
 ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct sockaddr *a,
                        socklen_t *l);
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 enum { IO_IN = 0, IO_OUT = 1 };
 
@@ -540,139 +535,4 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
                                     struct sockaddr *a, socklen_t *l)
 {
     return carom_recvfrom_chk(fd, buf, n, bl, fl, a, l);
-}
-
-/* ---- fd lifecycle ---------------------------------------------------------------------------- */
-
-static int carom_close(int fd)
-{
-    struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f)) {
-        carom__emit_fd_closing(fd, fd);
-        return carom__real.close(fd);
-    }
-    if (CAROM_UNLIKELY(f->chaos_io))
-        carom__chaos_close(f); /* chaos.slow_close_ms: before anything is forgotten */
-    /* Forget first: once the number is free another thread's socket() may reuse it. A
-     * vfork child closes its own copy of the descriptor, not the parent's, but runs in
-     * the parent's memory: the parent's record must stay (hostile_spawn.sh). */
-    if (!carom__vfork_child()) {
-        /* limit: the connection slot goes back after the real close, so the server never
-         * sees the next holder's connection before this one's end (shim/limit.c). */
-        struct carom_lease_hold h;
-        carom__limit_detach(f, &h);
-        carom__fd_untrack(fd);
-        int r = carom__real.close(fd);
-        carom__limit_drop(&h);
-        return r;
-    }
-    return carom__real.close(fd);
-}
-CAROM_EXPORT int close(int fd)
-{
-    return carom_close(fd);
-}
-
-/* Forgets descriptors lo..hi before the program closes them all at once. */
-static void forget_range(unsigned lo, unsigned hi)
-{
-    unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
-    int vforked = -1; /* asked once, and only when there is something to forget */
-    for (unsigned fd = lo; carom__nfds && fd <= top; fd++) {
-        if (!carom__fd((int)fd)) continue;
-        if (vforked < 0) vforked = carom__vfork_child();
-        if (vforked) break;
-        carom__fd_untrack((int)fd);
-    }
-    carom__emit_fd_closing((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
-}
-
-static int carom_close_range(unsigned lo, unsigned hi, int flags)
-{
-    if (!(flags & CLOSE_RANGE_CLOEXEC)) forget_range(lo, hi);
-    return carom__real.close_range(lo, hi, flags);
-}
-CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
-{
-    return carom_close_range(lo, hi, flags);
-}
-
-/* The daemon's way to close everything: glibc's closefrom calls its own internal
- * close_range, past the wrapper above (hostile_daemon.sh). */
-CAROM_EXPORT void closefrom(int lo)
-{
-    forget_range(lo < 0 ? 0u : (unsigned)lo, ~0U);
-    carom__real.closefrom(lo);
-}
-
-static int carom_dup(int fd)
-{
-    int r = carom__real.dup(fd);
-    if (r >= 0 && carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
-    return r;
-}
-CAROM_EXPORT int dup(int fd)
-{
-    return carom_dup(fd);
-}
-
-static int carom_dup3(int from, int to, int flags, bool is_dup2)
-{
-    /* Before the real call, as close() does: the moment dup2 returns, `to` is the
-     * program's, and an event another thread sends into it then would land in the
-     * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
-     * fresh scoreboard socket. */
-    if (from != to) carom__emit_fd_closing(to, to);
-    int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
-    if (r < 0 || from == to) return r;
-    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child()) carom__fd_copy(from, to);
-    return r;
-}
-CAROM_EXPORT int dup2(int from, int to)
-{
-    return carom_dup3(from, to, 0, true);
-}
-CAROM_EXPORT int dup3(int from, int to, int flags)
-{
-    return carom_dup3(from, to, flags, false);
-}
-
-static int carom_fcntl(int fd, int cmd, void *arg)
-{
-    int r = carom__real.fcntl(fd, cmd, arg);
-    if (r < 0) return r;
-    switch (cmd) {
-    case F_DUPFD:
-    case F_DUPFD_CLOEXEC:
-        if (carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
-        break;
-    case F_SETFL: {
-        struct carom_fd *f = carom__fd(fd);
-        if (f) f->nonblock = ((long)arg & O_NONBLOCK) != 0;
-        break;
-    }
-    default:
-        break;
-    }
-    return r;
-}
-
-/* fcntl is variadic; every command's third argument fits in a pointer-sized register
- * (an int, a long or a pointer), so forwarding it as void * is exact on the ABIs glibc
- * supports. */
-CAROM_EXPORT int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return carom_fcntl(fd, cmd, arg);
-}
-CAROM_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return carom_fcntl(fd, cmd, arg);
 }
