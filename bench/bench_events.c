@@ -15,8 +15,6 @@
 
 #include "../shim/carom_shim.h"
 
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
-
 /* What events.o needs from the rest of the shim: the real calls, and process state with
  * no table (so the socket path comes from $CAROM_SCOREBOARD). */
 struct carom_real carom__real = {.socket = socket, .close = close, .sendto = sendto};

@@ -25,7 +25,20 @@
 #define CAROM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CAROM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* ---- real symbols ------------------------------------------------------------------- */
+/* 64-bit FNV-1a over n bytes, continuing from h (start with CAROM_FNV1A_INIT): the shim's one
+ * copy (core's carom_slot_hash is the same function over a slot key). */
+#define CAROM_FNV1A_INIT 0xcbf29ce484222325ull
+static inline uint64_t carom__fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Declarations are grouped by the file that defines them (a section names its file). */
+
+/* ---- real.c: real symbols ------------------------------------------------------------ */
 
 /* Every pointer starts at a boot trampoline that binds all symbols (pthread_once) and then
  * forwards, so a wrapper called before the constructor (from another library's
@@ -68,7 +81,7 @@ struct carom_real {
 extern struct carom_real carom__real;
 void carom__bind(void);
 
-/* ---- process state ------------------------------------------------------------------ */
+/* ---- init.c: process state, the config reader, init ------------------------------------ */
 
 /* Set once by carom__init (under pthread_once) and never changed after: readers need no
  * lock. `active` is false when CAROM_DISABLE=1, when the config was bad, or before init. */
@@ -93,14 +106,11 @@ int carom__read_config(const char *path, char **out, size_t *len, const char **w
                        struct stat *st);
 /* One diagnostic line: to stderr with a raw write, and as a config_error event. */
 void carom__diag_line(void *ud, const char *line);
-/* The slots now follow table t (a reload with a new config; shm.c): its shared table, or
- * this process's own. Slots handed out before stay valid. */
-void carom__slots_switch(const carom_table *t);
-/* The shared table's header words (enum carom_shm_word), NULL with per-process state or
- * before the first endpoint look-up. */
-_Atomic uint64_t *carom__slots_header(void);
+/* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
+ * wrapper, including one called while init itself runs (it then returns at once). */
+void carom__init(void);
 
-/* ---- live control (control.c) ----------------------------------------------------------- */
+/* ---- control.c: live control ----------------------------------------------------------- */
 
 /* At most once a second, at the next call that needs a policy (never on the I/O path): is
  * the config file changed (then reload it), and, with chaos enabled, has `carom chaos`
@@ -120,7 +130,14 @@ void carom__control_start(const char *path, const struct stat *st);
 const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
                                           const struct sockaddr *addr, uint16_t port);
 
-/* ---- fork (init.c keeps the one atfork list) ------------------------------------------- */
+/* ---- curl_real.c: the libcurl layer (the rest is in curl_int.h) ---------------------- */
+
+/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl_*.c):
+ * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
+ * what the libcurl layer already retries. */
+extern __thread int carom__curl_depth;
+
+/* ---- fork: init.c keeps the one atfork list; each file below gives it a handler ---------- */
 
 /* Each file with a lock gives the atfork list one handler: PREPARE takes the lock, PARENT
  * and CHILD release it (CHILD may also reset per-process state). */
@@ -130,9 +147,7 @@ void carom__dns_atfork(int phase);  /* dns.c */
 void carom__fd_atfork(int phase);   /* fd.c */
 void carom__rng_atfork(int phase);  /* guard.c */
 
-/* Runs the one-time initialisation if it has not run; cheap afterwards (init.c). Safe from any
- * wrapper, including one called while init itself runs (it then returns at once). */
-void carom__init(void);
+/* ---- guard.c: the clock, the PRNG, sleeping, the recursion guard ------------------------- */
 
 /* Monotonic milliseconds: the clock every core call gets. */
 static inline uint64_t carom__now_ms(void)
@@ -157,28 +172,34 @@ void carom__sleep_ms(uint32_t ms);
  * (returning what to resume), so a siglongjmp out of a blocking call leaves it clear. */
 bool carom__enter(void *frame);
 void carom__leave(void);
-/* The asynchronous signals: every one but the faults a crash raises (guard.c). */
+/* The asynchronous signals: every one but the faults a crash raises. */
 void carom__async_signals(sigset_t *all);
 void *carom__guard_suspend(void);
 void carom__guard_resume(void *saved);
 #define CAROM_ENTER() carom__enter(__builtin_frame_address(0))
 
-/* ---- endpoint slots: a cushion and a budget per (policy, endpoint) ------------------- */
+/* ---- shm.c: endpoint slots, a cushion and a budget per (policy, endpoint) -------------- */
 
 /* The slot itself is core's carom_slot (its layout is shared with `carom cushions`). */
 #define CAROM_EP_KEY_MAX CAROM_SLOT_KEY_MAX
 
-/* The slot for policy p and endpoint key (created on first use; shm.c). NULL only when the
- * table is full of recently used slots; callers then act without a cushion. */
+/* The slot for policy p and endpoint key (created on first use). NULL only when the table
+ * is full of recently used slots; callers then act without a cushion. */
 struct carom_slot *carom__slot_find(const carom_policy *p, const char *key);
-/* Maps (or creates) the shared table for t (shm.c): its slots, their count and its header
- * words. Returns 0, or -1 with a reason in why. */
+/* The slots now follow table t (a reload with a new config): its shared table, or this
+ * process's own. Slots handed out before stay valid. */
+void carom__slots_switch(const carom_table *t);
+/* The shared table's header words (enum carom_shm_word), NULL with per-process state or
+ * before the first endpoint look-up. */
+_Atomic uint64_t *carom__slots_header(void);
+/* Maps (or creates) the shared table for t: its slots, their count and its header words.
+ * Returns 0, or -1 with a reason in why. */
 int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
                       _Atomic uint64_t **header, char *why, size_t whylen);
-/* The runtime chaos rules of a shared table whose header is h (shm.c). */
+/* The runtime chaos rules of a shared table whose header is h. */
 carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n);
 
-/* ---- per-fd table --------------------------------------------------------------------- */
+/* ---- fd.c: the per-fd table (the look-up is inline here) -------------------------------- */
 
 enum carom_fd_state {
     CAROM_FD_FRESH = 0,  /* a TCP socket nobody has connected yet */
@@ -252,13 +273,15 @@ void carom__fd_copy(int from, int to); /* dup: `to` tracks what `from` tracked *
 bool carom__fd_stale(int fd, const struct carom_fd *f);
 /* True in a vfork child (it runs in its parent's memory, so it must not change the
  * parent's fd table). One getpid: only on paths that change the table. */
+/* ---- proc.c: which process this is ------------------------------------------------------ */
+
 bool carom__vfork_child(void);
-/* proc.c: records the calling process as the owner of this memory (at load, and in every
+/* Records records the calling process as the owner of this memory (at load, and in every
  * fork child); whether that has happened yet. */
 void carom__proc_owner_set(void);
 bool carom__proc_owner_known(void);
 
-/* ---- the engine, applied (connect.c, io.c, fd.c, dns.c) ------------------------------------- */
+/* ---- connect.c, dns.c: the engine, applied ---------------------------------------------- */
 
 /* Binds policy and slot for the fd's peer; returns the policy. */
 const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
@@ -279,7 +302,7 @@ void carom__nb_close(struct carom_fd *f);
 
 bool carom__retryable(const carom_policy *p, int err);
 
-/* ---- the shot engine, applied (herd.c) ------------------------------------------------- */
+/* ---- herd.c: the shot engine, applied ------------------------------------------------- */
 
 /* Starts s at now_ms for policy p on slot (NULL: no shared state), with attempt_ms the
  * longest one attempt may hold the herd's lease. */
@@ -298,12 +321,7 @@ void carom__herd_wake(carom_herd *h);
 /* The calling thread's id, as the herd's lease names it. */
 uint32_t carom__self(void);
 
-/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl_*.c):
- * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
- * what the libcurl layer already retries. */
-extern __thread int carom__curl_depth;
-
-/* ---- rate limits and bulkheads (limit.c) ------------------------------------------------ */
+/* ---- limit.c: rate limits and bulkheads ------------------------------------------------ */
 
 /* Before a connect attempt of f (the record of fd), the first and every retry (retries
  * take tokens too): a connection slot when the policy sets max_connections (once per
@@ -363,7 +381,7 @@ static inline void carom__limit_release(struct carom_fd *f)
 int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *ep,
                       const carom_shot_clock *clk, char *errbuf, size_t errlen);
 
-/* ---- chaos (chaos.c) ------------------------------------------------------------------- */
+/* ---- chaos.c: chaos ------------------------------------------------------------------- */
 
 enum carom_fault {
     CAROM_F_CONNECT_REFUSE,
@@ -410,7 +428,7 @@ void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r);
 /* Before close() of such a socket: chaos.slow_close_ms. */
 void carom__chaos_close(struct carom_fd *f);
 
-/* ---- HTTP header lines (http.c) ----------------------------------------------------------- */
+/* ---- http.c: HTTP header lines ---------------------------------------------------------- */
 
 /* The status of a "HTTP/x yyy ..." line, 0 when buf is not one. */
 long carom__http_status(const char *buf, size_t len);
@@ -419,7 +437,7 @@ bool carom__http_accept_ranges(const char *buf, size_t len);
 /* The first byte of a "Content-Range: bytes N-M/T" line, -1 when there is none. */
 int64_t carom__http_content_range_start(const char *buf, size_t len);
 
-/* ---- scoreboard hook ------------------------------------------------------------------- */
+/* ---- events.c: the scoreboard hook -------------------------------------------------------- */
 
 struct carom_event {
     const char *event; /* "shot", "retry", "open", ... */
@@ -434,6 +452,9 @@ struct carom_event {
 };
 /* Never blocks, never fails visibly. */
 void carom__emit(const struct carom_event *ev);
+/* The event as one JSON line (with the dropped count when non-zero) into out; its length,
+ * 0 when it does not fit. Used by the emitter and by bench/bench_events.c. */
+size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
 
 /* The program closes or replaces descriptors lo..hi. The check is inline, so a close or
  * dup2 of any other descriptor costs one load; only when the scoreboard's own socket is
@@ -445,5 +466,11 @@ static inline void carom__emit_fd_closing(int lo, int hi)
     int fd = atomic_load_explicit(&carom__sb_fd, memory_order_relaxed);
     if (CAROM_UNLIKELY(fd >= 0 && fd >= lo && fd <= hi)) carom__emit_fd_closed(lo, hi);
 }
+
+/* ---- io.c: glibc declares these _FORTIFY_SOURCE twins only inside its fortify headers --- */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct sockaddr *a,
+                       socklen_t *l);
 
 #endif

@@ -40,10 +40,7 @@ static uint64_t mix(uint64_t z)
 
 static uint64_t str_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
+    return carom__fnv1a(CAROM_FNV1A_INIT, s, strlen(s));
 }
 
 /* The draw for the next call, and how many calls came before it (n). */

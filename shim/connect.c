@@ -591,8 +591,7 @@ static int second_connect(int fd, struct carom_fd *f, const struct sockaddr *a, 
     return e ? fail(e) : 0;
 }
 
-int carom_connect(int fd, const struct sockaddr *a, socklen_t l);
-int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
+static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
 {
     struct carom_fd *f = carom__fd(fd);
     if (!f) {

@@ -8,6 +8,7 @@
 struct carom__curl_syms carom__curl;
 pthread_once_t carom__curl_bind_once = PTHREAD_ONCE_INIT;
 __thread int carom__curl_inside;
+__thread int carom__curl_depth;
 
 void carom__curl_bind(void)
 {

@@ -35,29 +35,18 @@ static _Atomic uint64_t sb_self_id;
 
 static uint64_t name_id(const struct sockaddr_un *sa, socklen_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ len;
-    const unsigned char *b = (const unsigned char *)sa;
-    for (socklen_t i = 0; i < len; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h | 1; /* never 0, the "none yet" value */
+    return carom__fnv1a(CAROM_FNV1A_INIT ^ len, sa, len) | 1; /* never 0, the "none yet" value */
 }
 static pthread_once_t sb_once = PTHREAD_ONCE_INIT;
 static struct sockaddr_un sb_to;
 static socklen_t sb_to_len; /* 0: no usable destination; every event is dropped */
 
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
-
 static void sb_resolve_path(void)
 {
     /* Before init has a table (a config error is being reported) only the environment
-     * can name the socket; carom_policy_scoreboard_path gives $CAROM_SCOREBOARD first. */
-    const char *p;
-    if (carom__g.table) {
-        p = carom_policy_scoreboard_path(carom__g.table);
-    } else {
-        p = secure_getenv("CAROM_SCOREBOARD");
-        if (!p || !*p) p = "/tmp/carom-scoreboard.sock";
-    }
+     * can name the socket; carom_policy_scoreboard_path gives $CAROM_SCOREBOARD first, and
+     * the default when there is no table. */
+    const char *p = carom_policy_scoreboard_path(carom__g.table);
     size_t n = strlen(p);
     if (n == 0 || n >= sizeof sb_to.sun_path)
         return; /* a truncated path would name some other socket: send nothing */

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 struct carom_global carom__g;
-__thread int carom__curl_depth;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread bool initialising;

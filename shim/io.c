@@ -10,12 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* glibc declares these only inside its fortify headers. */
-ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl);
-ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct sockaddr *a,
-                       socklen_t *l);
-
 enum { IO_IN = 0, IO_OUT = 1 };
 
 /* The tracked path lives out of line so the pass-through path needs no stack frame. */

@@ -187,8 +187,7 @@ static void *create(const char *name, uint64_t cfg_hash, int *err, char *why, si
     return m;
 }
 
-void carom__shm_name(const carom_table *t, char *buf, size_t len);
-void carom__shm_name(const carom_table *t, char *buf, size_t len)
+static void shm_name(const carom_table *t, char *buf, size_t len)
 {
     snprintf(buf, len, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
              (unsigned long long)carom_policy_hash(t));
@@ -198,7 +197,7 @@ int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned 
                       _Atomic uint64_t **header, char *why, size_t whylen)
 {
     char name[96];
-    carom__shm_name(t, name, sizeof name);
+    shm_name(t, name, sizeof name);
     uint64_t cfg_hash = carom_policy_hash(t);
     size_t pre = strlen(name) + 2;
     char *reason = why + (why && whylen > pre ? pre : 0);

@@ -17,15 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The socket path the shims use: $CAROM_SCOREBOARD, else the config's [scoreboard]. */
+/* The socket path the shims use, derived as they derive it (carom_policy_scoreboard_path:
+ * $CAROM_SCOREBOARD, else the config's [scoreboard] socket, else the default). The config
+ * is read only when the environment does not name the socket. */
 const char *carom__sb_socket_path(const char *config, char *buf, size_t len)
 {
-    const char *env = getenv("CAROM_SCOREBOARD");
-    if (env && *env) return env;
-    char pathbuf[4096];
-    const char *path = config ? config : carom_policy_find(pathbuf, sizeof pathbuf);
-    carom_table *t = path ? carom_policy_load(path, NULL, NULL) : NULL;
-    snprintf(buf, len, "%s", t ? carom_policy_scoreboard(t) : "/tmp/carom-scoreboard.sock");
+    const char *env = secure_getenv("CAROM_SCOREBOARD");
+    carom_table *t = NULL;
+    if (!env || !*env) {
+        char pathbuf[4096];
+        const char *path = config ? config : carom_policy_find(pathbuf, sizeof pathbuf);
+        t = path ? carom_policy_load(path, NULL, NULL) : NULL;
+    }
+    snprintf(buf, len, "%s", carom_policy_scoreboard_path(t));
     if (t) carom_policy_free(t);
     return buf;
 }
