@@ -47,6 +47,8 @@ SHIM_SRC   := $(wildcard shim/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
 UNIT_SRC   := $(wildcard tests/test_*.c)
 TPROG_SRC  := $(wildcard tests/prog/*.c)
+# The hostile test program is one program in several files, one per family of subcommands.
+HOSTILE_SRC := $(wildcard tests/prog/hostile/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -58,7 +60,8 @@ TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
 SHIM       := $(BUILD)/libcarom_shim.so
 CAROM      := $(BUILD)/carom
 UNIT       := $(BUILD)/tests/unit
-TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/prog/cprog_fortify
+TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/prog/cprog_fortify \
+  $(BUILD)/tests/prog/hostile
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BPROGS     := $(patsubst bench/prog/%.c,$(BUILD)/bench-prog/%,$(wildcard bench/prog/*.c))
 
@@ -132,6 +135,10 @@ $(UNIT): $(UNIT_SRC) $(POLICY_OBJ) $(CORE_OBJ) $(wildcard tests/*.h)
 $(BUILD)/tests/prog/%: tests/prog/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -o $@ $< -lcurl -lpthread
+
+$(BUILD)/tests/prog/hostile: $(HOSTILE_SRC) tests/prog/hostile/hostile.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -o $@ $(HOSTILE_SRC) -lcurl -lpthread
 
 # The same C test program built the way distributions build: _FORTIFY_SOURCE=2, so it
 # calls __read_chk, __recv_chk and friends.
@@ -245,7 +252,8 @@ deb: deps
 	@ls $(DEB_DIR)/*.deb
 
 format:
-	clang-format -i core/*.[ch] policy/*.[ch] shim/*.[ch] tools/*.[ch] tests/*.c tests/prog/*.c bench/*.c
+	clang-format -i core/*.[ch] policy/*.[ch] shim/*.[ch] tools/*.[ch] tests/*.c tests/prog/*.c \
+	  tests/prog/hostile/*.[ch] bench/*.c
 
 # The format check CI runs: every source in core/, shim/ and tools/ must already be what
 # clang-format (the repository's .clang-format) would write. Left out, until the session

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_late_redis.sh: `redis-cli ping` reaches a RESP server that listens 600 ms late only
+# late_redis.sh: `redis-cli ping` reaches a RESP server that listens 600 ms late only
 # through the shim. hiredis connects non-blocking and learns the outcome from a second
 # connect() after poll, the third place SPEC 4 names. It must never pass unless redis-cli
 # fails without the shim.
