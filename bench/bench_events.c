@@ -1,7 +1,7 @@
 /* bench_events.c: measures what a scoreboard event costs the host program, linked with
  * the shim's own emitter (build/shim/events.o): with nobody listening (the common case,
- * SPEC 6 says "near zero"), with a listener, and the JSON encoding alone. Prints one
- * `name value unit` line per figure for bench/run.sh. It must never send to a real
+ * near zero in docs/scoreboard.md, "Delivery"), with a listener, and the JSON encoding
+ * alone. Prints one `name value unit` line per figure for bench/run.sh. It must never send to a real
  * scoreboard (it points $CAROM_SCOREBOARD at a private path) or report a figure that
  * includes loop overhead it could have subtracted. */
 #include <errno.h>
