@@ -17,8 +17,8 @@
 
 /* What events.o needs from the rest of the shim: the real calls, and process state with
  * no table (so the socket path comes from $CAROM_SCOREBOARD). */
-struct carom_real carom__real = {.socket = socket, .close = close, .sendto = sendto};
-struct carom_global carom__g;
+struct carom__real_calls carom__real = {.socket = socket, .close = close, .sendto = sendto};
+struct carom__global carom__g;
 
 #define REPS 5
 #define KEEP(x) __asm__ __volatile__("" : : "r"(x) : "memory")
@@ -36,7 +36,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static const struct carom_event ev = {.event = "retry",
+static const struct carom__event ev = {.event = "retry",
                                       .policy = "payments",
                                       .endpoint = "api.pay.example.com:443",
                                       .call = "connect",

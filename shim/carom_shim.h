@@ -43,7 +43,7 @@ static inline uint64_t carom__fnv1a(uint64_t h, const void *p, size_t n)
 /* Every pointer starts at a boot trampoline that binds all symbols (pthread_once) and then
  * forwards, so a wrapper called before the constructor (from another library's
  * constructor) still works and the hot path never tests for NULL. */
-struct carom_real {
+struct carom__real_calls {
     int (*socket)(int, int, int);
     int (*connect)(int, const struct sockaddr *, socklen_t);
     int (*close)(int);
@@ -78,14 +78,14 @@ struct carom_real {
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
                             int *);
 };
-extern struct carom_real carom__real;
+extern struct carom__real_calls carom__real;
 void carom__bind(void);
 
 /* ---- init.c: process state, the config reader, init ------------------------------------ */
 
 /* Set once by carom__init (under pthread_once) and never changed after: readers need no
  * lock. `active` is false when CAROM_DISABLE=1, when the config was bad, or before init. */
-struct carom_global {
+struct carom__global {
     bool active;
     /* The policy table in force: replaced whole by a reload (control.c), never freed, so a
      * call keeps the policy it started with. */
@@ -97,7 +97,7 @@ struct carom_global {
      * file): only then do faults set at run time apply (control.c). */
     bool chaos_asked;
 };
-extern struct carom_global carom__g;
+extern struct carom__global carom__g;
 
 /* The config reader every load and reload goes through (init.c): only a regular file
  * another user cannot have planted or edited. 0 with the text (malloc'd) and its stat, or
@@ -201,7 +201,7 @@ carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n);
 
 /* ---- fd.c: the per-fd table (the look-up is inline here) -------------------------------- */
 
-enum carom_fd_state {
+enum carom__fd_state {
     CAROM_FD_FRESH = 0,  /* a TCP socket nobody has connected yet */
     CAROM_FD_CONNECTING, /* non-blocking connect in progress: outcome not yet seen */
     CAROM_FD_CONNECTED,
@@ -211,7 +211,7 @@ enum carom_fd_state {
 #define CAROM_OPTS_MAX 12
 
 /* A connection's stream faults (chaos.c): decided once per connection, at its first I/O
- * call, so the per-call cost is a few loads. Only looked at while carom_fd.chaos_io. The
+ * call, so the per-call cost is a few loads. Only looked at while carom__fd_rec.chaos_io. The
  * counters of a direction belong to the thread doing that direction's I/O (a stream has
  * one reader and one writer at a time); the bits are atomic since both directions set
  * them. */
@@ -227,13 +227,13 @@ struct carom_opt {
     unsigned char val[32];
 };
 
-struct carom_fd {
-    struct carom_fd *next_free;
+struct carom__fd_rec {
+    struct carom__fd_rec *next_free;
     int domain, type, protocol;
     bool nonblock;     /* as far as socket()/fcntl() told us */
     bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
     bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
-    uint8_t state;     /* enum carom_fd_state */
+    uint8_t state;     /* enum carom__fd_state */
     unsigned nopts;
     struct carom_opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
@@ -257,20 +257,20 @@ struct carom_fd {
 
 /* Indexed by fd, sized from RLIMIT_NOFILE at init; NULL entries are untracked fds. Reads
  * are one relaxed load, so the pass-through costs one bounds check and one load. */
-extern _Atomic(struct carom_fd *) *carom__fds;
+extern _Atomic(struct carom__fd_rec *) *carom__fds;
 extern unsigned carom__nfds;
 
-static inline struct carom_fd *carom__fd(int fd)
+static inline struct carom__fd_rec *carom__fd(int fd)
 {
     if (CAROM_LIKELY((unsigned)fd >= carom__nfds)) return NULL;
     return atomic_load_explicit(&carom__fds[fd], memory_order_acquire);
 }
-struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol);
+struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol);
 void carom__fd_untrack(int fd);
 void carom__fd_copy(int from, int to); /* dup: `to` tracks what `from` tracked */
 /* fd no longer holds the socket f describes (closed where no wrapper saw it, the number
  * reused). A few system calls: only before acting on the descriptor. */
-bool carom__fd_stale(int fd, const struct carom_fd *f);
+bool carom__fd_stale(int fd, const struct carom__fd_rec *f);
 /* True in a vfork child (it runs in its parent's memory, so it must not change the
  * parent's fd table). One getpid: only on paths that change the table. */
 /* ---- proc.c: which process this is ------------------------------------------------------ */
@@ -284,21 +284,21 @@ bool carom__proc_owner_known(void);
 /* ---- connect.c, dns.c: the engine, applied ---------------------------------------------- */
 
 /* Binds policy and slot for the fd's peer; returns the policy. */
-const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
+const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len);
 /* Feeds an I/O error on a connected socket to its endpoint's cushion. */
-void carom__io_failed(struct carom_fd *f, int err);
+void carom__io_failed(struct carom__fd_rec *f, int err);
 /* A non-blocking connect's failure surfaced (SO_ERROR, second connect, first I/O): retry it
  * on the spot when the policy allows. Returns 0 when the socket is now connected, else
  * the errno the program should see. */
-int carom__nb_surface(int fd, struct carom_fd *f, int err);
+int carom__nb_surface(int fd, struct carom__fd_rec *f, int err);
 /* Outcome of a non-blocking connect seen as success. */
-void carom__nb_success(struct carom_fd *f);
+void carom__nb_success(struct carom__fd_rec *f);
 /* How many non-blocking connects await their outcome: poll() looks at its results only
  * while this is non-zero. A hint, kept by carom__nb_open/carom__nb_close. */
 extern _Atomic int carom__nb_pending;
-void carom__nb_open(struct carom_fd *f);
-void carom__nb_close(struct carom_fd *f);
+void carom__nb_open(struct carom__fd_rec *f);
+void carom__nb_close(struct carom__fd_rec *f);
 
 bool carom__retryable(const carom_policy *p, int err);
 
@@ -330,8 +330,8 @@ uint32_t carom__self(void);
  * ETIMEDOUT when the wait ran out (docs/configuration.md, "Rate limits and bulkheads"),
  * or EBADF when fd was closed during the wait (then f may be someone else's record: the
  * caller touches nothing of it). Costs one load and a branch when both limits are off. */
-int carom__limit_wait(int fd, struct carom_fd *f, const carom_shot_clock *clk, bool token);
-static inline int carom__limit_connect(int fd, struct carom_fd *f, const carom_shot_clock *clk)
+int carom__limit_wait(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk, bool token);
+static inline int carom__limit_connect(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk)
 {
     if (CAROM_LIKELY(!(f->pol->rate_limit | f->pol->max_connections))) /* pol is bound */
         return 0;
@@ -342,7 +342,7 @@ static inline int carom__limit_connect(int fd, struct carom_fd *f, const carom_s
 bool carom__limit_any(void);
 /* Only the connection slot, for a socket whose transfer libcurl's layer already paid a
  * token for. Same returns. */
-static inline int carom__limit_slot(int fd, struct carom_fd *f, const carom_shot_clock *clk)
+static inline int carom__limit_slot(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk)
 {
     if (CAROM_LIKELY(!f->pol->max_connections)) /* pol is bound */
         return 0;
@@ -357,9 +357,9 @@ struct carom_lease_hold {
     uint32_t holder;
     carom_leases *in;
 };
-void carom__limit_detach_slow(struct carom_fd *f, struct carom_lease_hold *h);
+void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom_lease_hold *h);
 void carom__limit_drop_slow(const struct carom_lease_hold *h);
-static inline void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
+static inline void carom__limit_detach(struct carom__fd_rec *f, struct carom_lease_hold *h)
 {
     h->lease = 0;
     if (CAROM_UNLIKELY(f && f->lease)) carom__limit_detach_slow(f, h);
@@ -368,7 +368,7 @@ static inline void carom__limit_drop(const struct carom_lease_hold *h)
 {
     if (CAROM_UNLIKELY(h->lease)) carom__limit_drop_slow(h);
 }
-static inline void carom__limit_release(struct carom_fd *f)
+static inline void carom__limit_release(struct carom__fd_rec *f)
 {
     if (CAROM_UNLIKELY(f->lease)) {
         struct carom_lease_hold h;
@@ -420,13 +420,13 @@ int carom__chaos_dns_error(const carom_policy *p, bool gai);
  * move and may be lowered (a short read or write, always legal on a stream socket).
  * Returns true when the call is answered here without the real call: *ret is its result
  * (-1 with errno set, 0 for an end of stream, n for a write a black hole swallowed). */
-bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
+bool carom__chaos_io_before(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n,
                             ssize_t *ret);
 /* After a real call on such a socket moved r >= 0 bytes: counts them, paces the next (a
  * MSG_PEEK consumed nothing and counts for nothing). */
-void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r);
+void carom__chaos_io_after(struct carom__fd_rec *f, int dir, int flags, ssize_t r);
 /* Before close() of such a socket: chaos.slow_close_ms. */
-void carom__chaos_close(struct carom_fd *f);
+void carom__chaos_close(struct carom__fd_rec *f);
 
 /* ---- http.c: HTTP header lines ---------------------------------------------------------- */
 
@@ -439,7 +439,7 @@ int64_t carom__http_content_range_start(const char *buf, size_t len);
 
 /* ---- events.c: the scoreboard hook -------------------------------------------------------- */
 
-struct carom_event {
+struct carom__event {
     const char *event; /* "shot", "retry", "open", ... */
     const char *policy;
     const char *endpoint;
@@ -451,10 +451,10 @@ struct carom_event {
     const char *detail; /* free text without payload: chaos fault name, ... */
 };
 /* Never blocks, never fails visibly. */
-void carom__emit(const struct carom_event *ev);
+void carom__emit(const struct carom__event *ev);
 /* The event as one JSON line (with the dropped count when non-zero) into out; its length,
  * 0 when it does not fit. Used by the emitter and by bench/bench_events.c. */
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
+size_t carom__event_encode(const struct carom__event *ev, uint64_t dropped, char *out, size_t cap);
 
 /* The program closes or replaces descriptors lo..hi. The check is inline, so a close or
  * dup2 of any other descriptor costs one load; only when the scoreboard's own socket is

@@ -75,7 +75,7 @@ static void sa_key(const struct sockaddr *a, char *buf, size_t len)
     memcpy(buf, c->key, sizeof c->key < len ? sizeof c->key : len);
 }
 
-const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
+const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len)
 {
     char name[CAROM_HOST_MAX];
@@ -104,22 +104,22 @@ const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct socka
 /* ---- events -----------------------------------------------------------------------------------
  */
 
-static void emit(const char *what, struct carom_fd *f, int attempt, int64_t delay, int64_t elapsed,
-                 int err)
+static void emit(const char *what, struct carom__fd_rec *f, int attempt, int64_t delay,
+                 int64_t elapsed, int err)
 {
-    struct carom_event ev = {.event = what,
-                             .policy = f->pol ? f->pol->name : "defaults",
-                             .endpoint = f->ep,
-                             .call = "connect",
-                             .attempt = attempt,
-                             .delay_ms = delay,
-                             .elapsed_ms = elapsed,
-                             .error = err ? carom_errno_name(err) : NULL};
+    struct carom__event ev = {.event = what,
+                              .policy = f->pol ? f->pol->name : "defaults",
+                              .endpoint = f->ep,
+                              .call = "connect",
+                              .attempt = attempt,
+                              .delay_ms = delay,
+                              .elapsed_ms = elapsed,
+                              .error = err ? carom_errno_name(err) : NULL};
     carom__emit(&ev);
 }
 
 /* Reports the cushion transition a recorded outcome caused. */
-static void transition(struct carom_fd *f, int tr)
+static void transition(struct carom__fd_rec *f, int tr)
 {
     if (tr == CAROM_CUSHION_OPEN)
         emit("open", f, 0, -1, -1, 0);
@@ -132,7 +132,7 @@ static void transition(struct carom_fd *f, int tr)
  * hung or killed holder is replaced within a couple of seconds (docs/configuration.md). */
 #define CONNECT_HOLD_MS 2000u
 
-static void shot_start(struct carom_fd *f, carom_shot *s, uint64_t now)
+static void shot_start(struct carom__fd_rec *f, carom_shot *s, uint64_t now)
 {
     carom__shot_start(s, f->pol, f->slot,
                       f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS,
@@ -141,7 +141,7 @@ static void shot_start(struct carom_fd *f, carom_shot *s, uint64_t now)
 
 /* The shot's one outcome enters the cushion; a success that ends a failing spell wakes the
  * herd. */
-static void shot_end(struct carom_fd *f, carom_shot *s, bool ok, uint64_t now)
+static void shot_end(struct carom__fd_rec *f, carom_shot *s, bool ok, uint64_t now)
 {
     bool wake = false;
     int tr = carom_shot_end(s, now, ok, &wake);
@@ -156,7 +156,7 @@ static carom_shot_result result_of(const carom_policy *p, int err)
                                       : CAROM_RESULT_FATAL;
 }
 
-void carom__io_failed(struct carom_fd *f, int err)
+void carom__io_failed(struct carom__fd_rec *f, int err)
 {
     switch (err) {
     case ECONNRESET:
@@ -204,7 +204,7 @@ static int wait_connected(int fd, int timeout_ms)
 /* Connect faults, injected below the retry engine: a refusal sends no packet at all; a
  * timeout waits out the attempt's timeout (1 s when none is set). Returns 0 or the errno
  * the real connect would have failed with. */
-static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
+static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
 {
     const carom_policy *p = f->pol;
     if (!p || !carom__g.chaos_on) return 0;
@@ -225,7 +225,7 @@ static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
  * program's descriptor (NULL for a private socket of a retry): if another thread closed
  * it during the wait, the number may be someone else's socket by then, whose flags must
  * not be touched. Returns 0 or an errno. */
-static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
+static int attempt(int fd, const struct carom__fd_rec *owner, struct carom__fd_rec *f,
                    const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
 {
     int chaos = chaos_connect(f, timeout_ms);
@@ -260,7 +260,7 @@ static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
  * program set, and its bind() if it made one. Private to the shim until install() puts
  * it in fd's place, so a retry's connect never touches a number the program may have
  * closed and reused meanwhile. Returns the socket, or -1 with *err. */
-static int fresh(int fd, const struct carom_fd *f, int family, int *err)
+static int fresh(int fd, const struct carom__fd_rec *f, int family, int *err)
 {
     int fl = carom__real.fcntl(fd, F_GETFL);
     int nfd = carom__real.socket(family, f->type | SOCK_CLOEXEC, f->protocol);
@@ -287,7 +287,7 @@ static int fresh(int fd, const struct carom_fd *f, int family, int *err)
  * forgets the record first and then waits while `replacing` is set (fd.c); both sides
  * use sequentially consistent atomics, so either we see the record gone or close() waits
  * for this dup3. Returns 0, EBADF when fd was closed meanwhile, or an errno. */
-static int install(int fd, struct carom_fd *f, int nfd, int family)
+static int install(int fd, struct carom__fd_rec *f, int nfd, int family)
 {
     int fdfl = carom__real.fcntl(fd, F_GETFD);
     atomic_store(&f->replacing, 1);
@@ -304,7 +304,7 @@ static int install(int fd, struct carom_fd *f, int nfd, int family)
 }
 
 /* A fresh, unconnected socket in fd's place. Returns 0 or an errno (EBADF: fd closed). */
-static int replace(int fd, struct carom_fd *f, int family)
+static int replace(int fd, struct carom__fd_rec *f, int family)
 {
     int e;
     int nfd = fresh(fd, f, family, &e);
@@ -314,7 +314,7 @@ static int replace(int fd, struct carom_fd *f, int family)
 /* One retry on a private socket (fresh), put in fd's place only once connected.
  * Returns 0 (fd connected), the attempt's errno, or -1 when fd was closed meanwhile
  * (nothing of fd's may be touched any more) or no socket could be made (*err says). */
-static int retry_once(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l,
+static int retry_once(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l,
                       uint32_t tmo, int *err)
 {
     int nfd = fresh(fd, f, a->sa_family, err);
@@ -339,7 +339,7 @@ static int retry_once(int fd, struct carom_fd *f, const struct sockaddr *a, sock
 /* ---- the shot -----------------------------------------------------------------------------------
  */
 
-static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, int err)
+static int try_pockets(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk, int err)
 {
     const carom_policy *p = f->pol;
     for (unsigned i = 0; i < p->npockets; i++) {
@@ -361,13 +361,13 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
             }
             if (e < 0) continue;
             if (e == 0) {
-                struct carom_event ev = {.event = "pocket",
-                                         .policy = p->name,
-                                         .endpoint = f->ep,
-                                         .call = "connect",
-                                         .delay_ms = -1,
-                                         .elapsed_ms = -1,
-                                         .detail = p->pocket[i].host};
+                struct carom__event ev = {.event = "pocket",
+                                          .policy = p->name,
+                                          .endpoint = f->ep,
+                                          .call = "connect",
+                                          .delay_ms = -1,
+                                          .elapsed_ms = -1,
+                                          .detail = p->pocket[i].host};
                 carom__emit(&ev);
                 carom__real.freeaddrinfo(res);
                 return 0;
@@ -383,8 +383,8 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
  * retry on a fresh socket after a delay, wait for the herd's attempt, or stop); then the
  * pockets. s is the caller's copy: f may be closed and reused by another thread while this
  * sleeps. Returns 0 (fd connected) or the last attempt's errno. */
-static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l, int err,
-                      carom_shot *s)
+static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l,
+                      int err, carom_shot *s)
 {
     const carom_policy *p = f->pol;
     carom__shot_retrying(s);
@@ -396,15 +396,15 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         if (st.act == CAROM_SHOT_WAIT) {
             carom__shot_wait(s, &st);
         } else {
-            struct carom_event ev = {.event = "retry",
-                                     .policy = p->name,
-                                     .endpoint = f->ep,
-                                     .call = "connect",
-                                     .attempt = (int)st.attempt,
-                                     .delay_ms = st.ms,
-                                     .elapsed_ms = -1,
-                                     .error = carom_errno_name(err),
-                                     .detail = st.joined ? "herd recovered" : NULL};
+            struct carom__event ev = {.event = "retry",
+                                      .policy = p->name,
+                                      .endpoint = f->ep,
+                                      .call = "connect",
+                                      .attempt = (int)st.attempt,
+                                      .delay_ms = st.ms,
+                                      .elapsed_ms = -1,
+                                      .error = carom_errno_name(err),
+                                      .detail = st.joined ? "herd recovered" : NULL};
             carom__emit(&ev);
             if (st.ms) carom__sleep_ms(st.ms);
         }
@@ -452,15 +452,15 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
     if (p->npockets && try_pockets(fd, f, &s->clk, err) == 0) return 0;
     if (err == ETIMEDOUT) /* leave no half-open attempt behind a failure */
         replace(fd, f, a->sa_family);
-    struct carom_event ev = {.event = "shot",
-                             .policy = p->name,
-                             .endpoint = f->ep,
-                             .call = "connect",
-                             .attempt = (int)s->attempts,
-                             .delay_ms = -1,
-                             .elapsed_ms = elapsed,
-                             .error = carom_errno_name(err),
-                             .detail = carom_shot_why_name(st.why)};
+    struct carom__event ev = {.event = "shot",
+                              .policy = p->name,
+                              .endpoint = f->ep,
+                              .call = "connect",
+                              .attempt = (int)s->attempts,
+                              .delay_ms = -1,
+                              .elapsed_ms = elapsed,
+                              .error = carom_errno_name(err),
+                              .detail = carom_shot_why_name(st.why)};
     carom__emit(&ev);
     return err;
 }
@@ -468,7 +468,7 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
 /* Remembers a bind() the program made, for the fresh sockets of later attempts. Asked
  * before the first attempt: after a failed connect the kernel may or may not have kept
  * its own automatic bind, and the two cannot be told apart then. */
-static void note_bind(int fd, struct carom_fd *f)
+static void note_bind(int fd, struct carom__fd_rec *f)
 {
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
@@ -488,7 +488,7 @@ static void note_bind(int fd, struct carom_fd *f)
     }
 }
 
-static struct carom_fd *adopt(int fd, const struct sockaddr *a)
+static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
 {
     if (a->sa_family != AF_INET && a->sa_family != AF_INET6) return NULL;
     int type = 0, proto = 0;
@@ -497,7 +497,7 @@ static struct carom_fd *adopt(int fd, const struct sockaddr *a)
         return NULL;
     l = sizeof proto;
     carom__real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-    struct carom_fd *f = carom__fd_track(fd, a->sa_family, type, proto);
+    struct carom__fd_rec *f = carom__fd_track(fd, a->sa_family, type, proto);
     if (f) {
         int fl = carom__real.fcntl(fd, F_GETFL);
         f->nonblock = fl >= 0 && (fl & O_NONBLOCK);
@@ -513,7 +513,7 @@ static int fail(int err)
 
 _Atomic int carom__nb_pending;
 
-void carom__nb_open(struct carom_fd *f)
+void carom__nb_open(struct carom__fd_rec *f)
 {
     if (!f->ticket_open) {
         f->ticket_open = true;
@@ -521,7 +521,7 @@ void carom__nb_open(struct carom_fd *f)
     }
 }
 
-void carom__nb_close(struct carom_fd *f)
+void carom__nb_close(struct carom__fd_rec *f)
 {
     if (f->ticket_open) {
         f->ticket_open = false;
@@ -530,7 +530,7 @@ void carom__nb_close(struct carom_fd *f)
 }
 
 /* The outcome of a non-blocking connect has surfaced as a failure. */
-int carom__nb_surface(int fd, struct carom_fd *f, int err)
+int carom__nb_surface(int fd, struct carom__fd_rec *f, int err)
 {
     if (!f->ticket_open) return err;
     carom__nb_close(f);
@@ -561,7 +561,7 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
     return err;
 }
 
-void carom__nb_success(struct carom_fd *f)
+void carom__nb_success(struct carom__fd_rec *f)
 {
     f->state = CAROM_FD_CONNECTED;
     if (f->ticket_open) {
@@ -575,7 +575,7 @@ void carom__nb_success(struct carom_fd *f)
 
 /* A second connect() on a socket whose non-blocking connect is in flight: the redis-cli
  * way of asking how it went. */
-static int second_connect(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l)
+static int second_connect(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l)
 {
     if (carom__real.connect(fd, a, l) == 0) {
         carom__nb_success(f);
@@ -593,7 +593,7 @@ static int second_connect(int fd, struct carom_fd *f, const struct sockaddr *a, 
 
 static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (!f) {
         if (!a || (a->sa_family != AF_INET && a->sa_family != AF_INET6))
             return carom__real.connect(fd, a, l);
@@ -749,7 +749,7 @@ static int carom_socket(int domain, int type, int protocol)
     }
     carom__init();
     if (carom__g.active) {
-        struct carom_fd *f = carom__fd_track(fd, domain, type, protocol);
+        struct carom__fd_rec *f = carom__fd_track(fd, domain, type, protocol);
         if (f && carom__curl_depth) f->curl_guarded = true;
     }
     return fd;
@@ -762,7 +762,7 @@ CAROM_EXPORT int socket(int domain, int type, int protocol)
 
 static int carom_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     int r = carom__real.setsockopt(fd, level, name, val, len);
     if (!f || r != 0 || len > sizeof f->opts[0].val || !val) return r;
     unsigned i;
@@ -784,7 +784,7 @@ CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, sockle
 
 static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (!f || level != SOL_SOCKET || name != SO_ERROR)
         return carom__real.getsockopt(fd, level, name, val, len);
     if (f->pending_err && val && len && *len >= sizeof(int)) {
@@ -829,7 +829,7 @@ static void settle_polled(struct pollfd *fds, nfds_t n)
 {
     for (nfds_t i = 0; i < n; i++) {
         if (!(fds[i].revents & (POLLERR | POLLHUP))) continue;
-        struct carom_fd *f = carom__fd(fds[i].fd);
+        struct carom__fd_rec *f = carom__fd(fds[i].fd);
         if (!f || f->state != CAROM_FD_CONNECTING || !f->ticket_open || !CAROM_ENTER()) continue;
         int err = 0;
         socklen_t l = sizeof err;

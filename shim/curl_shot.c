@@ -65,15 +65,15 @@ static const char *code_name(CURLcode c)
 static void emit(const struct carom__curl_rec *r, const char *what, int attempt, int64_t delay,
                  int64_t elapsed, const char *err, const char *detail)
 {
-    struct carom_event ev = {.event = what,
-                             .policy = r->pol ? r->pol->name : "defaults",
-                             .endpoint = r->ep,
-                             .call = "curl",
-                             .attempt = attempt,
-                             .delay_ms = delay,
-                             .elapsed_ms = elapsed,
-                             .error = err,
-                             .detail = detail};
+    struct carom__event ev = {.event = what,
+                              .policy = r->pol ? r->pol->name : "defaults",
+                              .endpoint = r->ep,
+                              .call = "curl",
+                              .attempt = attempt,
+                              .delay_ms = delay,
+                              .elapsed_ms = elapsed,
+                              .error = err,
+                              .detail = detail};
     carom__emit(&ev);
 }
 

@@ -138,14 +138,14 @@ static void dns_event(const char *what, const carom_policy *p, const char *node,
 {
     char ep[CAROM_EP_KEY_MAX];
     snprintf(ep, sizeof ep, "%.80s:%u", node, port);
-    struct carom_event ev = {.event = what,
-                             .policy = p->name,
-                             .endpoint = ep,
-                             .call = "getaddrinfo",
-                             .attempt = attempt,
-                             .delay_ms = delay,
-                             .elapsed_ms = elapsed,
-                             .error = err};
+    struct carom__event ev = {.event = what,
+                              .policy = p->name,
+                              .endpoint = ep,
+                              .call = "getaddrinfo",
+                              .attempt = attempt,
+                              .delay_ms = delay,
+                              .elapsed_ms = elapsed,
+                              .error = err};
     carom__emit(&ev);
 }
 

@@ -283,7 +283,7 @@ static void put_int(struct jbuf *b, const char *key, long long v)
 
 /* Formats ev into out (cap >= EVENT_MAX) as one JSON object of at most 511 bytes plus a
  * NUL, whatever the strings hold. Returns the length (0 if cap is too small). */
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap)
+size_t carom__event_encode(const struct carom__event *ev, uint64_t dropped, char *out, size_t cap)
 {
     if (cap < EVENT_MAX) return 0;
     struct timespec ts;
@@ -324,7 +324,7 @@ static uint64_t coarse_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void carom__emit(const struct carom_event *ev)
+void carom__emit(const struct carom__event *ev)
 {
     /* The no-listener path: one coarse clock read, one load, one add. */
     uint64_t now = coarse_ms();

@@ -18,32 +18,32 @@
 #endif
 
 /* Mapped at load (init.c), empty until init: carom__fd is one bounds check and one load. */
-_Atomic(struct carom_fd *) *carom__fds;
+_Atomic(struct carom__fd_rec *) *carom__fds;
 unsigned carom__nfds;
 
 /* fd records come from a pool that is never returned to the system: a thread that races
  * a close() with I/O on the same fd (a program bug) reads a recycled record, not freed
  * memory. */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct carom_fd *pool_free;
+static struct carom__fd_rec *pool_free;
 /* Set while this thread wants or holds pool_lock. socket() and close() are
  * async-signal-safe, so a signal handler may call them while the thread it interrupted
  * holds the lock: waiting for it then never ends (hostile_sigclose.sh). Such a nested call
  * takes no record (the socket goes untracked) or leaks one (never freed memory anyway). */
 static __thread volatile bool in_pool;
 
-static struct carom_fd *pool_get(void)
+static struct carom__fd_rec *pool_get(void)
 {
     if (in_pool) return NULL;
     in_pool = true; /* before the lock: a handler may land while we wait for it */
     pthread_mutex_lock(&pool_lock);
-    struct carom_fd *f = pool_free;
+    struct carom__fd_rec *f = pool_free;
     if (f) {
         pool_free = f->next_free;
     } else {
         size_t n = 64;
-        struct carom_fd *chunk = mmap(NULL, n * sizeof *chunk, PROT_READ | PROT_WRITE,
-                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        struct carom__fd_rec *chunk = mmap(NULL, n * sizeof *chunk, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (chunk != MAP_FAILED) {
             for (size_t i = 1; i < n; i++) {
                 chunk[i].next_free = pool_free;
@@ -57,7 +57,7 @@ static struct carom_fd *pool_get(void)
     return f;
 }
 
-static void pool_put(struct carom_fd *f)
+static void pool_put(struct carom__fd_rec *f)
 {
     if (in_pool) return;
     in_pool = true;
@@ -68,17 +68,17 @@ static void pool_put(struct carom_fd *f)
     in_pool = false;
 }
 
-struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
+struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol)
 {
     if ((unsigned)fd >= carom__nfds) return NULL;
-    struct carom_fd *f = pool_get();
+    struct carom__fd_rec *f = pool_get();
     if (!f) return NULL;
     memset(f, 0, sizeof *f);
     f->domain = domain;
     f->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     f->nonblock = (type & SOCK_NONBLOCK) != 0;
     f->protocol = protocol;
-    struct carom_fd *old = atomic_exchange(&carom__fds[fd], f);
+    struct carom__fd_rec *old = atomic_exchange(&carom__fds[fd], f);
     if (old) {
         carom__limit_release(old); /* limit: a number reused unseen frees its slot */
         pool_put(old);
@@ -89,7 +89,7 @@ struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol)
 void carom__fd_untrack(int fd)
 {
     if ((unsigned)fd >= carom__nfds) return;
-    struct carom_fd *old = atomic_exchange(&carom__fds[fd], NULL);
+    struct carom__fd_rec *old = atomic_exchange(&carom__fds[fd], NULL);
     if (old) {
         /* A connect retry on another thread may be putting a fresh socket in place right
          * now (connect.c, replace): let it finish, so the caller's real close() closes
@@ -107,7 +107,7 @@ void carom__fd_untrack(int fd)
  * wrapper could see (fclose() of an fdopen()ed socket, a raw close_range system call)
  * and the number now holds a pipe, a file or another socket (hostile_daemon.sh). Costs
  * system calls: only for the rare decisions that act on the descriptor. */
-bool carom__fd_stale(int fd, const struct carom_fd *f)
+bool carom__fd_stale(int fd, const struct carom__fd_rec *f)
 {
     int v = 0;
     socklen_t l = sizeof v;
@@ -136,20 +136,20 @@ bool carom__fd_stale(int fd, const struct carom_fd *f)
 
 void carom__fd_copy(int from, int to)
 {
-    struct carom_fd *src = carom__fd(from);
+    struct carom__fd_rec *src = carom__fd(from);
     if (!src) {
         carom__fd_untrack(to);
         return;
     }
     if ((unsigned)to >= carom__nfds) return;
-    struct carom_fd *f = pool_get();
+    struct carom__fd_rec *f = pool_get();
     if (!f) return;
     *f = *src;
     f->next_free = NULL;
     atomic_store(&f->replacing, 0);
     f->ticket_open = false; /* one outcome is owed once, by the original */
     f->lease = 0;           /* limit: and its connection slot is held by the original */
-    struct carom_fd *old = atomic_exchange(&carom__fds[to], f);
+    struct carom__fd_rec *old = atomic_exchange(&carom__fds[to], f);
     if (old) {
         carom__limit_release(old); /* limit: */
         pool_put(old);
@@ -169,7 +169,7 @@ void carom__fd_atfork(int phase)
 
 static int carom_close(int fd)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) {
         carom__emit_fd_closing(fd, fd);
         return carom__real.close(fd);
@@ -270,7 +270,7 @@ static int carom_fcntl(int fd, int cmd, void *arg)
         if (carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
         break;
     case F_SETFL: {
-        struct carom_fd *f = carom__fd(fd);
+        struct carom__fd_rec *f = carom__fd(fd);
         if (f) f->nonblock = ((long)arg & O_NONBLOCK) != 0;
         break;
     }

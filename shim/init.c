@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct carom_global carom__g;
+struct carom__global carom__g;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread bool initialising;
@@ -32,7 +32,7 @@ void carom__diag_line(void *ud, const char *line)
     size_t n = strlen(line);
     carom__real.write(2, line, n);
     carom__real.write(2, "\n", 1);
-    struct carom_event ev = {
+    struct carom__event ev = {
         .event = "config_error", .delay_ms = -1, .elapsed_ms = -1, .detail = line};
     carom__emit(&ev);
 }

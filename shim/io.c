@@ -19,7 +19,7 @@ enum { IO_IN = 0, IO_OUT = 1 };
  * really shuts the socket down, a short write or read, pacing, a cut stream, a black hole.
  * True when chaos answered the call itself (*r, errno set when -1). Only reached when the
  * fd's chaos_io flag is set, so a policy without faults pays one load. */
-static CAROM_NOINLINE bool io_chaos(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
+static CAROM_NOINLINE bool io_chaos(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n,
                                     ssize_t *r)
 {
     return carom__chaos_io_before(fd, f, dir, flags, n, r);
@@ -29,7 +29,7 @@ static CAROM_NOINLINE bool io_chaos(int fd, struct carom_fd *f, int dir, int fla
  * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
  * on with the real call, an errno to fail with, or -1 when fd turned out not to be the
  * socket f described (then only the bare real call is made). */
-static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
+static int io_before(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n)
 {
     (void)n;
     if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) ||
@@ -51,13 +51,13 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
                 if (!carom__vfork_child()) carom__fd_untrack(fd);
                 return -1; /* the record may be reused from here on: don't touch it */
             }
-            struct carom_event ev = {.event = "timeout",
-                                     .policy = f->pol->name,
-                                     .endpoint = f->ep,
-                                     .call = dir == IO_IN ? "recv" : "send",
-                                     .delay_ms = -1,
-                                     .elapsed_ms = f->pol->io_timeout_ms,
-                                     .error = "ETIMEDOUT"};
+            struct carom__event ev = {.event = "timeout",
+                                      .policy = f->pol->name,
+                                      .endpoint = f->ep,
+                                      .call = dir == IO_IN ? "recv" : "send",
+                                      .delay_ms = -1,
+                                      .elapsed_ms = f->pol->io_timeout_ms,
+                                      .error = "ETIMEDOUT"};
             carom__emit(&ev);
             carom__io_failed(f, ETIMEDOUT);
             return ETIMEDOUT;
@@ -70,7 +70,7 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
  * (retrying it if the policy says so) or feed the cushion. Returns true when the caller
  * should make the real call once more (the connect was retried and succeeded; nothing
  * was sent on the failed socket, so nothing is repeated). */
-static bool io_after(int fd, struct carom_fd *f, int err)
+static bool io_after(int fd, struct carom__fd_rec *f, int err)
 {
     if (err == EAGAIN || err == EINTR) return false;
     if (f->state == CAROM_FD_CONNECTING && f->ticket_open) {
@@ -105,7 +105,7 @@ static bool io_after(int fd, struct carom_fd *f, int err)
     return false;
 }
 
-static inline void io_ok(struct carom_fd *f)
+static inline void io_ok(struct carom__fd_rec *f)
 {
     if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING)) carom__nb_success(f);
 }
@@ -139,7 +139,7 @@ static inline void io_ok(struct carom_fd *f)
  * is looked at (io_after: the cushion, a descriptor reused behind our back); kept apart
  * from IO_BODY so this path saves two registers, not six, and stays under the target of
  * 80 instructions per call that bench/shim_cost.sh measures. */
-static inline bool io_plain(const struct carom_fd *f)
+static inline bool io_plain(const struct carom__fd_rec *f)
 {
     return f->state == CAROM_FD_CONNECTED && !f->chaos_io && !(f->pol && f->pol->io_timeout_ms);
 }
@@ -217,43 +217,46 @@ static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t len, size_t 
     return r;
 }
 
-static CAROM_NOINLINE ssize_t readv_chaos(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t readv_chaos(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                          int n)
 {
     size_t whole = n > 0 ? iov_len(v, (size_t)n) : 0, len = whole;
     IO_BODY(fd, IO_IN, 0, &len, readv_cut(fd, v, n, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t writev_chaos(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t writev_chaos(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                           int n)
 {
     size_t whole = n > 0 ? iov_len(v, (size_t)n) : 0, len = whole;
     IO_BODY(fd, IO_OUT, 0, &len, writev_cut(fd, v, n, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom_fd *f, const struct msghdr *m,
+static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom__fd_rec *f, const struct msghdr *m,
                                             int fl)
 {
     size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
     IO_BODY(fd, IO_OUT, fl, &len, sendmsg_cut(fd, m, fl, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t recvmsg_chaos(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t recvmsg_chaos(int fd, struct carom__fd_rec *f, struct msghdr *m,
+                                            int fl)
 {
     size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
     IO_BODY(fd, IO_IN, fl, &len, recvmsg_cut(fd, m, fl, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t read_slow(int fd, struct carom_fd *f, void *buf, size_t n)
+static CAROM_NOINLINE ssize_t read_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n)
 {
     IO_BODY(fd, IO_IN, 0, &n, carom__real.read(fd, buf, n));
 }
 
-static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf, size_t n)
+static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n)
 {
     IO_FAST(fd, f, carom__real.read(fd, buf, n), read_slow(fd, f, buf, n));
 }
 static inline ssize_t carom_read(int fd, void *buf, size_t n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.read(fd, buf, n);
     return read_tracked(fd, f, buf, n);
 }
@@ -262,18 +265,19 @@ CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
     return carom_read(fd, buf, n);
 }
 
-static CAROM_NOINLINE ssize_t write_slow(int fd, struct carom_fd *f, const void *buf, size_t n)
+static CAROM_NOINLINE ssize_t write_slow(int fd, struct carom__fd_rec *f, const void *buf, size_t n)
 {
     IO_BODY(fd, IO_OUT, 0, &n, carom__real.write(fd, buf, n));
 }
 
-static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const void *buf, size_t n)
+static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom__fd_rec *f, const void *buf,
+                                            size_t n)
 {
     IO_FAST(fd, f, carom__real.write(fd, buf, n), write_slow(fd, f, buf, n));
 }
 static inline ssize_t carom_write(int fd, const void *buf, size_t n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.write(fd, buf, n);
     return write_tracked(fd, f, buf, n);
 }
@@ -282,20 +286,21 @@ CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
     return carom_write(fd, buf, n);
 }
 
-static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                         int n)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return readv_chaos(fd, f, v, n);
     IO_BODY(fd, IO_IN, 0, NULL, carom__real.readv(fd, v, n));
 }
 
-static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom__fd_rec *f, const struct iovec *v,
                                             int n)
 {
     IO_FAST(fd, f, carom__real.readv(fd, v, n), readv_slow(fd, f, v, n));
 }
 static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.readv(fd, v, n);
     return readv_tracked(fd, f, v, n);
 }
@@ -304,20 +309,21 @@ CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
     return carom_readv(fd, v, n);
 }
 
-static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                          int n)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return writev_chaos(fd, f, v, n);
     IO_BODY(fd, IO_OUT, 0, NULL, carom__real.writev(fd, v, n));
 }
 
-static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom__fd_rec *f, const struct iovec *v,
                                              int n)
 {
     IO_FAST(fd, f, carom__real.writev(fd, v, n), writev_slow(fd, f, v, n));
 }
 static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.writev(fd, v, n);
     return writev_tracked(fd, f, v, n);
 }
@@ -326,20 +332,20 @@ CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
     return carom_writev(fd, v, n);
 }
 
-static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
+static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom__fd_rec *f, const void *buf, size_t n,
                                         int fl)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.send(fd, buf, n, fl));
 }
 
-static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
-                                           int fl)
+static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom__fd_rec *f, const void *buf,
+                                           size_t n, int fl)
 {
     IO_FAST(fd, f, carom__real.send(fd, buf, n, fl), send_slow(fd, f, buf, n, fl));
 }
 static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.send(fd, buf, n, fl);
     return send_tracked(fd, f, buf, n, fl);
 }
@@ -348,18 +354,20 @@ CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
     return carom_send(fd, buf, n, fl);
 }
 
-static CAROM_NOINLINE ssize_t recv_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t recv_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
+                                        int fl)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recv(fd, buf, n, fl));
 }
 
-static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
+                                           int fl)
 {
     IO_FAST(fd, f, carom__real.recv(fd, buf, n, fl), recv_slow(fd, f, buf, n, fl));
 }
 static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recv(fd, buf, n, fl);
     return recv_tracked(fd, f, buf, n, fl);
 }
@@ -368,21 +376,22 @@ CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
     return carom_recv(fd, buf, n, fl);
 }
 
-static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
-                                          int fl, const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom__fd_rec *f, const void *buf,
+                                          size_t n, int fl, const struct sockaddr *a, socklen_t l)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.sendto(fd, buf, n, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
-                                             int fl, const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom__fd_rec *f, const void *buf,
+                                             size_t n, int fl, const struct sockaddr *a,
+                                             socklen_t l)
 {
     IO_FAST(fd, f, carom__real.sendto(fd, buf, n, fl, a, l), sendto_slow(fd, f, buf, n, fl, a, l));
 }
 static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.sendto(fd, buf, n, fl, a, l);
     return sendto_tracked(fd, f, buf, n, fl, a, l);
 }
@@ -392,13 +401,13 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
     return carom_sendto(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl,
-                                            struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
+                                            int fl, struct sockaddr *a, socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom(fd, buf, n, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                                int fl, struct sockaddr *a, socklen_t *l)
 {
     IO_FAST(fd, f, carom__real.recvfrom(fd, buf, n, fl, a, l),
@@ -407,7 +416,7 @@ static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void 
 static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recvfrom(fd, buf, n, fl, a, l);
     return recvfrom_tracked(fd, f, buf, n, fl, a, l);
 }
@@ -416,21 +425,21 @@ CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockad
     return carom_recvfrom(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m,
+static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom__fd_rec *f, const struct msghdr *m,
                                            int fl)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return sendmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_OUT, fl, NULL, carom__real.sendmsg(fd, m, fl));
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m,
-                                              int fl)
+static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom__fd_rec *f,
+                                              const struct msghdr *m, int fl)
 {
     IO_FAST(fd, f, carom__real.sendmsg(fd, m, fl), sendmsg_slow(fd, f, m, fl));
 }
 static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.sendmsg(fd, m, fl);
     return sendmsg_tracked(fd, f, m, fl);
 }
@@ -439,19 +448,21 @@ CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
     return carom_sendmsg(fd, m, fl);
 }
 
-static CAROM_NOINLINE ssize_t recvmsg_slow(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t recvmsg_slow(int fd, struct carom__fd_rec *f, struct msghdr *m,
+                                           int fl)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return recvmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvmsg(fd, m, fl));
 }
 
-static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom__fd_rec *f, struct msghdr *m,
+                                              int fl)
 {
     IO_FAST(fd, f, carom__real.recvmsg(fd, m, fl), recvmsg_slow(fd, f, m, fl));
 }
 static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recvmsg(fd, m, fl);
     return recvmsg_tracked(fd, f, m, fl);
 }
@@ -461,20 +472,20 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 }
 
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
-static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                             size_t bl)
 {
     IO_BODY(fd, IO_IN, 0, &n, carom__real.read_chk(fd, buf, n, bl));
 }
 
-static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                                size_t bl)
 {
     IO_FAST(fd, f, carom__real.read_chk(fd, buf, n, bl), read_chk_slow(fd, f, buf, n, bl));
 }
 static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.read_chk(fd, buf, n, bl);
     return read_chk_tracked(fd, f, buf, n, bl);
 }
@@ -483,20 +494,20 @@ CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
     return carom_read_chk(fd, buf, n, bl);
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                             size_t bl, int fl)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recv_chk(fd, buf, n, bl, fl));
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                                size_t bl, int fl)
 {
     IO_FAST(fd, f, carom__real.recv_chk(fd, buf, n, bl, fl), recv_chk_slow(fd, f, buf, n, bl, fl));
 }
 static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recv_chk(fd, buf, n, bl, fl);
     return recv_chk_tracked(fd, f, buf, n, bl, fl);
 }
@@ -505,14 +516,15 @@ CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
     return carom_recv_chk(fd, buf, n, bl, fl);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
-                                                size_t bl, int fl, struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom__fd_rec *f, void *buf,
+                                                size_t n, size_t bl, int fl, struct sockaddr *a,
+                                                socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
-                                                   size_t bl, int fl, struct sockaddr *a,
+static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom__fd_rec *f, void *buf,
+                                                   size_t n, size_t bl, int fl, struct sockaddr *a,
                                                    socklen_t *l)
 {
     IO_FAST(fd, f, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l),
@@ -521,7 +533,7 @@ static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, v
 static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
     return recvfrom_chk_tracked(fd, f, buf, n, bl, fl, a, l);
 }

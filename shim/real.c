@@ -135,7 +135,7 @@ BOOT(int, gethostbyname2_r,
      (const char *n, int af, struct hostent *h, char *b, size_t l, struct hostent **r, int *e),
      (n, af, h, b, l, r, e), ERANGE)
 
-struct carom_real carom__real = {
+struct carom__real_calls carom__real = {
 #define B(n) .n = boot_##n
     B(socket),
     B(connect),
@@ -181,7 +181,7 @@ static void *next(const char *name, void *boot)
 
 static void bind_all(void)
 {
-    struct carom_real r;
+    struct carom__real_calls r;
 #define L(n, sym) *(void **)&r.n = next(sym, (void *)carom__real.n)
     L(socket, "socket");
     L(connect, "connect");
