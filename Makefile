@@ -47,6 +47,8 @@ SHIM_SRC   := $(wildcard shim/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
 UNIT_SRC   := $(wildcard tests/test_*.c)
 TPROG_SRC  := $(wildcard tests/prog/*.c)
+# The hostile test program is one program in several files, one per family of subcommands.
+HOSTILE_SRC := $(wildcard tests/prog/hostile/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -58,11 +60,12 @@ TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
 SHIM       := $(BUILD)/libcarom_shim.so
 CAROM      := $(BUILD)/carom
 UNIT       := $(BUILD)/tests/unit
-TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/prog/cprog_fortify
+TPROGS     := $(TPROG_SRC:tests/prog/%.c=$(BUILD)/tests/prog/%) $(BUILD)/tests/prog/cprog_fortify \
+  $(BUILD)/tests/prog/hostile
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BPROGS     := $(patsubst bench/prog/%.c,$(BUILD)/bench-prog/%,$(wildcard bench/prog/*.c))
 
-.PHONY: all test unit e2e bench deps install uninstall clean demo fuzz format check-layers deb FORCE
+.PHONY: all test unit e2e bench deps install uninstall clean demo fuzz format format-check check-layers deb FORCE
 .DELETE_ON_ERROR:
 
 all: $(SHIM) $(CAROM)
@@ -135,6 +138,10 @@ $(BUILD)/tests/prog/%: tests/prog/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -o $@ $< -lcurl -lpthread
 
+$(BUILD)/tests/prog/hostile: $(HOSTILE_SRC) tests/prog/hostile/hostile.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes -o $@ $(HOSTILE_SRC) -lcurl -lpthread
+
 # The same C test program built the way distributions build: _FORTIFY_SOURCE=2, so it
 # calls __read_chk, __recv_chk and friends.
 $(BUILD)/tests/prog/cprog_fortify: tests/prog/cprog.c
@@ -199,7 +206,7 @@ fuzz: deps
 # Installs only what is missing, so a second run costs a dpkg query and nothing else.
 DEB_PKGS := build-essential libinih-dev libcriterion-dev libcurl4-openssl-dev pkg-config \
   curl wget netcat-openbsd redis-tools python3 python3-prometheus-client strace valgrind \
-  clang libclang-rt-14-dev haproxy git procps iproute2 util-linux \
+  clang clang-format libclang-rt-14-dev haproxy git procps iproute2 util-linux \
   debhelper dpkg-dev fakeroot lintian man-db prometheus \
   libsocket-wrapper libfaketime proxychains4 libhiredis-dev redis-server
 deps:
@@ -248,14 +255,42 @@ deb: deps
 	@ls $(DEB_DIR)/*.deb
 
 format:
-	clang-format -i core/*.[ch] policy/*.[ch] shim/*.[ch] tools/*.[ch] tests/*.c tests/prog/*.c bench/*.c
+	clang-format -i core/*.[ch] policy/*.[ch] shim/*.[ch] tools/*.[ch] tests/*.c tests/prog/*.c \
+	  tests/prog/hostile/*.[ch] bench/*.c
 
-# core/ is the pure engine: no I/O or interposition headers may creep in.
+# The format check CI runs: every source in core/, shim/ and tools/ must already be what
+# clang-format (the repository's .clang-format) would write. Left out, until the session
+# that owns them reformats them:
+# - policy/: carom_policy.h, describe.c and load.c have drifted, and the whole folder is
+#   being rewritten around the key table (issue 16's policy step); it joins then.
+# - core/carom_core.h, cushion.c, shot.c, slots.c: drifted; core/ is being edited for the
+#   fleet mark (issue 18) and is reformatted after that lands.
+# - tools/cmd_control.c, tools/cmd_cushions.c, tools/carom_tools.h: drifted; being edited
+#   for the fleet (issue 18).
+FORMAT_EXCLUDE := core/carom_core.h core/cushion.c core/shot.c core/slots.c \
+  tools/cmd_control.c tools/cmd_cushions.c tools/carom_tools.h
+FORMAT_SRC := $(filter-out $(FORMAT_EXCLUDE),$(wildcard core/*.[ch] shim/*.[ch] tools/*.[ch]))
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "format-check: $(words $(FORMAT_SRC)) files clean"
+
+# The layer rules (HACKING.md): core/ is the pure engine, so no I/O or interposition header
+# may creep in; only shim/ interposes; tools/ uses the public headers only; policy/ does no
+# file I/O (callers pass the bytes in).
+# Known exception: policy/load.c's carom_policy_load still opens, reads and closes the file
+# it is given. It moves out of policy/ in the key-table step (issue 16); until then exactly
+# those three calls are allowed, and any other file I/O in policy/ fails the check.
+POLICY_IO_EXCEPTION := ^policy/load\.c:[0-9]+:.*(open\(path, O_RDONLY|read\(fd, buf \+ len|close\(fd\);)
 check-layers:
 	@! grep -nE '#include *<(sys/socket.h|dlfcn.h|netdb.h|ini.h|stdio.h|curl/|fcntl.h|unistd.h|stdlib.h)' core/*.[ch] || \
 	  { echo "core/ must stay pure"; exit 1; }
 	@! grep -nE 'dlsym|RTLD_NEXT|#include *"\.\./shim/' core/*.[ch] policy/*.[ch] || \
 	  { echo "only shim/ interposes"; exit 1; }
+	@! grep -nE '#include *"(\.\./shim/|\.\./policy/policy_int\.h|policy_int\.h)' tools/*.[ch] || \
+	  { echo "tools/ uses the public headers only (core/carom_core.h, policy/carom_policy.h)"; exit 1; }
+	@! grep -nE '(^|[^A-Za-z0-9_.>])(open|openat|read|pread|close|fopen|fdopen|fread|fgets|fclose)[[:space:]]*\(' \
+	  policy/*.c | grep -vE '$(POLICY_IO_EXCEPTION)' || \
+	  { echo "policy/ does no file I/O: the caller passes the bytes in"; exit 1; }
+	@echo "check-layers: ok"
 
 clean:
 	rm -rf build build-* $(FUZZ_BUILD)

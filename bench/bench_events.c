@@ -1,7 +1,7 @@
 /* bench_events.c: measures what a scoreboard event costs the host program, linked with
  * the shim's own emitter (build/shim/events.o): with nobody listening (the common case,
- * SPEC 6 says "near zero"), with a listener, and the JSON encoding alone. Prints one
- * `name value unit` line per figure for bench/run.sh. It must never send to a real
+ * near zero in docs/scoreboard.md, "Delivery"), with a listener, and the JSON encoding
+ * alone. Prints one `name value unit` line per figure for bench/run.sh. It must never send to a real
  * scoreboard (it points $CAROM_SCOREBOARD at a private path) or report a figure that
  * includes loop overhead it could have subtracted. */
 #include <errno.h>
@@ -15,12 +15,10 @@
 
 #include "../shim/carom_shim.h"
 
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
-
 /* What events.o needs from the rest of the shim: the real calls, and process state with
  * no table (so the socket path comes from $CAROM_SCOREBOARD). */
-struct carom_real carom__real = {.socket = socket, .close = close, .sendto = sendto};
-struct carom_global carom__g;
+struct carom__real_calls carom__real = {.socket = socket, .close = close, .sendto = sendto};
+struct carom__global carom__g;
 
 #define REPS 5
 #define KEEP(x) __asm__ __volatile__("" : : "r"(x) : "memory")
@@ -38,7 +36,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static const struct carom_event ev = {.event = "retry",
+static const struct carom__event ev = {.event = "retry",
                                       .policy = "payments",
                                       .endpoint = "api.pay.example.com:443",
                                       .call = "connect",

@@ -78,7 +78,7 @@ for spec in "socket_wrapper libsocket-wrapper libsocket_wrapper.so" \
 done
 attached=0
 [ -e "$(shm_path "$CAROM_CONFIG")" ] && attached=1
-# /bin/true opens no connection, so by design it never attaches (shim/state.c attaches at
+# /bin/true opens no connection, so by design it never attaches (shim/shm.c attaches at
 # the first endpoint look-up, sparing the many processes of a script that never connect).
 echo "startup_shm_attached $attached bool"
 # One connection to a listener of its own (io_loop connect 1): start-up, the attach to

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,12 +25,25 @@
 #define CAROM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CAROM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* ---- real symbols ------------------------------------------------------------------- */
+/* 64-bit FNV-1a over n bytes, continuing from h (start with CAROM_FNV1A_INIT): the shim's one
+ * copy (core's carom_slot_hash is the same function over a slot key). */
+#define CAROM_FNV1A_INIT 0xcbf29ce484222325ull
+static inline uint64_t carom__fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Declarations are grouped by the file that defines them (a section names its file). */
+
+/* ---- real.c: real symbols ------------------------------------------------------------ */
 
 /* Every pointer starts at a boot trampoline that binds all symbols (pthread_once) and then
  * forwards, so a wrapper called before the constructor (from another library's
  * constructor) still works and the hot path never tests for NULL. */
-struct carom_real {
+struct carom__real_calls {
     int (*socket)(int, int, int);
     int (*connect)(int, const struct sockaddr *, socklen_t);
     int (*close)(int);
@@ -59,18 +73,19 @@ struct carom_real {
     void (*freeaddrinfo)(struct addrinfo *);
     struct hostent *(*gethostbyname)(const char *);
     struct hostent *(*gethostbyname2)(const char *, int);
-    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **,
+                           int *);
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
                             int *);
 };
-extern struct carom_real carom__real;
+extern struct carom__real_calls carom__real;
 void carom__bind(void);
 
-/* ---- process state ------------------------------------------------------------------ */
+/* ---- init.c: process state, the config reader, init ------------------------------------ */
 
 /* Set once by carom__init (under pthread_once) and never changed after: readers need no
  * lock. `active` is false when CAROM_DISABLE=1, when the config was bad, or before init. */
-struct carom_global {
+struct carom__global {
     bool active;
     /* The policy table in force: replaced whole by a reload (control.c), never freed, so a
      * call keeps the policy it started with. */
@@ -82,23 +97,20 @@ struct carom_global {
      * file): only then do faults set at run time apply (control.c). */
     bool chaos_asked;
 };
-extern struct carom_global carom__g;
+extern struct carom__global carom__g;
 
-/* The config reader every load and reload goes through (state.c): only a regular file
+/* The config reader every load and reload goes through (init.c): only a regular file
  * another user cannot have planted or edited. 0 with the text (malloc'd) and its stat, or
  * -1 with *why (NULL: errno says). */
 int carom__read_config(const char *path, char **out, size_t *len, const char **why,
                        struct stat *st);
 /* One diagnostic line: to stderr with a raw write, and as a config_error event. */
 void carom__diag_line(void *ud, const char *line);
-/* The slots now follow table t (a reload with a new config): its shared table, or this
- * process's own. Slots handed out before stay valid. */
-void carom__slots_switch(const carom_table *t);
-/* The shared table's header words (enum carom_shm_word), NULL with per-process state or
- * before the first endpoint look-up. */
-_Atomic uint64_t *carom__slots_header(void);
+/* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
+ * wrapper, including one called while init itself runs (it then returns at once). */
+void carom__init(void);
 
-/* ---- live control (control.c) ----------------------------------------------------------- */
+/* ---- control.c: live control ----------------------------------------------------------- */
 
 /* At most once a second, at the next call that needs a policy (never on the I/O path): is
  * the config file changed (then reload it), and, with chaos enabled, has `carom chaos`
@@ -107,7 +119,8 @@ extern _Atomic uint64_t carom__control_next_ms;
 void carom__control_check_slow(uint64_t now_ms);
 static inline void carom__control_check(uint64_t now_ms)
 {
-    if (__builtin_expect(now_ms >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed), 0))
+    if (__builtin_expect(
+            now_ms >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed), 0))
         carom__control_check_slow(now_ms);
 }
 /* Called once by init with the file it loaded (NULL: none, nothing to watch). */
@@ -117,9 +130,24 @@ void carom__control_start(const char *path, const struct stat *st);
 const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
                                           const struct sockaddr *addr, uint16_t port);
 
-/* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
- * wrapper, including one called while init itself runs (it then returns at once). */
-void carom__init(void);
+/* ---- curl_real.c: the libcurl layer (the rest is in curl_int.h) ---------------------- */
+
+/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl_*.c):
+ * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
+ * what the libcurl layer already retries. */
+extern __thread int carom__curl_depth;
+
+/* ---- fork: init.c keeps the one atfork list; each file below gives it a handler ---------- */
+
+/* Each file with a lock gives the atfork list one handler: PREPARE takes the lock, PARENT
+ * and CHILD release it (CHILD may also reset per-process state). */
+enum { CAROM_ATFORK_PREPARE = 0, CAROM_ATFORK_PARENT = 1, CAROM_ATFORK_CHILD = 2 };
+void carom__curl_atfork(int phase); /* curl_rec.c */
+void carom__dns_atfork(int phase);  /* dns.c */
+void carom__fd_atfork(int phase);   /* fd.c */
+void carom__rng_atfork(int phase);  /* guard.c */
+
+/* ---- guard.c: the clock, the PRNG, sleeping, the recursion guard ------------------------- */
 
 /* Monotonic milliseconds: the clock every core call gets. */
 static inline uint64_t carom__now_ms(void)
@@ -144,30 +172,40 @@ void carom__sleep_ms(uint32_t ms);
  * (returning what to resume), so a siglongjmp out of a blocking call leaves it clear. */
 bool carom__enter(void *frame);
 void carom__leave(void);
+/* The asynchronous signals: every one but the faults a crash raises. */
+/* Builds the set carom__async_signals hands out, once, at load. */
+void carom__async_signals_prepare(void);
+void carom__async_signals(sigset_t *all);
 void *carom__guard_suspend(void);
 void carom__guard_resume(void *saved);
 #define CAROM_ENTER() carom__enter(__builtin_frame_address(0))
 
-/* ---- endpoint slots: a cushion and a budget per (policy, endpoint) ------------------- */
+/* ---- shm.c: endpoint slots, a cushion and a budget per (policy, endpoint) -------------- */
 
 /* The slot itself is core's carom_slot (its layout is shared with `carom cushions`). */
 #define CAROM_EP_KEY_MAX CAROM_SLOT_KEY_MAX
 
-/* The slot for policy p and endpoint key (created on first use). NULL only when the
- * table is full of recently used slots; callers then act without a cushion. */
-struct carom_slot *carom__slot(const carom_policy *p, const char *key);
-/* Maps (or creates) the shared table for t (shm.c): its slots, their count and its header
- * words. Returns 0, or -1 with a reason in why. */
+/* The slot for policy p and endpoint key (created on first use). NULL only when the table
+ * is full of recently used slots; callers then act without a cushion. */
+struct carom_slot *carom__slot_find(const carom_policy *p, const char *key);
+/* The slots now follow table t (a reload with a new config): its shared table, or this
+ * process's own. Slots handed out before stay valid. */
+void carom__slots_switch(const carom_table *t);
+/* The shared table's header words (enum carom_shm_word), NULL with per-process state or
+ * before the first endpoint look-up. */
+_Atomic uint64_t *carom__slots_header(void);
+/* Maps (or creates) the shared table for t: its slots, their count and its header words.
+ * Returns 0, or -1 with a reason in why. */
 int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,
                       _Atomic uint64_t **header, char *why, size_t whylen);
-/* The runtime chaos rules of a shared table whose header is h (shm.c). */
+/* The runtime chaos rules of a shared table whose header is h. */
 carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n);
 
-/* ---- per-fd table --------------------------------------------------------------------- */
+/* ---- fd.c: the per-fd table (the look-up is inline here) -------------------------------- */
 
-enum carom_fd_state {
-    CAROM_FD_FRESH = 0,   /* a TCP socket nobody has connected yet */
-    CAROM_FD_CONNECTING,  /* non-blocking connect in progress: outcome not yet seen */
+enum carom__fd_state {
+    CAROM_FD_FRESH = 0,  /* a TCP socket nobody has connected yet */
+    CAROM_FD_CONNECTING, /* non-blocking connect in progress: outcome not yet seen */
     CAROM_FD_CONNECTED,
     CAROM_FD_FAILED,
 };
@@ -175,7 +213,7 @@ enum carom_fd_state {
 #define CAROM_OPTS_MAX 12
 
 /* A connection's stream faults (chaos.c): decided once per connection, at its first I/O
- * call, so the per-call cost is a few loads. Only looked at while carom_fd.chaos_io. The
+ * call, so the per-call cost is a few loads. Only looked at while carom__fd_rec.chaos_io. The
  * counters of a direction belong to the thread doing that direction's I/O (a stream has
  * one reader and one writer at a time); the bits are atomic since both directions set
  * them. */
@@ -191,13 +229,13 @@ struct carom_opt {
     unsigned char val[32];
 };
 
-struct carom_fd {
-    struct carom_fd *next_free;
+struct carom__fd_rec {
+    struct carom__fd_rec *next_free;
     int domain, type, protocol;
-    bool nonblock;       /* as far as socket()/fcntl() told us */
-    bool curl_guarded;   /* a libcurl hook retries this transfer: no socket retries */
-    bool chaos_io;       /* the policy injects I/O faults: the I/O path asks chaos.c */
-    uint8_t state;       /* enum carom_fd_state */
+    bool nonblock;     /* as far as socket()/fcntl() told us */
+    bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
+    bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
+    uint8_t state;     /* enum carom__fd_state */
     unsigned nopts;
     struct carom_opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
@@ -211,7 +249,7 @@ struct carom_fd {
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
     struct carom_fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
-    _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
+    _Atomic int replacing;    /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
     uint16_t lease;
@@ -221,51 +259,52 @@ struct carom_fd {
 
 /* Indexed by fd, sized from RLIMIT_NOFILE at init; NULL entries are untracked fds. Reads
  * are one relaxed load, so the pass-through costs one bounds check and one load. */
-extern _Atomic(struct carom_fd *) *carom__fds;
+extern _Atomic(struct carom__fd_rec *) *carom__fds;
 extern unsigned carom__nfds;
 
-static inline struct carom_fd *carom__fd(int fd)
+static inline struct carom__fd_rec *carom__fd(int fd)
 {
-    if (CAROM_LIKELY((unsigned)fd >= carom__nfds))
-        return NULL;
+    if (CAROM_LIKELY((unsigned)fd >= carom__nfds)) return NULL;
     return atomic_load_explicit(&carom__fds[fd], memory_order_acquire);
 }
-struct carom_fd *carom__fd_track(int fd, int domain, int type, int protocol);
+struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol);
 void carom__fd_untrack(int fd);
 void carom__fd_copy(int from, int to); /* dup: `to` tracks what `from` tracked */
 /* fd no longer holds the socket f describes (closed where no wrapper saw it, the number
  * reused). A few system calls: only before acting on the descriptor. */
-bool carom__fd_stale(int fd, const struct carom_fd *f);
+bool carom__fd_stale(int fd, const struct carom__fd_rec *f);
 /* True in a vfork child (it runs in its parent's memory, so it must not change the
  * parent's fd table). One getpid: only on paths that change the table. */
+/* ---- proc.c: which process this is ------------------------------------------------------ */
+
 bool carom__vfork_child(void);
-/* proc.c: records the calling process as the owner of this memory (at load, and in every
+/* Records records the calling process as the owner of this memory (at load, and in every
  * fork child); whether that has happened yet. */
 void carom__proc_owner_set(void);
 bool carom__proc_owner_known(void);
 
-/* ---- the engine, applied (connect.c, io.c, dns.c) ------------------------------------- */
+/* ---- connect.c, dns.c: the engine, applied ---------------------------------------------- */
 
 /* Binds policy and slot for the fd's peer; returns the policy. */
-const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
+const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len);
 /* Feeds an I/O error on a connected socket to its endpoint's cushion. */
-void carom__io_failed(struct carom_fd *f, int err);
+void carom__io_failed(struct carom__fd_rec *f, int err);
 /* A non-blocking connect's failure surfaced (SO_ERROR, second connect, first I/O): retry it
  * on the spot when the policy allows. Returns 0 when the socket is now connected, else
  * the errno the program should see. */
-int carom__nb_surface(int fd, struct carom_fd *f, int err);
+int carom__nb_surface(int fd, struct carom__fd_rec *f, int err);
 /* Outcome of a non-blocking connect seen as success. */
-void carom__nb_success(struct carom_fd *f);
+void carom__nb_success(struct carom__fd_rec *f);
 /* How many non-blocking connects await their outcome: poll() looks at its results only
  * while this is non-zero. A hint, kept by carom__nb_open/carom__nb_close. */
 extern _Atomic int carom__nb_pending;
-void carom__nb_open(struct carom_fd *f);
-void carom__nb_close(struct carom_fd *f);
+void carom__nb_open(struct carom__fd_rec *f);
+void carom__nb_close(struct carom__fd_rec *f);
 
 bool carom__retryable(const carom_policy *p, int err);
 
-/* ---- the shot engine, applied (herd.c) ------------------------------------------------- */
+/* ---- herd.c: the shot engine, applied ------------------------------------------------- */
 
 /* Starts s at now_ms for policy p on slot (NULL: no shared state), with attempt_ms the
  * longest one attempt may hold the herd's lease. */
@@ -284,12 +323,7 @@ void carom__herd_wake(carom_herd *h);
 /* The calling thread's id, as the herd's lease names it. */
 uint32_t carom__self(void);
 
-/* Non-zero while this thread is inside a libcurl hook that guards the transfer (curl.c):
- * sockets created meanwhile are marked curl_guarded, so the socket layer does not retry
- * what the libcurl layer already retries. */
-extern __thread int carom__curl_depth;
-
-/* ---- rate limits and bulkheads (limit.c) ------------------------------------------------ */
+/* ---- limit.c: rate limits and bulkheads ------------------------------------------------ */
 
 /* Before a connect attempt of f (the record of fd), the first and every retry (retries
  * take tokens too): a connection slot when the policy sets max_connections (once per
@@ -298,8 +332,8 @@ extern __thread int carom__curl_depth;
  * ETIMEDOUT when the wait ran out (docs/configuration.md, "Rate limits and bulkheads"),
  * or EBADF when fd was closed during the wait (then f may be someone else's record: the
  * caller touches nothing of it). Costs one load and a branch when both limits are off. */
-int carom__limit_wait(int fd, struct carom_fd *f, const carom_shot_clock *clk, bool token);
-static inline int carom__limit_connect(int fd, struct carom_fd *f, const carom_shot_clock *clk)
+int carom__limit_wait(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk, bool token);
+static inline int carom__limit_connect(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk)
 {
     if (CAROM_LIKELY(!(f->pol->rate_limit | f->pol->max_connections))) /* pol is bound */
         return 0;
@@ -310,7 +344,7 @@ static inline int carom__limit_connect(int fd, struct carom_fd *f, const carom_s
 bool carom__limit_any(void);
 /* Only the connection slot, for a socket whose transfer libcurl's layer already paid a
  * token for. Same returns. */
-static inline int carom__limit_slot(int fd, struct carom_fd *f, const carom_shot_clock *clk)
+static inline int carom__limit_slot(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk)
 {
     if (CAROM_LIKELY(!f->pol->max_connections)) /* pol is bound */
         return 0;
@@ -325,20 +359,18 @@ struct carom_lease_hold {
     uint32_t holder;
     carom_leases *in;
 };
-void carom__limit_detach_slow(struct carom_fd *f, struct carom_lease_hold *h);
+void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom_lease_hold *h);
 void carom__limit_drop_slow(const struct carom_lease_hold *h);
-static inline void carom__limit_detach(struct carom_fd *f, struct carom_lease_hold *h)
+static inline void carom__limit_detach(struct carom__fd_rec *f, struct carom_lease_hold *h)
 {
     h->lease = 0;
-    if (CAROM_UNLIKELY(f && f->lease))
-        carom__limit_detach_slow(f, h);
+    if (CAROM_UNLIKELY(f && f->lease)) carom__limit_detach_slow(f, h);
 }
 static inline void carom__limit_drop(const struct carom_lease_hold *h)
 {
-    if (CAROM_UNLIKELY(h->lease))
-        carom__limit_drop_slow(h);
+    if (CAROM_UNLIKELY(h->lease)) carom__limit_drop_slow(h);
 }
-static inline void carom__limit_release(struct carom_fd *f)
+static inline void carom__limit_release(struct carom__fd_rec *f)
 {
     if (CAROM_UNLIKELY(f->lease)) {
         struct carom_lease_hold h;
@@ -357,7 +389,7 @@ int carom__limit_curl_reserve(const carom_policy *p, struct carom_slot *s, const
                               const carom_shot_clock *clk, char *errbuf, size_t errlen,
                               uint32_t *wait_ms);
 
-/* ---- chaos (chaos.c) ------------------------------------------------------------------- */
+/* ---- chaos.c: chaos ------------------------------------------------------------------- */
 
 enum carom_fault {
     CAROM_F_CONNECT_REFUSE,
@@ -396,15 +428,15 @@ int carom__chaos_dns_error(const carom_policy *p, bool gai);
  * move and may be lowered (a short read or write, always legal on a stream socket).
  * Returns true when the call is answered here without the real call: *ret is its result
  * (-1 with errno set, 0 for an end of stream, n for a write a black hole swallowed). */
-bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
+bool carom__chaos_io_before(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n,
                             ssize_t *ret);
 /* After a real call on such a socket moved r >= 0 bytes: counts them, paces the next (a
  * MSG_PEEK consumed nothing and counts for nothing). */
-void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r);
+void carom__chaos_io_after(struct carom__fd_rec *f, int dir, int flags, ssize_t r);
 /* Before close() of such a socket: chaos.slow_close_ms. */
-void carom__chaos_close(struct carom_fd *f);
+void carom__chaos_close(struct carom__fd_rec *f);
 
-/* ---- HTTP header lines (http.c) ----------------------------------------------------------- */
+/* ---- http.c: HTTP header lines ---------------------------------------------------------- */
 
 /* The status of a "HTTP/x yyy ..." line, 0 when buf is not one. */
 long carom__http_status(const char *buf, size_t len);
@@ -413,21 +445,24 @@ bool carom__http_accept_ranges(const char *buf, size_t len);
 /* The first byte of a "Content-Range: bytes N-M/T" line, -1 when there is none. */
 int64_t carom__http_content_range_start(const char *buf, size_t len);
 
-/* ---- scoreboard hook ------------------------------------------------------------------- */
+/* ---- events.c: the scoreboard hook -------------------------------------------------------- */
 
-struct carom_event {
-    const char *event;    /* "shot", "retry", "open", ... */
+struct carom__event {
+    const char *event; /* "shot", "retry", "open", ... */
     const char *policy;
     const char *endpoint;
-    const char *call;     /* "connect", "getaddrinfo", "recv", "curl" */
-    int attempt;          /* 0: not applicable */
-    int64_t delay_ms;     /* -1: not applicable */
-    int64_t elapsed_ms;   /* -1: not applicable */
-    const char *error;    /* NULL: ok / not applicable */
-    const char *detail;   /* free text without payload: chaos fault name, ... */
+    const char *call;   /* "connect", "getaddrinfo", "recv", "curl" */
+    int attempt;        /* 0: not applicable */
+    int64_t delay_ms;   /* -1: not applicable */
+    int64_t elapsed_ms; /* -1: not applicable */
+    const char *error;  /* NULL: ok / not applicable */
+    const char *detail; /* free text without payload: chaos fault name, ... */
 };
 /* Never blocks, never fails visibly. */
-void carom__emit(const struct carom_event *ev);
+void carom__emit(const struct carom__event *ev);
+/* The event as one JSON line (with the dropped count when non-zero) into out; its length,
+ * 0 when it does not fit. Used by the emitter and by bench/bench_events.c. */
+size_t carom__event_encode(const struct carom__event *ev, uint64_t dropped, char *out, size_t cap);
 
 /* The program closes or replaces descriptors lo..hi. The check is inline, so a close or
  * dup2 of any other descriptor costs one load; only when the scoreboard's own socket is
@@ -437,8 +472,13 @@ void carom__emit_fd_closed(int lo, int hi);
 static inline void carom__emit_fd_closing(int lo, int hi)
 {
     int fd = atomic_load_explicit(&carom__sb_fd, memory_order_relaxed);
-    if (CAROM_UNLIKELY(fd >= 0 && fd >= lo && fd <= hi))
-        carom__emit_fd_closed(lo, hi);
+    if (CAROM_UNLIKELY(fd >= 0 && fd >= lo && fd <= hi)) carom__emit_fd_closed(lo, hi);
 }
+
+/* ---- io.c: glibc declares these _FORTIFY_SOURCE twins only inside its fortify headers --- */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct sockaddr *a,
+                       socklen_t *l);
 
 #endif

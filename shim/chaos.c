@@ -40,10 +40,7 @@ static uint64_t mix(uint64_t z)
 
 static uint64_t str_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
+    return carom__fnv1a(CAROM_FNV1A_INIT, s, strlen(s));
 }
 
 /* The draw for the next call, and how many calls came before it (n). */
@@ -66,14 +63,14 @@ static void note(const carom_policy *p, enum carom_fault kind, const char *endpo
     char detail[80];
     snprintf(detail, sizeof detail, "%s seed=%llu", fault_names[kind],
              (unsigned long long)carom__g.chaos_seed);
-    struct carom_event ev = {.event = "chaos",
-                             .policy = p->name,
-                             .endpoint = endpoint,
-                             .call = call,
-                             .delay_ms = -1,
-                             .elapsed_ms = -1,
-                             .error = fault_names[kind],
-                             .detail = detail};
+    struct carom__event ev = {.event = "chaos",
+                              .policy = p->name,
+                              .endpoint = endpoint,
+                              .call = call,
+                              .delay_ms = -1,
+                              .elapsed_ms = -1,
+                              .error = fault_names[kind],
+                              .detail = detail};
     carom__emit(&ev);
 }
 
@@ -149,7 +146,7 @@ enum {
  * much longer than a slow link would (and a 200 KB body is not one burst then a sleep). */
 #define PACE_SLICES_PER_S 20u
 
-static uint8_t bits(const struct carom_fd *f)
+static uint8_t bits(const struct carom__fd_rec *f)
 {
     return atomic_load_explicit(&f->cx.on, memory_order_relaxed);
 }
@@ -162,7 +159,7 @@ static bool dir_on(const carom_policy *p, int dir)
 
 /* The per-connection decisions, each drawn once: the first N of chaos.first counts
  * connections for these. */
-static void arm(struct carom_fd *f)
+static void arm(struct carom__fd_rec *f)
 {
     const carom_policy *p = f->pol;
     const carom_chaos *c = &p->chaos;
@@ -202,7 +199,7 @@ static bool answer(ssize_t *ret, ssize_t v, int err)
  * fails with ETIMEDOUT, as a dead link does under that policy, else waits for as long as
  * the socket lives (a signal's handler runs and the wait resumes); a non-blocking read
  * says EAGAIN, and ETIMEDOUT once io_timeout_ms has passed since it first found nothing. */
-static bool blackhole_read(int fd, struct carom_fd *f, int flags, ssize_t *ret)
+static bool blackhole_read(int fd, struct carom__fd_rec *f, int flags, ssize_t *ret)
 {
     uint32_t tmo = f->pol->io_timeout_ms;
     int fl = carom__real.fcntl(fd, F_GETFL);
@@ -230,14 +227,14 @@ static bool blackhole_read(int fd, struct carom_fd *f, int flags, ssize_t *ret)
         if (r > 0 || (r < 0 && errno != EINTR)) break; /* dead: the real call says how */
         if (r == 0) {
             carom__guard_resume(g);
-            struct carom_event ev = {.event = "timeout",
-                                     .policy = f->pol->name,
-                                     .endpoint = f->ep,
-                                     .call = "recv",
-                                     .delay_ms = -1,
-                                     .elapsed_ms = tmo,
-                                     .error = "ETIMEDOUT",
-                                     .detail = "blackhole"};
+            struct carom__event ev = {.event = "timeout",
+                                      .policy = f->pol->name,
+                                      .endpoint = f->ep,
+                                      .call = "recv",
+                                      .delay_ms = -1,
+                                      .elapsed_ms = tmo,
+                                      .error = "ETIMEDOUT",
+                                      .detail = "blackhole"};
             carom__emit(&ev);
             carom__io_failed(f, ETIMEDOUT);
             return answer(ret, -1, ETIMEDOUT);
@@ -252,7 +249,7 @@ static bool blackhole_read(int fd, struct carom_fd *f, int flags, ssize_t *ret)
  * the limit is ever handed over); a send finds the write side shut and the real call
  * fails as the kernel makes it (EPIPE, and SIGPIPE unless the program asked for none),
  * while the peer sees a FIN. Reset mode: both ways die with ECONNRESET, as chaos.reset. */
-static bool cut(int fd, struct carom_fd *f, int dir, ssize_t *ret)
+static bool cut(int fd, struct carom__fd_rec *f, int dir, ssize_t *ret)
 {
     const carom_policy *p = f->pol;
     uint8_t bit = dir ? CAROM_CX_CUT_OUT : CAROM_CX_CUT_IN;
@@ -277,14 +274,15 @@ static bool cut(int fd, struct carom_fd *f, int dir, ssize_t *ret)
 }
 
 /* Waits until the direction's pacing allows the next call. */
-static void pace(struct carom_fd *f, int dir)
+static void pace(struct carom__fd_rec *f, int dir)
 {
     uint64_t now = carom__now_ns();
     uint64_t next = f->cx.next_ns[dir];
     if (next > now) carom__sleep_ms((uint32_t)((next - now + 999999u) / 1000000u));
 }
 
-bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n, ssize_t *ret)
+bool carom__chaos_io_before(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n,
+                            ssize_t *ret)
 {
     if (f->state != CAROM_FD_CONNECTED || !f->pol) return false;
     const carom_policy *p = f->pol;
@@ -325,7 +323,7 @@ bool carom__chaos_io_before(int fd, struct carom_fd *f, int dir, int flags, size
     return false;
 }
 
-void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r)
+void carom__chaos_io_after(struct carom__fd_rec *f, int dir, int flags, ssize_t r)
 {
     uint8_t on_bits = bits(f);
     if (r <= 0 || !(on_bits & CAROM_CX_ARMED) || (dir == 0 && (flags & MSG_PEEK))) return;
@@ -337,7 +335,7 @@ void carom__chaos_io_after(struct carom_fd *f, int dir, int flags, ssize_t r)
     }
 }
 
-void carom__chaos_close(struct carom_fd *f)
+void carom__chaos_close(struct carom__fd_rec *f)
 {
     const carom_policy *p = f->pol;
     if (!p || !p->chaos.slow_close_ms || f->state != CAROM_FD_CONNECTED) return;

@@ -16,17 +16,14 @@
 
 bool carom__retryable(const carom_policy *p, int err)
 {
-    if (err <= 0 || err >= 256)
-        return false;
+    if (err <= 0 || err >= 256) return false;
     return (p->retry_on[err >> 6] >> (err & 63)) & 1;
 }
 
 static uint16_t sa_port(const struct sockaddr *a)
 {
-    if (a->sa_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)a)->sin_port);
-    if (a->sa_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    if (a->sa_family == AF_INET) return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->sa_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
     return 0;
 }
 
@@ -68,7 +65,8 @@ static void sa_key(const struct sockaddr *a, char *buf, size_t len)
     }
     for (unsigned i = 0; i < KEY_CACHE; i++)
         if (key_cache[i].key[0] && memcmp(key_cache[i].addr, id, sizeof id) == 0) {
-            memcpy(buf, key_cache[i].key, sizeof key_cache[i].key < len ? sizeof key_cache[i].key : len);
+            memcpy(buf, key_cache[i].key,
+                   sizeof key_cache[i].key < len ? sizeof key_cache[i].key : len);
             return;
         }
     struct key_cached *c = &key_cache[key_next++ % KEY_CACHE];
@@ -77,7 +75,7 @@ static void sa_key(const struct sockaddr *a, char *buf, size_t len)
     memcpy(buf, c->key, sizeof c->key < len ? sizeof c->key : len);
 }
 
-const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct sockaddr *addr,
+const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len)
 {
     char name[CAROM_HOST_MAX];
@@ -85,43 +83,43 @@ const carom_policy *carom__fd_bind_policy(struct carom_fd *f, const struct socka
     carom__control_check(now);
     bool named = carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
     uint16_t port = sa_port(addr);
-    f->pol = carom__control_policy(
-        carom_policy_match(carom__g.table, named ? name : NULL, addr, port), named ? name : NULL,
-        addr, port);
+    f->pol =
+        carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
+                              named ? name : NULL, addr, port);
     char key[CAROM_EP_KEY_MAX];
     sa_key(addr, key, sizeof key);
     if (named)
         snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
     else
         memcpy(f->ep, key, sizeof f->ep);
-    f->slot = carom__slot(f->pol, key);
+    f->slot = carom__slot_find(f->pol, key);
     f->chaos_io = carom__chaos_io(f->pol);
     memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
-    if (len > sizeof f->peer)
-        len = sizeof f->peer;
+    if (len > sizeof f->peer) len = sizeof f->peer;
     memcpy(&f->peer, addr, len);
     f->peerlen = len;
     return f->pol;
 }
 
-/* ---- events ----------------------------------------------------------------------------------- */
+/* ---- events -----------------------------------------------------------------------------------
+ */
 
-static void emit(const char *what, struct carom_fd *f, int attempt, int64_t delay, int64_t elapsed,
-                 int err)
+static void emit(const char *what, struct carom__fd_rec *f, int attempt, int64_t delay,
+                 int64_t elapsed, int err)
 {
-    struct carom_event ev = {.event = what,
-                             .policy = f->pol ? f->pol->name : "defaults",
-                             .endpoint = f->ep,
-                             .call = "connect",
-                             .attempt = attempt,
-                             .delay_ms = delay,
-                             .elapsed_ms = elapsed,
-                             .error = err ? carom_errno_name(err) : NULL};
+    struct carom__event ev = {.event = what,
+                              .policy = f->pol ? f->pol->name : "defaults",
+                              .endpoint = f->ep,
+                              .call = "connect",
+                              .attempt = attempt,
+                              .delay_ms = delay,
+                              .elapsed_ms = elapsed,
+                              .error = err ? carom_errno_name(err) : NULL};
     carom__emit(&ev);
 }
 
 /* Reports the cushion transition a recorded outcome caused. */
-static void transition(struct carom_fd *f, int tr)
+static void transition(struct carom__fd_rec *f, int tr)
 {
     if (tr == CAROM_CUSHION_OPEN)
         emit("open", f, 0, -1, -1, 0);
@@ -134,30 +132,31 @@ static void transition(struct carom_fd *f, int tr)
  * hung or killed holder is replaced within a couple of seconds (docs/configuration.md). */
 #define CONNECT_HOLD_MS 2000u
 
-static void shot_start(struct carom_fd *f, carom_shot *s, uint64_t now)
+static void shot_start(struct carom__fd_rec *f, carom_shot *s, uint64_t now)
 {
     carom__shot_start(s, f->pol, f->slot,
-                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS, now);
+                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS,
+                      now);
 }
 
 /* The shot's one outcome enters the cushion; a success that ends a failing spell wakes the
  * herd. */
-static void shot_end(struct carom_fd *f, carom_shot *s, bool ok, uint64_t now)
+static void shot_end(struct carom__fd_rec *f, carom_shot *s, bool ok, uint64_t now)
 {
     bool wake = false;
     int tr = carom_shot_end(s, now, ok, &wake);
-    if (wake)
-        carom__herd_wake(s->env.herd);
+    if (wake) carom__herd_wake(s->env.herd);
     transition(f, tr);
 }
 
 static carom_shot_result result_of(const carom_policy *p, int err)
 {
-    return err == 0 ? CAROM_RESULT_OK
-                    : carom__retryable(p, err) ? CAROM_RESULT_RETRY : CAROM_RESULT_FATAL;
+    return err == 0                   ? CAROM_RESULT_OK
+           : carom__retryable(p, err) ? CAROM_RESULT_RETRY
+                                      : CAROM_RESULT_FATAL;
 }
 
-void carom__io_failed(struct carom_fd *f, int err)
+void carom__io_failed(struct carom__fd_rec *f, int err)
 {
     switch (err) {
     case ECONNRESET:
@@ -173,13 +172,13 @@ void carom__io_failed(struct carom_fd *f, int err)
     }
     /* A guarded transfer's outcome is the libcurl layer's to record, once. An error on an
      * established connection is an outcome of its own, outside any shot. */
-    if (f->curl_guarded || !f->slot || !f->pol || !f->pol->cushion_on)
-        return;
+    if (f->curl_guarded || !f->slot || !f->pol || !f->pol->cushion_on) return;
     transition(f, carom_cushion_record(&f->slot->cushion, &f->pol->cushion, carom__now_ms(),
                                        carom_cushion_current(&f->slot->cushion), false));
 }
 
-/* ---- one attempt ------------------------------------------------------------------------------ */
+/* ---- one attempt ------------------------------------------------------------------------------
+ */
 
 static int wait_connected(int fd, int timeout_ms)
 {
@@ -192,33 +191,29 @@ static int wait_connected(int fd, int timeout_ms)
             left = now >= until ? 0 : (int)(until - now);
         }
         int r = carom__real.poll(&p, 1, left);
-        if (r > 0)
-            break;
-        if (r == 0)
-            return ETIMEDOUT;
-        if (errno != EINTR)
-            return errno;
+        if (r > 0) break;
+        if (r == 0) return ETIMEDOUT;
+        if (errno != EINTR) return errno;
     }
     int err = 0;
     socklen_t l = sizeof err;
-    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
-        return errno;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) return errno;
     return err;
 }
 
 /* Connect faults, injected below the retry engine: a refusal sends no packet at all; a
  * timeout waits out the attempt's timeout (1 s when none is set). Returns 0 or the errno
  * the real connect would have failed with. */
-static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
+static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
 {
     const carom_policy *p = f->pol;
-    if (!p || !carom__g.chaos_on)
-        return 0;
+    if (!p || !carom__g.chaos_on) return 0;
     carom__chaos_latency(p, f->ep, "connect");
     carom__chaos_connect_latency(p, f->ep);
     if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
         return ECONNREFUSED;
-    if (carom__chaos(p, CAROM_F_CONNECT_TIMEOUT, p->chaos.connect_timeout, f->ep, "connect", NULL)) {
+    if (carom__chaos(p, CAROM_F_CONNECT_TIMEOUT, p->chaos.connect_timeout, f->ep, "connect",
+                     NULL)) {
         carom__sleep_ms(timeout_ms ? timeout_ms : 1000);
         return ETIMEDOUT;
     }
@@ -230,15 +225,13 @@ static int chaos_connect(struct carom_fd *f, uint32_t timeout_ms)
  * program's descriptor (NULL for a private socket of a retry): if another thread closed
  * it during the wait, the number may be someone else's socket by then, whose flags must
  * not be touched. Returns 0 or an errno. */
-static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
+static int attempt(int fd, const struct carom__fd_rec *owner, struct carom__fd_rec *f,
                    const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
 {
     int chaos = chaos_connect(f, timeout_ms);
-    if (chaos)
-        return chaos;
+    if (chaos) return chaos;
     int fl = carom__real.fcntl(fd, F_GETFL);
-    if (fl < 0)
-        return errno;
+    if (fl < 0) return errno;
     /* Both waits below can block for long: a handler may siglongjmp out of them, so the
      * guard is not held across them (hostile_sigsleep.sh, phase 3). */
     if (!(fl & O_NONBLOCK) && timeout_ms == 0) {
@@ -248,8 +241,7 @@ static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
         carom__guard_resume(g);
         return r == 0 ? 0 : e;
     }
-    if (!(fl & O_NONBLOCK))
-        carom__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    if (!(fl & O_NONBLOCK)) carom__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     int err = 0;
     if (carom__real.connect(fd, a, l) != 0) {
         err = errno;
@@ -268,7 +260,7 @@ static int attempt(int fd, const struct carom_fd *owner, struct carom_fd *f,
  * program set, and its bind() if it made one. Private to the shim until install() puts
  * it in fd's place, so a retry's connect never touches a number the program may have
  * closed and reused meanwhile. Returns the socket, or -1 with *err. */
-static int fresh(int fd, const struct carom_fd *f, int family, int *err)
+static int fresh(int fd, const struct carom__fd_rec *f, int family, int *err)
 {
     int fl = carom__real.fcntl(fd, F_GETFL);
     int nfd = carom__real.socket(family, f->type | SOCK_CLOEXEC, f->protocol);
@@ -277,25 +269,25 @@ static int fresh(int fd, const struct carom_fd *f, int family, int *err)
         return -1;
     }
     for (unsigned i = 0; i < f->nopts; i++)
-        carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val, f->opts[i].len);
+        carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val,
+                               f->opts[i].len);
     if (f->boundlen && f->bound.ss_family == family &&
         bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
         *err = errno;
         carom__real.close(nfd);
         return -1;
     }
-    if (fl >= 0)
-        carom__real.fcntl(nfd, F_SETFL, fl);
+    if (fl >= 0) carom__real.fcntl(nfd, F_SETFL, fl);
     return nfd;
 }
 
 /* Puts nfd in fd's place (keeping fd's close-on-exec flag) and closes nfd. Another
  * thread (or a signal handler) may have closed fd meanwhile, and the number may hold its
  * file by now: dup3 would put a socket in its place (hostile_closerace.sh). close()
- * forgets the record first and then waits while `replacing` is set (state.c); both sides
+ * forgets the record first and then waits while `replacing` is set (fd.c); both sides
  * use sequentially consistent atomics, so either we see the record gone or close() waits
  * for this dup3. Returns 0, EBADF when fd was closed meanwhile, or an errno. */
-static int install(int fd, struct carom_fd *f, int nfd, int family)
+static int install(int fd, struct carom__fd_rec *f, int nfd, int family)
 {
     int fdfl = carom__real.fcntl(fd, F_GETFD);
     atomic_store(&f->replacing, 1);
@@ -306,14 +298,13 @@ static int install(int fd, struct carom_fd *f, int nfd, int family)
     }
     atomic_store(&f->replacing, 0);
     carom__real.close(nfd);
-    if (r < 0)
-        return e;
+    if (r < 0) return e;
     f->domain = family;
     return 0;
 }
 
 /* A fresh, unconnected socket in fd's place. Returns 0 or an errno (EBADF: fd closed). */
-static int replace(int fd, struct carom_fd *f, int family)
+static int replace(int fd, struct carom__fd_rec *f, int family)
 {
     int e;
     int nfd = fresh(fd, f, family, &e);
@@ -323,12 +314,11 @@ static int replace(int fd, struct carom_fd *f, int family)
 /* One retry on a private socket (fresh), put in fd's place only once connected.
  * Returns 0 (fd connected), the attempt's errno, or -1 when fd was closed meanwhile
  * (nothing of fd's may be touched any more) or no socket could be made (*err says). */
-static int retry_once(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l,
+static int retry_once(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l,
                       uint32_t tmo, int *err)
 {
     int nfd = fresh(fd, f, a->sa_family, err);
-    if (nfd < 0)
-        return -1;
+    if (nfd < 0) return -1;
     int e = attempt(nfd, NULL, f, a, l, tmo);
     if (e) {
         carom__real.close(nfd);
@@ -346,22 +336,21 @@ static int retry_once(int fd, struct carom_fd *f, const struct sockaddr *a, sock
     return 0;
 }
 
-/* ---- the shot ----------------------------------------------------------------------------------- */
+/* ---- the shot -----------------------------------------------------------------------------------
+ */
 
-static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, int err)
+static int try_pockets(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk, int err)
 {
     const carom_policy *p = f->pol;
     for (unsigned i = 0; i < p->npockets; i++) {
-        if (carom_clock_left(clk, carom__now_ms()) == 0)
-            break;
+        if (carom_clock_left(clk, carom__now_ms()) == 0) break;
         char port[8];
         snprintf(port, sizeof port, "%u", p->pocket[i].port);
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
         void *g = carom__guard_suspend(); /* a resolution may block: see attempt() */
         int r = carom__real.getaddrinfo(p->pocket[i].host, port, &hints, &res);
         carom__guard_resume(g);
-        if (r != 0)
-            continue;
+        if (r != 0) continue;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
             uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
             int why = 0;
@@ -370,12 +359,15 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
                 carom__real.freeaddrinfo(res);
                 return err; /* closed meanwhile: not ours to fill */
             }
-            if (e < 0)
-                continue;
+            if (e < 0) continue;
             if (e == 0) {
-                struct carom_event ev = {.event = "pocket", .policy = p->name, .endpoint = f->ep,
-                                         .call = "connect", .delay_ms = -1, .elapsed_ms = -1,
-                                         .detail = p->pocket[i].host};
+                struct carom__event ev = {.event = "pocket",
+                                          .policy = p->name,
+                                          .endpoint = f->ep,
+                                          .call = "connect",
+                                          .delay_ms = -1,
+                                          .elapsed_ms = -1,
+                                          .detail = p->pocket[i].host};
                 carom__emit(&ev);
                 carom__real.freeaddrinfo(res);
                 return 0;
@@ -391,8 +383,8 @@ static int try_pockets(int fd, struct carom_fd *f, const carom_shot_clock *clk, 
  * retry on a fresh socket after a delay, wait for the herd's attempt, or stop); then the
  * pockets. s is the caller's copy: f may be closed and reused by another thread while this
  * sleeps. Returns 0 (fd connected) or the last attempt's errno. */
-static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l, int err,
-                      carom_shot *s)
+static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l,
+                      int err, carom_shot *s)
 {
     const carom_policy *p = f->pol;
     carom__shot_retrying(s);
@@ -400,19 +392,21 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
     carom_shot_step st;
     for (;;) {
         st = carom_shot_next(s, carom__now_ms(), carom__rng());
-        if (st.act == CAROM_SHOT_STOP)
-            break;
+        if (st.act == CAROM_SHOT_STOP) break;
         if (st.act == CAROM_SHOT_WAIT) {
             carom__shot_wait(s, &st);
         } else {
-            struct carom_event ev = {.event = "retry", .policy = p->name, .endpoint = f->ep,
-                                     .call = "connect", .attempt = (int)st.attempt,
-                                     .delay_ms = st.ms, .elapsed_ms = -1,
-                                     .error = carom_errno_name(err),
-                                     .detail = st.joined ? "herd recovered" : NULL};
+            struct carom__event ev = {.event = "retry",
+                                      .policy = p->name,
+                                      .endpoint = f->ep,
+                                      .call = "connect",
+                                      .attempt = (int)st.attempt,
+                                      .delay_ms = st.ms,
+                                      .elapsed_ms = -1,
+                                      .error = carom_errno_name(err),
+                                      .detail = st.joined ? "herd recovered" : NULL};
             carom__emit(&ev);
-            if (st.ms)
-                carom__sleep_ms(st.ms);
+            if (st.ms) carom__sleep_ms(st.ms);
         }
         /* Closed by another thread or a handler meanwhile (a watchdog aborting the
          * connect): the record may be someone else's now; touch nothing of it. */
@@ -420,8 +414,7 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
             carom_shot_abandon(s);
             return err;
         }
-        if (st.act == CAROM_SHOT_WAIT)
-            continue;
+        if (st.act == CAROM_SHOT_WAIT) continue;
         /* limit: retries take tokens too (shim/limit.c) */
         int lim = carom__limit_connect(fd, f, &s->clk);
         if (lim == EBADF) {
@@ -449,22 +442,25 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
         err = e;
         carom_shot_report(s, carom__now_ms(), result_of(p, err));
     }
-    if (st.why == CAROM_SHOT_BUDGET)
-        emit("budget_exhausted", f, (int)s->attempts + 1, -1, -1, err);
+    if (st.why == CAROM_SHOT_BUDGET) emit("budget_exhausted", f, (int)s->attempts + 1, -1, -1, err);
     shot_end(f, s, err == 0, carom__now_ms());
     int64_t elapsed = (int64_t)carom_clock_elapsed(&s->clk, carom__now_ms());
     if (err == 0) {
         emit("shot", f, (int)s->attempts, -1, elapsed, 0);
         return 0;
     }
-    if (p->npockets && try_pockets(fd, f, &s->clk, err) == 0)
-        return 0;
+    if (p->npockets && try_pockets(fd, f, &s->clk, err) == 0) return 0;
     if (err == ETIMEDOUT) /* leave no half-open attempt behind a failure */
         replace(fd, f, a->sa_family);
-    struct carom_event ev = {.event = "shot", .policy = p->name, .endpoint = f->ep,
-                             .call = "connect", .attempt = (int)s->attempts, .delay_ms = -1,
-                             .elapsed_ms = elapsed, .error = carom_errno_name(err),
-                             .detail = carom_shot_why_name(st.why)};
+    struct carom__event ev = {.event = "shot",
+                              .policy = p->name,
+                              .endpoint = f->ep,
+                              .call = "connect",
+                              .attempt = (int)s->attempts,
+                              .delay_ms = -1,
+                              .elapsed_ms = elapsed,
+                              .error = carom_errno_name(err),
+                              .detail = carom_shot_why_name(st.why)};
     carom__emit(&ev);
     return err;
 }
@@ -472,13 +468,12 @@ static int retry_loop(int fd, struct carom_fd *f, const struct sockaddr *a, sock
 /* Remembers a bind() the program made, for the fresh sockets of later attempts. Asked
  * before the first attempt: after a failed connect the kernel may or may not have kept
  * its own automatic bind, and the two cannot be told apart then. */
-static void note_bind(int fd, struct carom_fd *f)
+static void note_bind(int fd, struct carom__fd_rec *f)
 {
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
     f->boundlen = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0 || l > sizeof ss)
-        return;
+    if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0 || l > sizeof ss) return;
     bool own = false;
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)&ss;
@@ -493,17 +488,16 @@ static void note_bind(int fd, struct carom_fd *f)
     }
 }
 
-static struct carom_fd *adopt(int fd, const struct sockaddr *a)
+static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
 {
-    if (a->sa_family != AF_INET && a->sa_family != AF_INET6)
-        return NULL;
+    if (a->sa_family != AF_INET && a->sa_family != AF_INET6) return NULL;
     int type = 0, proto = 0;
     socklen_t l = sizeof type;
     if (carom__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 || type != SOCK_STREAM)
         return NULL;
     l = sizeof proto;
     carom__real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-    struct carom_fd *f = carom__fd_track(fd, a->sa_family, type, proto);
+    struct carom__fd_rec *f = carom__fd_track(fd, a->sa_family, type, proto);
     if (f) {
         int fl = carom__real.fcntl(fd, F_GETFL);
         f->nonblock = fl >= 0 && (fl & O_NONBLOCK);
@@ -519,7 +513,7 @@ static int fail(int err)
 
 _Atomic int carom__nb_pending;
 
-void carom__nb_open(struct carom_fd *f)
+void carom__nb_open(struct carom__fd_rec *f)
 {
     if (!f->ticket_open) {
         f->ticket_open = true;
@@ -527,7 +521,7 @@ void carom__nb_open(struct carom_fd *f)
     }
 }
 
-void carom__nb_close(struct carom_fd *f)
+void carom__nb_close(struct carom__fd_rec *f)
 {
     if (f->ticket_open) {
         f->ticket_open = false;
@@ -536,10 +530,9 @@ void carom__nb_close(struct carom_fd *f)
 }
 
 /* The outcome of a non-blocking connect has surfaced as a failure. */
-int carom__nb_surface(int fd, struct carom_fd *f, int err)
+int carom__nb_surface(int fd, struct carom__fd_rec *f, int err)
 {
-    if (!f->ticket_open)
-        return err;
+    if (!f->ticket_open) return err;
     carom__nb_close(f);
     if (err == 0) {
         carom__nb_success(f);
@@ -549,8 +542,7 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
         /* Closed behind our back, the number reused: not ours to retry (a retry would
          * dup3 a socket over whatever the program holds there now). */
         carom_shot_abandon(&f->shot);
-        if (!carom__vfork_child())
-            carom__fd_untrack(fd);
+        if (!carom__vfork_child()) carom__fd_untrack(fd);
         return err;
     }
     carom_shot s = f->shot; /* a copy: see retry_loop */
@@ -564,13 +556,12 @@ int carom__nb_surface(int fd, struct carom_fd *f, int err)
     }
     if (atomic_load(&carom__fds[fd]) == f) {
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
-        if (err)
-            carom__limit_release(f); /* limit: a failed socket holds no connection */
+        if (err) carom__limit_release(f); /* limit: a failed socket holds no connection */
     }
     return err;
 }
 
-void carom__nb_success(struct carom_fd *f)
+void carom__nb_success(struct carom__fd_rec *f)
 {
     f->state = CAROM_FD_CONNECTED;
     if (f->ticket_open) {
@@ -584,7 +575,7 @@ void carom__nb_success(struct carom_fd *f)
 
 /* A second connect() on a socket whose non-blocking connect is in flight: the redis-cli
  * way of asking how it went. */
-static int second_connect(int fd, struct carom_fd *f, const struct sockaddr *a, socklen_t l)
+static int second_connect(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l)
 {
     if (carom__real.connect(fd, a, l) == 0) {
         carom__nb_success(f);
@@ -595,49 +586,42 @@ static int second_connect(int fd, struct carom_fd *f, const struct sockaddr *a, 
         carom__nb_success(f);
         return fail(err);
     }
-    if (err == EALREADY || err == EINPROGRESS || err == EINTR)
-        return fail(err);
+    if (err == EALREADY || err == EINPROGRESS || err == EINTR) return fail(err);
     int e = carom__nb_surface(fd, f, err);
     return e ? fail(e) : 0;
 }
 
-int carom_connect(int fd, const struct sockaddr *a, socklen_t l);
-int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
+static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (!f) {
         if (!a || (a->sa_family != AF_INET && a->sa_family != AF_INET6))
             return carom__real.connect(fd, a, l);
         carom__init();
-        if (!carom__g.active || !(f = adopt(fd, a)))
-            return carom__real.connect(fd, a, l);
+        if (!carom__g.active || !(f = adopt(fd, a))) return carom__real.connect(fd, a, l);
     }
-    if (!a || a->sa_family != f->domain)
-        return carom__real.connect(fd, a, l);
+    if (!a || a->sa_family != f->domain) return carom__real.connect(fd, a, l);
     if (f->curl_guarded) {
         /* libcurl's layer retries this transfer; chaos still applies at the real call. */
         if (carom__g.chaos_on && CAROM_ENTER()) {
             carom__fd_bind_policy(f, a, l);
             int e = chaos_connect(f, f->pol->connect_timeout_ms);
             carom__leave();
-            if (e)
-                return fail(e);
+            if (e) return fail(e);
         }
-        /* limit: the transfer paid its token in curl.c; its socket takes a connection slot */
+        /* limit: the transfer paid its token in curl_shot.c; its socket takes a connection slot */
         if (carom__limit_any() && f->state == CAROM_FD_FRESH && CAROM_ENTER()) {
             carom__fd_bind_policy(f, a, l);
             int e = carom__limit_slot(fd, f, NULL);
             carom__leave();
-            if (e)
-                return fail(e);
+            if (e) return fail(e);
         }
         int r = carom__real.connect(fd, a, l);
         if (f->chaos_io && (r == 0 || errno == EINPROGRESS))
             f->state = CAROM_FD_CONNECTED; /* the I/O faults apply to libcurl's sockets too */
         return r;
     }
-    if (!CAROM_ENTER())
-        return carom__real.connect(fd, a, l);
+    if (!CAROM_ENTER()) return carom__real.connect(fd, a, l);
     int r;
     if (f->state == CAROM_FD_CONNECTING) {
         r = second_connect(fd, f, a, l);
@@ -683,8 +667,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         r = fail(lim);
         goto out;
     }
-    if (st.probe)
-        emit("half_open", f, 0, -1, -1, 0);
+    if (st.probe) emit("half_open", f, 0, -1, -1, 0);
     int err;
     if (nb) {
         if ((err = chaos_connect(f, p->connect_timeout_ms)) != 0) {
@@ -710,8 +693,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             }
         }
     } else {
-        err = attempt(fd, f, f, a, l,
-                      carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms));
+        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms));
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
             carom_shot_abandon(&s);
             r = fail(err);
@@ -739,8 +721,7 @@ int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     err = retry_loop(fd, f, a, l, err, &s);
     if (atomic_load(&carom__fds[fd]) == f) { /* else closed meanwhile: not ours to write */
         f->state = err ? CAROM_FD_FAILED : CAROM_FD_CONNECTED;
-        if (err)
-            carom__limit_release(f); /* limit: a failed socket holds no connection */
+        if (err) carom__limit_release(f); /* limit: a failed socket holds no connection */
     }
     r = err ? fail(err) : 0;
 out:
@@ -753,7 +734,8 @@ CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
     return carom_connect(fd, a, l);
 }
 
-/* ---- socket(), setsockopt(), getsockopt(SO_ERROR) ------------------------------------------------- */
+/* ---- socket(), setsockopt(), getsockopt(SO_ERROR)
+ * ------------------------------------------------- */
 
 static int carom_socket(int domain, int type, int protocol)
 {
@@ -762,15 +744,13 @@ static int carom_socket(int domain, int type, int protocol)
         (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM) {
         /* A number closed where no wrapper saw it (fclose, a raw system call) may still
          * carry a TCP record: a UDP or UNIX socket there must not inherit it. */
-        if (CAROM_UNLIKELY(carom__fd(fd) != NULL))
-            carom__fd_untrack(fd);
+        if (CAROM_UNLIKELY(carom__fd(fd) != NULL)) carom__fd_untrack(fd);
         return fd;
     }
     carom__init();
     if (carom__g.active) {
-        struct carom_fd *f = carom__fd_track(fd, domain, type, protocol);
-        if (f && carom__curl_depth)
-            f->curl_guarded = true;
+        struct carom__fd_rec *f = carom__fd_track(fd, domain, type, protocol);
+        if (f && carom__curl_depth) f->curl_guarded = true;
     }
     return fd;
 }
@@ -782,22 +762,18 @@ CAROM_EXPORT int socket(int domain, int type, int protocol)
 
 static int carom_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     int r = carom__real.setsockopt(fd, level, name, val, len);
-    if (!f || r != 0 || len > sizeof f->opts[0].val || !val)
-        return r;
+    if (!f || r != 0 || len > sizeof f->opts[0].val || !val) return r;
     unsigned i;
     for (i = 0; i < f->nopts; i++)
-        if (f->opts[i].level == level && f->opts[i].name == name)
-            break;
-    if (i == CAROM_OPTS_MAX)
-        return r;
+        if (f->opts[i].level == level && f->opts[i].name == name) break;
+    if (i == CAROM_OPTS_MAX) return r;
     f->opts[i].level = level;
     f->opts[i].name = name;
     f->opts[i].len = len;
     memcpy(f->opts[i].val, val, len);
-    if (i == f->nopts)
-        f->nopts++;
+    if (i == f->nopts) f->nopts++;
     return r;
 }
 
@@ -808,7 +784,7 @@ CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, sockle
 
 static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (!f || level != SOL_SOCKET || name != SO_ERROR)
         return carom__real.getsockopt(fd, level, name, val, len);
     if (f->pending_err && val && len && *len >= sizeof(int)) {
@@ -819,11 +795,9 @@ static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *l
         f->pending_err = 0;
         return 0;
     }
-    if (f->state != CAROM_FD_CONNECTING)
-        return carom__real.getsockopt(fd, level, name, val, len);
+    if (f->state != CAROM_FD_CONNECTING) return carom__real.getsockopt(fd, level, name, val, len);
     int r = carom__real.getsockopt(fd, level, name, val, len);
-    if (r != 0 || !val || !len || *len < sizeof(int) || !CAROM_ENTER())
-        return r;
+    if (r != 0 || !val || !len || *len < sizeof(int) || !CAROM_ENTER()) return r;
     int err;
     memcpy(&err, val, sizeof err);
     if (err == 0) {
@@ -831,8 +805,7 @@ static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *l
          * only a connected socket has a peer. */
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-            carom__nb_success(f);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) carom__nb_success(f);
     } else {
         err = carom__nb_surface(fd, f, err);
         memcpy(val, &err, sizeof err);
@@ -855,11 +828,9 @@ CAROM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *l
 static void settle_polled(struct pollfd *fds, nfds_t n)
 {
     for (nfds_t i = 0; i < n; i++) {
-        if (!(fds[i].revents & (POLLERR | POLLHUP)))
-            continue;
-        struct carom_fd *f = carom__fd(fds[i].fd);
-        if (!f || f->state != CAROM_FD_CONNECTING || !f->ticket_open || !CAROM_ENTER())
-            continue;
+        if (!(fds[i].revents & (POLLERR | POLLHUP))) continue;
+        struct carom__fd_rec *f = carom__fd(fds[i].fd);
+        if (!f || f->state != CAROM_FD_CONNECTING || !f->ticket_open || !CAROM_ENTER()) continue;
         int err = 0;
         socklen_t l = sizeof err;
         if (carom__real.getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err) {

@@ -100,39 +100,35 @@ static _Atomic uint64_t *overlay_hdr;
 static void chaos_rules(void)
 {
     _Atomic uint64_t *h = carom__slots_header();
-    if (!h)
-        return; /* no shared table yet (or per-process state): nothing set from outside */
+    if (!h) return; /* no shared table yet (or per-process state): nothing set from outside */
     uint64_t gen = atomic_load_explicit(&h[CAROM_SHM_H_CHAOS_GEN], memory_order_acquire);
-    if (h == overlay_hdr && gen == overlay_gen)
-        return;
+    if (h == overlay_hdr && gen == overlay_gen) return;
     overlay_hdr = h;
     overlay_gen = gen;
     unsigned n;
     carom_chaos_rule *rules = carom__shm_rules(h, &n);
     size_t cap = 64 + (size_t)n * (CAROM_SLOT_KEY_MAX + 2 * CAROM_CHAOS_TEXT_MAX + 64), used = 0;
     char *ini = malloc(cap);
-    if (!ini)
-        return;
+    if (!ini) return;
     used += (size_t)snprintf(ini, cap, "[defaults]\n");
     unsigned nset = 0;
     for (unsigned i = 0; i < n; i++) {
         carom_chaos_rule r;
-        if (!carom_chaos_rule_read(&rules[i], &r) || !r.endpoint[0])
-            continue;
+        if (!carom_chaos_rule_read(&rules[i], &r) || !r.endpoint[0]) continue;
         used += (size_t)snprintf(ini + used, cap - used, "[%s]\n", r.endpoint);
         /* KEY=VALUE words, each a chaos key without its prefix (checked by the command). */
         char *save = NULL;
         for (char *w = strtok_r(r.text, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
             char *eq = strchr(w, '=');
-            if (!eq)
-                continue;
+            if (!eq) continue;
             used += (size_t)snprintf(ini + used, cap - used, "chaos.%.*s = %s\n", (int)(eq - w), w,
                                      eq + 1);
         }
         nset++;
     }
     /* Rules written by something other than `carom chaos` may not parse: then none apply. */
-    carom_table *t = nset && used < cap ? carom_policy_parse(ini, used, "carom chaos", NULL, NULL) : NULL;
+    carom_table *t =
+        nset && used < cap ? carom_policy_parse(ini, used, "carom chaos", NULL, NULL) : NULL;
     free(ini);
     atomic_store(&overlay, t); /* the old one is kept: a call may still be reading it */
 }
@@ -150,21 +146,17 @@ const carom_policy *carom__control_policy(const carom_policy *p, const char *hos
                                           const struct sockaddr *addr, uint16_t port)
 {
     const carom_table *ov = atomic_load_explicit(&overlay, memory_order_acquire);
-    if (CAROM_LIKELY(!ov) || !carom__g.chaos_asked)
-        return p;
+    if (CAROM_LIKELY(!ov) || !carom__g.chaos_asked) return p;
     const carom_policy *rule = carom_policy_match(ov, host, addr, port);
-    if (rule == carom_policy_defaults(ov))
-        return p;
+    if (rule == carom_policy_defaults(ov)) return p;
     unsigned n = atomic_load_explicit(&nmerged, memory_order_acquire);
     for (unsigned i = 0; i < n && i < MERGED_MAX; i++) {
         const carom_policy *m = atomic_load_explicit(&merged[i].merged, memory_order_acquire);
-        if (m && merged[i].base == p && merged[i].rule == rule)
-            return m;
+        if (m && merged[i].base == p && merged[i].rule == rule) return m;
     }
     /* The endpoint's runtime faults replace its file faults; everything else is p's. */
     carom_policy *m = malloc(sizeof *m);
-    if (!m)
-        return p;
+    if (!m) return p;
     *m = *p;
     m->chaos = rule->chaos;
     unsigned i = atomic_fetch_add_explicit(&nmerged, 1, memory_order_acq_rel);
@@ -193,9 +185,7 @@ void carom__control_check_slow(uint64_t now_ms)
                                                  memory_order_relaxed) ||
         atomic_exchange_explicit(&checking, true, memory_order_acquire))
         return;
-    if (watch_path)
-        reload();
-    if (carom__g.chaos_asked)
-        chaos_rules();
+    if (watch_path) reload();
+    if (carom__g.chaos_asked) chaos_rules();
     atomic_store_explicit(&checking, false, memory_order_release);
 }

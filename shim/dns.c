@@ -34,7 +34,6 @@ static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stale *stale_tab;
 static unsigned stale_next;
 
-void carom__dns_atfork(int phase);
 void carom__dns_atfork(int phase)
 {
     if (phase == 0)
@@ -47,26 +46,21 @@ static bool same_query(const struct stale *s, const char *node, const char *serv
                        const struct addrinfo *h)
 {
     return s->stamp_ms && strcasecmp(s->node, node) == 0 &&
-           strcmp(s->service, service ? service : "") == 0 &&
-           s->family == (h ? h->ai_family : 0) && s->socktype == (h ? h->ai_socktype : 0) &&
-           s->protocol == (h ? h->ai_protocol : 0);
+           strcmp(s->service, service ? service : "") == 0 && s->family == (h ? h->ai_family : 0) &&
+           s->socktype == (h ? h->ai_socktype : 0) && s->protocol == (h ? h->ai_protocol : 0);
 }
 
 static void stale_store(const char *node, const char *service, const struct addrinfo *h,
                         const struct addrinfo *res)
 {
-    if (strlen(node) >= CAROM_HOST_MAX || (service && strlen(service) >= 32))
-        return;
+    if (strlen(node) >= CAROM_HOST_MAX || (service && strlen(service) >= 32)) return;
     pthread_mutex_lock(&stale_lock);
-    if (!stale_tab)
-        stale_tab = calloc(STALE_SLOTS, sizeof *stale_tab);
+    if (!stale_tab) stale_tab = calloc(STALE_SLOTS, sizeof *stale_tab);
     if (stale_tab) {
         struct stale *s = NULL;
         for (unsigned i = 0; i < STALE_SLOTS && !s; i++)
-            if (same_query(&stale_tab[i], node, service, h))
-                s = &stale_tab[i];
-        if (!s)
-            s = &stale_tab[stale_next++ % STALE_SLOTS];
+            if (same_query(&stale_tab[i], node, service, h)) s = &stale_tab[i];
+        if (!s) s = &stale_tab[stale_next++ % STALE_SLOTS];
         memset(s, 0, sizeof *s);
         strcpy(s->node, node);
         strcpy(s->service, service ? service : "");
@@ -74,8 +68,7 @@ static void stale_store(const char *node, const char *service, const struct addr
         s->socktype = h ? h->ai_socktype : 0;
         s->protocol = h ? h->ai_protocol : 0;
         for (const struct addrinfo *ai = res; ai && s->n < STALE_ADDRS; ai = ai->ai_next) {
-            if (ai->ai_addrlen > sizeof s->a[0].addr)
-                continue;
+            if (ai->ai_addrlen > sizeof s->a[0].addr) continue;
             s->a[s->n].family = ai->ai_family;
             s->a[s->n].socktype = ai->ai_socktype;
             s->a[s->n].protocol = ai->ai_protocol;
@@ -105,28 +98,26 @@ static struct addrinfo *stale_serve(const char *node, const char *service, const
     if (!found || !max_age_ms) /* dns_stale_ms = 0: never serve stale answers */
         return NULL;
     *age_ms = carom__now_ms() - copy.stamp_ms;
-    if (*age_ms > max_age_ms)
-        return NULL;
+    if (*age_ms > max_age_ms) return NULL;
     struct addrinfo *head = NULL, **tail = &head;
     for (int i = 0; i < copy.n; i++) {
         struct addrinfo *ai = calloc(1, sizeof *ai + copy.a[i].len);
-        if (!ai)
-            break;
+        if (!ai) break;
         ai->ai_family = copy.a[i].family;
         ai->ai_socktype = copy.a[i].socktype;
         ai->ai_protocol = copy.a[i].protocol;
         ai->ai_addrlen = copy.a[i].len;
         ai->ai_addr = (struct sockaddr *)(ai + 1);
         memcpy(ai->ai_addr, &copy.a[i].addr, copy.a[i].len);
-        if (i == 0 && h && (h->ai_flags & AI_CANONNAME))
-            ai->ai_canonname = strdup(node);
+        if (i == 0 && h && (h->ai_flags & AI_CANONNAME)) ai->ai_canonname = strdup(node);
         *tail = ai;
         tail = &ai->ai_next;
     }
     return head;
 }
 
-/* ---- helpers ----------------------------------------------------------------------------------- */
+/* ---- helpers -----------------------------------------------------------------------------------
+ */
 
 static bool numeric_host(const char *node)
 {
@@ -136,8 +127,7 @@ static bool numeric_host(const char *node)
 
 static uint16_t service_port(const char *service)
 {
-    if (!service)
-        return 0;
+    if (!service) return 0;
     char *end;
     unsigned long v = strtoul(service, &end, 10);
     return (*service && !*end && v <= 65535) ? (uint16_t)v : 0;
@@ -148,9 +138,14 @@ static void dns_event(const char *what, const carom_policy *p, const char *node,
 {
     char ep[CAROM_EP_KEY_MAX];
     snprintf(ep, sizeof ep, "%.80s:%u", node, port);
-    struct carom_event ev = {.event = what, .policy = p->name, .endpoint = ep, .call = "getaddrinfo",
-                             .attempt = attempt, .delay_ms = delay, .elapsed_ms = elapsed,
-                             .error = err};
+    struct carom__event ev = {.event = what,
+                              .policy = p->name,
+                              .endpoint = ep,
+                              .call = "getaddrinfo",
+                              .attempt = attempt,
+                              .delay_ms = delay,
+                              .elapsed_ms = elapsed,
+                              .error = err};
     carom__emit(&ev);
 }
 
@@ -173,11 +168,9 @@ static bool circuit_open(const struct sockaddr *a, uint16_t port)
         snprintf(key, sizeof key, "[%s]:%u", ip, port);
     }
     const carom_policy *p = carom_policy_match(carom__g.table, NULL, a, port);
-    if (!p->cushion_on)
-        return false;
-    struct carom_slot *s = carom__slot(p, key);
-    if (!s)
-        return false;
+    if (!p->cushion_on) return false;
+    struct carom_slot *s = carom__slot_find(p, key);
+    if (!s) return false;
     carom_cushion_view v;
     carom_cushion_peek(&s->cushion, &p->cushion, carom__now_ms(), &v);
     return v.mode == CAROM_CUSHION_OPEN;
@@ -187,8 +180,7 @@ static bool circuit_open(const struct sockaddr *a, uint16_t port)
  * them in order reaches a healthy one first. */
 static struct addrinfo *open_last(struct addrinfo *res, uint16_t port)
 {
-    if (!port || !res || !res->ai_next)
-        return res;
+    if (!port || !res || !res->ai_next) return res;
     struct addrinfo *good = NULL, **gt = &good, *bad = NULL, **bt = &bad;
     for (struct addrinfo *ai = res, *nx; ai; ai = nx) {
         nx = ai->ai_next;
@@ -214,7 +206,8 @@ static struct addrinfo *open_last(struct addrinfo *res, uint16_t port)
     return good;
 }
 
-/* ---- the shot of a name lookup ------------------------------------------------------------------- */
+/* ---- the shot of a name lookup
+ * ------------------------------------------------------------------- */
 
 /* A lookup holds its herd's lease this long: about a resolver's own timeout and retry. */
 #define DNS_HOLD_MS 5000u
@@ -234,8 +227,7 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
      * was most of a healthy lookup's cost. */
     char ep[CAROM_EP_KEY_MAX] = "";
     bool chaos = carom__g.chaos_on && (p->chaos.dns_fail > 0 || p->chaos.latency > 0);
-    if (chaos)
-        snprintf(ep, sizeof ep, "%.80s:%u", node, port);
+    if (chaos) snprintf(ep, sizeof ep, "%.80s:%u", node, port);
     uint64_t t0 = carom__now_ms();
     carom_shot s;
     bool started = false; /* the engine is started at the first failure: see above */
@@ -249,11 +241,9 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
         }
         if (st.retry) {
             dns_event("retry", p, node, port, (int)st.attempt, st.ms, -1, "EAI_AGAIN");
-            if (st.ms)
-                carom__sleep_ms(st.ms);
+            if (st.ms) carom__sleep_ms(st.ms);
         }
-        if (chaos)
-            carom__chaos_latency(p, ep, call);
+        if (chaos) carom__chaos_latency(p, ep, call);
         if (chaos && carom__chaos(p, CAROM_F_DNS_FAIL, p->chaos.dns_fail, ep, call, NULL)) {
             /* injected below the retry loop: no query is sent */
             r = carom__chaos_dns_error(p, again == EAI_AGAIN);
@@ -275,7 +265,7 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
             carom_shot_next(&s, t0, carom__rng()); /* the first attempt, just made */
             char key[CAROM_EP_KEY_MAX];
             snprintf(key, sizeof key, "%.80s:%u dns", node, port);
-            struct carom_slot *slot = carom__slot(p, key);
+            struct carom_slot *slot = carom__slot_find(p, key);
             if (slot) {
                 s.env.budget = &slot->budget;
                 s.env.herd = &slot->herd;
@@ -283,18 +273,20 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
             }
         }
         carom_shot_report(&s, carom__now_ms(),
-                          r == 0 ? CAROM_RESULT_OK : retry ? CAROM_RESULT_RETRY : CAROM_RESULT_FATAL);
+                          r == 0  ? CAROM_RESULT_OK
+                          : retry ? CAROM_RESULT_RETRY
+                                  : CAROM_RESULT_FATAL);
         st = carom_shot_next(&s, carom__now_ms(), carom__rng());
     }
     bool wake = false;
     carom_shot_end(&s, carom__now_ms(), r == 0, &wake);
-    if (wake)
-        carom__herd_wake(s.env.herd);
+    if (wake) carom__herd_wake(s.env.herd);
     *n = s.attempts;
     return r;
 }
 
-/* ---- getaddrinfo -------------------------------------------------------------------------------- */
+/* ---- getaddrinfo --------------------------------------------------------------------------------
+ */
 
 struct gai_ctx {
     const char *node, *service;
@@ -311,15 +303,14 @@ static int gai_once(void *vc)
 static int carom_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                              struct addrinfo **res)
 {
-    if (!node || numeric_host(node))
-        return carom__real.getaddrinfo(node, service, hints, res);
+    if (!node || numeric_host(node)) return carom__real.getaddrinfo(node, service, hints, res);
     carom__init();
     if (!carom__g.active || !CAROM_ENTER())
         return carom__real.getaddrinfo(node, service, hints, res);
     uint16_t port = service_port(service);
     carom__control_check(carom__now_ms());
-    const carom_policy *p =
-        carom__control_policy(carom_policy_match(carom__g.table, node, NULL, port), node, NULL, port);
+    const carom_policy *p = carom__control_policy(
+        carom_policy_match(carom__g.table, node, NULL, port), node, NULL, port);
     uint64_t t0 = carom__now_ms();
     struct gai_ctx c = {.node = node, .service = service, .hints = hints, .res = res};
     unsigned n = 0;
@@ -329,8 +320,7 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
         learn(node, *res);
         stale_store(node, service, hints, *res);
         *res = open_last(*res, port);
-        if (n > 1)
-            dns_event("shot", p, node, port, (int)n, -1, elapsed, NULL);
+        if (n > 1) dns_event("shot", p, node, port, (int)n, -1, elapsed, NULL);
     } else if (r == EAI_AGAIN || r == EAI_FAIL || r == EAI_SYSTEM) {
         /* Only failures of the resolver itself: a name that does not exist (EAI_NONAME)
          * is an answer, not an outage. */
@@ -341,7 +331,8 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
             dns_event("stale_dns", p, node, port, (int)n, -1, (int64_t)age, "EAI_AGAIN");
             r = 0;
         } else {
-            dns_event("shot", p, node, port, (int)n, -1, elapsed, r == EAI_AGAIN ? "EAI_AGAIN" : "EAI_FAIL");
+            dns_event("shot", p, node, port, (int)n, -1, elapsed,
+                      r == EAI_AGAIN ? "EAI_AGAIN" : "EAI_FAIL");
         }
     }
     carom__leave();
@@ -359,12 +350,12 @@ CAROM_EXPORT void freeaddrinfo(struct addrinfo *ai)
     carom__real.freeaddrinfo(ai);
 }
 
-/* ---- gethostbyname family ------------------------------------------------------------------------ */
+/* ---- gethostbyname family
+ * ------------------------------------------------------------------------ */
 
 static void learn_hostent(const char *name, const struct hostent *h)
 {
-    if (!h || (h->h_addrtype != AF_INET && h->h_addrtype != AF_INET6))
-        return;
+    if (!h || (h->h_addrtype != AF_INET && h->h_addrtype != AF_INET6)) return;
     uint64_t now = carom__now_ms();
     for (char **a = h->h_addr_list; a && *a; a++) {
         struct sockaddr_storage ss = {0};
@@ -409,7 +400,8 @@ struct hb_ctx {
 static int hb_plain(void *vc)
 {
     struct hb_ctx *c = vc;
-    c->ret = c->af ? carom__real.gethostbyname2(c->name, c->af) : carom__real.gethostbyname(c->name);
+    c->ret =
+        c->af ? carom__real.gethostbyname2(c->name, c->af) : carom__real.gethostbyname(c->name);
     return c->ret ? 0 : h_errno;
 }
 
@@ -420,8 +412,7 @@ static int hb_reentrant(void *vc)
                                                  c->h_errnop)
                   : carom__real.gethostbyname_r(c->name, c->buf, c->mem, c->len, c->result,
                                                 c->h_errnop);
-    if (c->rc == 0 && *c->result)
-        return 0;
+    if (c->rc == 0 && *c->result) return 0;
     return *c->h_errnop ? *c->h_errnop : HOST_NOT_FOUND;
 }
 
@@ -456,11 +447,15 @@ static int carom_gethostbyname2_r(const char *name, int af, struct hostent *buf,
     if (!name || !carom__g.active || numeric_host(name) || !CAROM_ENTER())
         return af ? carom__real.gethostbyname2_r(name, af, buf, mem, len, result, h_errnop)
                   : carom__real.gethostbyname_r(name, buf, mem, len, result, h_errnop);
-    struct hb_ctx c = {.name = name, .af = af, .buf = buf, .mem = mem, .len = len,
-                       .result = result, .h_errnop = h_errnop};
+    struct hb_ctx c = {.name = name,
+                       .af = af,
+                       .buf = buf,
+                       .mem = mem,
+                       .len = len,
+                       .result = result,
+                       .h_errnop = h_errnop};
     int herr = hb_retry(name, hb_reentrant, &c);
-    if (!herr)
-        learn_hostent(name, *result);
+    if (!herr) learn_hostent(name, *result);
     carom__leave();
     return c.rc;
 }

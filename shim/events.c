@@ -20,12 +20,12 @@
 #define EVENT_MAX 512
 #define QUIET_MS 1000 /* no listener: how long to drop before trying again */
 
-_Atomic int carom__sb_fd = -1; /* read inline by close/dup2 (carom_shim.h) */
+_Atomic int carom__sb_fd = -1;             /* read inline by close/dup2 (carom_shim.h) */
 static _Atomic uint64_t sb_quiet_until_ms; /* no listener: don't try before this */
 static _Atomic uint64_t sb_drops;
 static _Atomic int sb_opening;  /* one thread at a time creates the socket */
 static _Atomic int sb_inflight; /* sends between loading carom__sb_fd and finishing with it */
-static __thread int sb_sending;  /* this thread is inside a send (a handler may interrupt it) */
+static __thread int sb_sending; /* this thread is inside a send (a handler may interrupt it) */
 static _Atomic uint64_t sb_owner_ok_until_ms; /* the socket file's owner was checked */
 /* The kernel-assigned (autobind) abstract name of the socket in carom__sb_fd, written before the
  * fd is published: getsockname() proves a descriptor number still holds our socket. */
@@ -35,29 +35,18 @@ static _Atomic uint64_t sb_self_id;
 
 static uint64_t name_id(const struct sockaddr_un *sa, socklen_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ len;
-    const unsigned char *b = (const unsigned char *)sa;
-    for (socklen_t i = 0; i < len; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h | 1; /* never 0, the "none yet" value */
+    return carom__fnv1a(CAROM_FNV1A_INIT ^ len, sa, len) | 1; /* never 0, the "none yet" value */
 }
 static pthread_once_t sb_once = PTHREAD_ONCE_INIT;
 static struct sockaddr_un sb_to;
 static socklen_t sb_to_len; /* 0: no usable destination; every event is dropped */
 
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap);
-
 static void sb_resolve_path(void)
 {
     /* Before init has a table (a config error is being reported) only the environment
-     * can name the socket; carom_policy_scoreboard_path gives $CAROM_SCOREBOARD first. */
-    const char *p;
-    if (carom__g.table) {
-        p = carom_policy_scoreboard_path(carom__g.table);
-    } else {
-        p = secure_getenv("CAROM_SCOREBOARD");
-        if (!p || !*p) p = "/tmp/carom-scoreboard.sock";
-    }
+     * can name the socket; carom_policy_scoreboard_path gives $CAROM_SCOREBOARD first, and
+     * the default when there is no table. */
+    const char *p = carom_policy_scoreboard_path(carom__g.table);
     size_t n = strlen(p);
     if (n == 0 || n >= sizeof sb_to.sun_path)
         return; /* a truncated path would name some other socket: send nothing */
@@ -294,7 +283,7 @@ static void put_int(struct jbuf *b, const char *key, long long v)
 
 /* Formats ev into out (cap >= EVENT_MAX) as one JSON object of at most 511 bytes plus a
  * NUL, whatever the strings hold. Returns the length (0 if cap is too small). */
-size_t carom__event_encode(const struct carom_event *ev, uint64_t dropped, char *out, size_t cap)
+size_t carom__event_encode(const struct carom__event *ev, uint64_t dropped, char *out, size_t cap)
 {
     if (cap < EVENT_MAX) return 0;
     struct timespec ts;
@@ -335,7 +324,7 @@ static uint64_t coarse_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void carom__emit(const struct carom_event *ev)
+void carom__emit(const struct carom__event *ev)
 {
     /* The no-listener path: one coarse clock read, one load, one add. */
     uint64_t now = coarse_ms();
@@ -363,8 +352,7 @@ void carom__emit(const struct carom_event *ev)
         /* Not ours any more: never send into it. Forget it, unless this is a vfork child,
          * whose descriptors are not the parent's. */
         int expect = fd;
-        if (!carom__vfork_child())
-            atomic_compare_exchange_strong(&carom__sb_fd, &expect, -1);
+        if (!carom__vfork_child()) atomic_compare_exchange_strong(&carom__sb_fd, &expect, -1);
         fd = -1;
     }
     if (fd < 0) fd = sb_open();

@@ -48,8 +48,7 @@ void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *
 
 void carom__shot_retrying(carom_shot *s)
 {
-    if (!s->env.self)
-        s->env.self = carom__self();
+    if (!s->env.self) s->env.self = carom__self();
 }
 
 static long futex(_Atomic uint32_t *w, int op, uint32_t val, const struct timespec *ts)
@@ -59,8 +58,7 @@ static long futex(_Atomic uint32_t *w, int op, uint32_t val, const struct timesp
 
 void carom__shot_wait(carom_shot *s, const carom_shot_step *st)
 {
-    if (st->ms == 0)
-        return;
+    if (st->ms == 0) return;
     if (!s->env.herd) {
         carom__sleep_ms(st->ms);
         return;
@@ -81,6 +79,5 @@ void carom__shot_wait(carom_shot *s, const carom_shot_step *st)
 
 void carom__herd_wake(carom_herd *h)
 {
-    if (h)
-        futex(&h->word, FUTEX_WAKE, INT_MAX, NULL);
+    if (h) futex(&h->word, FUTEX_WAKE, INT_MAX, NULL);
 }

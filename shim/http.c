@@ -14,8 +14,7 @@ static bool prefix(const char *buf, size_t len, const char *p, size_t n)
 
 long carom__http_status(const char *buf, size_t len)
 {
-    if (len <= 5 || !prefix(buf, len, "HTTP/", 5))
-        return 0;
+    if (len <= 5 || !prefix(buf, len, "HTTP/", 5)) return 0;
     const char *s = memchr(buf, ' ', len);
     if (!s || s + 4 > buf + len || s[1] < '1' || s[1] > '9' || s[2] < '0' || s[2] > '9' ||
         s[3] < '0' || s[3] > '9')
@@ -25,8 +24,7 @@ long carom__http_status(const char *buf, size_t len)
 
 bool carom__http_accept_ranges(const char *buf, size_t len)
 {
-    if (len <= 14 || !prefix(buf, len, "Accept-Ranges:", 14))
-        return false;
+    if (len <= 14 || !prefix(buf, len, "Accept-Ranges:", 14)) return false;
     const char *v = buf + 14, *end = buf + len;
     while (v < end && *v == ' ')
         v++;
@@ -35,13 +33,11 @@ bool carom__http_accept_ranges(const char *buf, size_t len)
 
 int64_t carom__http_content_range_start(const char *buf, size_t len)
 {
-    if (len <= 20 || !prefix(buf, len, "Content-Range:", 14))
-        return -1;
+    if (len <= 20 || !prefix(buf, len, "Content-Range:", 14)) return -1;
     const char *s = buf + 14, *end = buf + len;
     while (s < end && *s == ' ')
         s++;
-    if (end - s <= 6 || strncasecmp(s, "bytes ", 6) != 0)
-        return -1;
+    if (end - s <= 6 || strncasecmp(s, "bytes ", 6) != 0) return -1;
     int64_t v = 0;
     const char *d = s + 6;
     for (; d < end && *d >= '0' && *d <= '9'; d++) {

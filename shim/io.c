@@ -1,8 +1,7 @@
-/* io.c: send/recv/read/write and friends (with their _FORTIFY_SOURCE _chk twins) on
- * tracked sockets, and the fd lifecycle calls that keep the per-fd table true (close,
- * close_range, dup*, fcntl). On an untracked fd each wrapper costs one table look-up and
- * then the real call; it must never allocate, lock or make an extra syscall there, and
- * never re-send or replay a byte. */
+/* io.c: stream I/O: send/recv/read/write and friends (with their _FORTIFY_SOURCE _chk
+ * twins) on tracked sockets; the descriptor lifecycle calls are in fd.c. On an untracked fd each
+ * wrapper costs one table look-up and then the real call; it must never allocate, lock or make an
+ * extra syscall there, and never re-send or replay a byte. */
 #include "carom_shim.h"
 
 #include <errno.h>
@@ -10,16 +9,6 @@
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
-
-/* glibc declares these only inside its fortify headers. */
-ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl);
-ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl, struct sockaddr *a,
-                       socklen_t *l);
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 enum { IO_IN = 0, IO_OUT = 1 };
 
@@ -30,7 +19,7 @@ enum { IO_IN = 0, IO_OUT = 1 };
  * really shuts the socket down, a short write or read, pacing, a cut stream, a black hole.
  * True when chaos answered the call itself (*r, errno set when -1). Only reached when the
  * fd's chaos_io flag is set, so a policy without faults pays one load. */
-static CAROM_NOINLINE bool io_chaos(int fd, struct carom_fd *f, int dir, int flags, size_t *n,
+static CAROM_NOINLINE bool io_chaos(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n,
                                     ssize_t *r)
 {
     return carom__chaos_io_before(fd, f, dir, flags, n, r);
@@ -40,7 +29,7 @@ static CAROM_NOINLINE bool io_chaos(int fd, struct carom_fd *f, int dir, int fla
  * outcome nobody asked about yet, or io_timeout_ms on a blocking socket. Returns 0 to go
  * on with the real call, an errno to fail with, or -1 when fd turned out not to be the
  * socket f described (then only the bare real call is made). */
-static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
+static int io_before(int fd, struct carom__fd_rec *f, int dir, int flags, size_t *n)
 {
     (void)n;
     if (!f->pol || !f->pol->io_timeout_ms || (flags & MSG_DONTWAIT) ||
@@ -62,13 +51,13 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
                 if (!carom__vfork_child()) carom__fd_untrack(fd);
                 return -1; /* the record may be reused from here on: don't touch it */
             }
-            struct carom_event ev = {.event = "timeout",
-                                     .policy = f->pol->name,
-                                     .endpoint = f->ep,
-                                     .call = dir == IO_IN ? "recv" : "send",
-                                     .delay_ms = -1,
-                                     .elapsed_ms = f->pol->io_timeout_ms,
-                                     .error = "ETIMEDOUT"};
+            struct carom__event ev = {.event = "timeout",
+                                      .policy = f->pol->name,
+                                      .endpoint = f->ep,
+                                      .call = dir == IO_IN ? "recv" : "send",
+                                      .delay_ms = -1,
+                                      .elapsed_ms = f->pol->io_timeout_ms,
+                                      .error = "ETIMEDOUT"};
             carom__emit(&ev);
             carom__io_failed(f, ETIMEDOUT);
             return ETIMEDOUT;
@@ -81,7 +70,7 @@ static int io_before(int fd, struct carom_fd *f, int dir, int flags, size_t *n)
  * (retrying it if the policy says so) or feed the cushion. Returns true when the caller
  * should make the real call once more (the connect was retried and succeeded; nothing
  * was sent on the failed socket, so nothing is repeated). */
-static bool io_after(int fd, struct carom_fd *f, int err)
+static bool io_after(int fd, struct carom__fd_rec *f, int err)
 {
     if (err == EAGAIN || err == EINTR) return false;
     if (f->state == CAROM_FD_CONNECTING && f->ticket_open) {
@@ -116,7 +105,7 @@ static bool io_after(int fd, struct carom_fd *f, int err)
     return false;
 }
 
-static inline void io_ok(struct carom_fd *f)
+static inline void io_ok(struct carom__fd_rec *f)
 {
     if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING)) carom__nb_success(f);
 }
@@ -150,7 +139,7 @@ static inline void io_ok(struct carom_fd *f)
  * is looked at (io_after: the cushion, a descriptor reused behind our back); kept apart
  * from IO_BODY so this path saves two registers, not six, and stays under the target of
  * 80 instructions per call that bench/shim_cost.sh measures. */
-static inline bool io_plain(const struct carom_fd *f)
+static inline bool io_plain(const struct carom__fd_rec *f)
 {
     return f->state == CAROM_FD_CONNECTED && !f->chaos_io && !(f->pol && f->pol->io_timeout_ms);
 }
@@ -228,43 +217,46 @@ static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t len, size_t 
     return r;
 }
 
-static CAROM_NOINLINE ssize_t readv_chaos(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t readv_chaos(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                          int n)
 {
     size_t whole = n > 0 ? iov_len(v, (size_t)n) : 0, len = whole;
     IO_BODY(fd, IO_IN, 0, &len, readv_cut(fd, v, n, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t writev_chaos(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t writev_chaos(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                           int n)
 {
     size_t whole = n > 0 ? iov_len(v, (size_t)n) : 0, len = whole;
     IO_BODY(fd, IO_OUT, 0, &len, writev_cut(fd, v, n, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom_fd *f, const struct msghdr *m,
+static CAROM_NOINLINE ssize_t sendmsg_chaos(int fd, struct carom__fd_rec *f, const struct msghdr *m,
                                             int fl)
 {
     size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
     IO_BODY(fd, IO_OUT, fl, &len, sendmsg_cut(fd, m, fl, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t recvmsg_chaos(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t recvmsg_chaos(int fd, struct carom__fd_rec *f, struct msghdr *m,
+                                            int fl)
 {
     size_t whole = m ? iov_len(m->msg_iov, m->msg_iovlen) : 0, len = whole;
     IO_BODY(fd, IO_IN, fl, &len, recvmsg_cut(fd, m, fl, len, whole));
 }
 
-static CAROM_NOINLINE ssize_t read_slow(int fd, struct carom_fd *f, void *buf, size_t n)
+static CAROM_NOINLINE ssize_t read_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n)
 {
     IO_BODY(fd, IO_IN, 0, &n, carom__real.read(fd, buf, n));
 }
 
-static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom_fd *f, void *buf, size_t n)
+static CAROM_NOINLINE ssize_t read_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n)
 {
     IO_FAST(fd, f, carom__real.read(fd, buf, n), read_slow(fd, f, buf, n));
 }
 static inline ssize_t carom_read(int fd, void *buf, size_t n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.read(fd, buf, n);
     return read_tracked(fd, f, buf, n);
 }
@@ -273,18 +265,19 @@ CAROM_EXPORT ssize_t read(int fd, void *buf, size_t n)
     return carom_read(fd, buf, n);
 }
 
-static CAROM_NOINLINE ssize_t write_slow(int fd, struct carom_fd *f, const void *buf, size_t n)
+static CAROM_NOINLINE ssize_t write_slow(int fd, struct carom__fd_rec *f, const void *buf, size_t n)
 {
     IO_BODY(fd, IO_OUT, 0, &n, carom__real.write(fd, buf, n));
 }
 
-static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom_fd *f, const void *buf, size_t n)
+static CAROM_NOINLINE ssize_t write_tracked(int fd, struct carom__fd_rec *f, const void *buf,
+                                            size_t n)
 {
     IO_FAST(fd, f, carom__real.write(fd, buf, n), write_slow(fd, f, buf, n));
 }
 static inline ssize_t carom_write(int fd, const void *buf, size_t n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.write(fd, buf, n);
     return write_tracked(fd, f, buf, n);
 }
@@ -293,20 +286,21 @@ CAROM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
     return carom_write(fd, buf, n);
 }
 
-static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t readv_slow(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                         int n)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return readv_chaos(fd, f, v, n);
     IO_BODY(fd, IO_IN, 0, NULL, carom__real.readv(fd, v, n));
 }
 
-static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+static CAROM_NOINLINE ssize_t readv_tracked(int fd, struct carom__fd_rec *f, const struct iovec *v,
                                             int n)
 {
     IO_FAST(fd, f, carom__real.readv(fd, v, n), readv_slow(fd, f, v, n));
 }
 static inline ssize_t carom_readv(int fd, const struct iovec *v, int n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.readv(fd, v, n);
     return readv_tracked(fd, f, v, n);
 }
@@ -315,20 +309,21 @@ CAROM_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
     return carom_readv(fd, v, n);
 }
 
-static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom_fd *f, const struct iovec *v, int n)
+static CAROM_NOINLINE ssize_t writev_slow(int fd, struct carom__fd_rec *f, const struct iovec *v,
+                                          int n)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return writev_chaos(fd, f, v, n);
     IO_BODY(fd, IO_OUT, 0, NULL, carom__real.writev(fd, v, n));
 }
 
-static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom_fd *f, const struct iovec *v,
+static CAROM_NOINLINE ssize_t writev_tracked(int fd, struct carom__fd_rec *f, const struct iovec *v,
                                              int n)
 {
     IO_FAST(fd, f, carom__real.writev(fd, v, n), writev_slow(fd, f, v, n));
 }
 static inline ssize_t carom_writev(int fd, const struct iovec *v, int n)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.writev(fd, v, n);
     return writev_tracked(fd, f, v, n);
 }
@@ -337,20 +332,20 @@ CAROM_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
     return carom_writev(fd, v, n);
 }
 
-static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
+static CAROM_NOINLINE ssize_t send_slow(int fd, struct carom__fd_rec *f, const void *buf, size_t n,
                                         int fl)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.send(fd, buf, n, fl));
 }
 
-static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
-                                           int fl)
+static CAROM_NOINLINE ssize_t send_tracked(int fd, struct carom__fd_rec *f, const void *buf,
+                                           size_t n, int fl)
 {
     IO_FAST(fd, f, carom__real.send(fd, buf, n, fl), send_slow(fd, f, buf, n, fl));
 }
 static inline ssize_t carom_send(int fd, const void *buf, size_t n, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.send(fd, buf, n, fl);
     return send_tracked(fd, f, buf, n, fl);
 }
@@ -359,18 +354,20 @@ CAROM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
     return carom_send(fd, buf, n, fl);
 }
 
-static CAROM_NOINLINE ssize_t recv_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t recv_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
+                                        int fl)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recv(fd, buf, n, fl));
 }
 
-static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom_fd *f, void *buf, size_t n, int fl)
+static CAROM_NOINLINE ssize_t recv_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
+                                           int fl)
 {
     IO_FAST(fd, f, carom__real.recv(fd, buf, n, fl), recv_slow(fd, f, buf, n, fl));
 }
 static inline ssize_t carom_recv(int fd, void *buf, size_t n, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recv(fd, buf, n, fl);
     return recv_tracked(fd, f, buf, n, fl);
 }
@@ -379,21 +376,22 @@ CAROM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
     return carom_recv(fd, buf, n, fl);
 }
 
-static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom_fd *f, const void *buf, size_t n,
-                                          int fl, const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_slow(int fd, struct carom__fd_rec *f, const void *buf,
+                                          size_t n, int fl, const struct sockaddr *a, socklen_t l)
 {
     IO_BODY(fd, IO_OUT, fl, &n, carom__real.sendto(fd, buf, n, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom_fd *f, const void *buf, size_t n,
-                                             int fl, const struct sockaddr *a, socklen_t l)
+static CAROM_NOINLINE ssize_t sendto_tracked(int fd, struct carom__fd_rec *f, const void *buf,
+                                             size_t n, int fl, const struct sockaddr *a,
+                                             socklen_t l)
 {
     IO_FAST(fd, f, carom__real.sendto(fd, buf, n, fl, a, l), sendto_slow(fd, f, buf, n, fl, a, l));
 }
 static inline ssize_t carom_sendto(int fd, const void *buf, size_t n, int fl,
                                    const struct sockaddr *a, socklen_t l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.sendto(fd, buf, n, fl, a, l);
     return sendto_tracked(fd, f, buf, n, fl, a, l);
 }
@@ -403,13 +401,13 @@ CAROM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const str
     return carom_sendto(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom_fd *f, void *buf, size_t n, int fl,
-                                            struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
+                                            int fl, struct sockaddr *a, socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom(fd, buf, n, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                                int fl, struct sockaddr *a, socklen_t *l)
 {
     IO_FAST(fd, f, carom__real.recvfrom(fd, buf, n, fl, a, l),
@@ -418,7 +416,7 @@ static CAROM_NOINLINE ssize_t recvfrom_tracked(int fd, struct carom_fd *f, void 
 static inline ssize_t carom_recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a,
                                      socklen_t *l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recvfrom(fd, buf, n, fl, a, l);
     return recvfrom_tracked(fd, f, buf, n, fl, a, l);
 }
@@ -427,21 +425,21 @@ CAROM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockad
     return carom_recvfrom(fd, buf, n, fl, a, l);
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom_fd *f, const struct msghdr *m,
+static CAROM_NOINLINE ssize_t sendmsg_slow(int fd, struct carom__fd_rec *f, const struct msghdr *m,
                                            int fl)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return sendmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_OUT, fl, NULL, carom__real.sendmsg(fd, m, fl));
 }
 
-static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom_fd *f, const struct msghdr *m,
-                                              int fl)
+static CAROM_NOINLINE ssize_t sendmsg_tracked(int fd, struct carom__fd_rec *f,
+                                              const struct msghdr *m, int fl)
 {
     IO_FAST(fd, f, carom__real.sendmsg(fd, m, fl), sendmsg_slow(fd, f, m, fl));
 }
 static inline ssize_t carom_sendmsg(int fd, const struct msghdr *m, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.sendmsg(fd, m, fl);
     return sendmsg_tracked(fd, f, m, fl);
 }
@@ -450,19 +448,21 @@ CAROM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
     return carom_sendmsg(fd, m, fl);
 }
 
-static CAROM_NOINLINE ssize_t recvmsg_slow(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t recvmsg_slow(int fd, struct carom__fd_rec *f, struct msghdr *m,
+                                           int fl)
 {
     if (CAROM_UNLIKELY(f->chaos_io)) return recvmsg_chaos(fd, f, m, fl);
     IO_BODY(fd, IO_IN, fl, NULL, carom__real.recvmsg(fd, m, fl));
 }
 
-static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom_fd *f, struct msghdr *m, int fl)
+static CAROM_NOINLINE ssize_t recvmsg_tracked(int fd, struct carom__fd_rec *f, struct msghdr *m,
+                                              int fl)
 {
     IO_FAST(fd, f, carom__real.recvmsg(fd, m, fl), recvmsg_slow(fd, f, m, fl));
 }
 static inline ssize_t carom_recvmsg(int fd, struct msghdr *m, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recvmsg(fd, m, fl);
     return recvmsg_tracked(fd, f, m, fl);
 }
@@ -472,20 +472,20 @@ CAROM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 }
 
 /* The _chk twins keep their buffer-size check by calling the real _chk function. */
-static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t read_chk_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                             size_t bl)
 {
     IO_BODY(fd, IO_IN, 0, &n, carom__real.read_chk(fd, buf, n, bl));
 }
 
-static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t read_chk_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                                size_t bl)
 {
     IO_FAST(fd, f, carom__real.read_chk(fd, buf, n, bl), read_chk_slow(fd, f, buf, n, bl));
 }
 static inline ssize_t carom_read_chk(int fd, void *buf, size_t n, size_t bl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.read_chk(fd, buf, n, bl);
     return read_chk_tracked(fd, f, buf, n, bl);
 }
@@ -494,20 +494,20 @@ CAROM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t bl)
     return carom_read_chk(fd, buf, n, bl);
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t recv_chk_slow(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                             size_t bl, int fl)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recv_chk(fd, buf, n, bl, fl));
 }
 
-static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
+static CAROM_NOINLINE ssize_t recv_chk_tracked(int fd, struct carom__fd_rec *f, void *buf, size_t n,
                                                size_t bl, int fl)
 {
     IO_FAST(fd, f, carom__real.recv_chk(fd, buf, n, bl, fl), recv_chk_slow(fd, f, buf, n, bl, fl));
 }
 static inline ssize_t carom_recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recv_chk(fd, buf, n, bl, fl);
     return recv_chk_tracked(fd, f, buf, n, bl, fl);
 }
@@ -516,14 +516,15 @@ CAROM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t bl, int fl)
     return carom_recv_chk(fd, buf, n, bl, fl);
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom_fd *f, void *buf, size_t n,
-                                                size_t bl, int fl, struct sockaddr *a, socklen_t *l)
+static CAROM_NOINLINE ssize_t recvfrom_chk_slow(int fd, struct carom__fd_rec *f, void *buf,
+                                                size_t n, size_t bl, int fl, struct sockaddr *a,
+                                                socklen_t *l)
 {
     IO_BODY(fd, IO_IN, fl, &n, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l));
 }
 
-static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, void *buf, size_t n,
-                                                   size_t bl, int fl, struct sockaddr *a,
+static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom__fd_rec *f, void *buf,
+                                                   size_t n, size_t bl, int fl, struct sockaddr *a,
                                                    socklen_t *l)
 {
     IO_FAST(fd, f, carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l),
@@ -532,7 +533,7 @@ static CAROM_NOINLINE ssize_t recvfrom_chk_tracked(int fd, struct carom_fd *f, v
 static inline ssize_t carom_recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int fl,
                                          struct sockaddr *a, socklen_t *l)
 {
-    struct carom_fd *f = carom__fd(fd);
+    struct carom__fd_rec *f = carom__fd(fd);
     if (CAROM_LIKELY(!f)) return carom__real.recvfrom_chk(fd, buf, n, bl, fl, a, l);
     return recvfrom_chk_tracked(fd, f, buf, n, bl, fl, a, l);
 }
@@ -540,139 +541,4 @@ CAROM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t bl, int 
                                     struct sockaddr *a, socklen_t *l)
 {
     return carom_recvfrom_chk(fd, buf, n, bl, fl, a, l);
-}
-
-/* ---- fd lifecycle ---------------------------------------------------------------------------- */
-
-static int carom_close(int fd)
-{
-    struct carom_fd *f = carom__fd(fd);
-    if (CAROM_LIKELY(!f)) {
-        carom__emit_fd_closing(fd, fd);
-        return carom__real.close(fd);
-    }
-    if (CAROM_UNLIKELY(f->chaos_io))
-        carom__chaos_close(f); /* chaos.slow_close_ms: before anything is forgotten */
-    /* Forget first: once the number is free another thread's socket() may reuse it. A
-     * vfork child closes its own copy of the descriptor, not the parent's, but runs in
-     * the parent's memory: the parent's record must stay (hostile_spawn.sh). */
-    if (!carom__vfork_child()) {
-        /* limit: the connection slot goes back after the real close, so the server never
-         * sees the next holder's connection before this one's end (shim/limit.c). */
-        struct carom_lease_hold h;
-        carom__limit_detach(f, &h);
-        carom__fd_untrack(fd);
-        int r = carom__real.close(fd);
-        carom__limit_drop(&h);
-        return r;
-    }
-    return carom__real.close(fd);
-}
-CAROM_EXPORT int close(int fd)
-{
-    return carom_close(fd);
-}
-
-/* Forgets descriptors lo..hi before the program closes them all at once. */
-static void forget_range(unsigned lo, unsigned hi)
-{
-    unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
-    int vforked = -1; /* asked once, and only when there is something to forget */
-    for (unsigned fd = lo; carom__nfds && fd <= top; fd++) {
-        if (!carom__fd((int)fd)) continue;
-        if (vforked < 0) vforked = carom__vfork_child();
-        if (vforked) break;
-        carom__fd_untrack((int)fd);
-    }
-    carom__emit_fd_closing((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
-}
-
-static int carom_close_range(unsigned lo, unsigned hi, int flags)
-{
-    if (!(flags & CLOSE_RANGE_CLOEXEC)) forget_range(lo, hi);
-    return carom__real.close_range(lo, hi, flags);
-}
-CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
-{
-    return carom_close_range(lo, hi, flags);
-}
-
-/* The daemon's way to close everything: glibc's closefrom calls its own internal
- * close_range, past the wrapper above (hostile_daemon.sh). */
-CAROM_EXPORT void closefrom(int lo)
-{
-    forget_range(lo < 0 ? 0u : (unsigned)lo, ~0U);
-    carom__real.closefrom(lo);
-}
-
-static int carom_dup(int fd)
-{
-    int r = carom__real.dup(fd);
-    if (r >= 0 && carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
-    return r;
-}
-CAROM_EXPORT int dup(int fd)
-{
-    return carom_dup(fd);
-}
-
-static int carom_dup3(int from, int to, int flags, bool is_dup2)
-{
-    /* Before the real call, as close() does: the moment dup2 returns, `to` is the
-     * program's, and an event another thread sends into it then would land in the
-     * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
-     * fresh scoreboard socket. */
-    if (from != to) carom__emit_fd_closing(to, to);
-    int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
-    if (r < 0 || from == to) return r;
-    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child()) carom__fd_copy(from, to);
-    return r;
-}
-CAROM_EXPORT int dup2(int from, int to)
-{
-    return carom_dup3(from, to, 0, true);
-}
-CAROM_EXPORT int dup3(int from, int to, int flags)
-{
-    return carom_dup3(from, to, flags, false);
-}
-
-static int carom_fcntl(int fd, int cmd, void *arg)
-{
-    int r = carom__real.fcntl(fd, cmd, arg);
-    if (r < 0) return r;
-    switch (cmd) {
-    case F_DUPFD:
-    case F_DUPFD_CLOEXEC:
-        if (carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
-        break;
-    case F_SETFL: {
-        struct carom_fd *f = carom__fd(fd);
-        if (f) f->nonblock = ((long)arg & O_NONBLOCK) != 0;
-        break;
-    }
-    default:
-        break;
-    }
-    return r;
-}
-
-/* fcntl is variadic; every command's third argument fits in a pointer-sized register
- * (an int, a long or a pointer), so forwarding it as void * is exact on the ABIs glibc
- * supports. */
-CAROM_EXPORT int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return carom_fcntl(fd, cmd, arg);
-}
-CAROM_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return carom_fcntl(fd, cmd, arg);
 }

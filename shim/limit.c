@@ -145,7 +145,7 @@ static carom_bucket_cfg bucket_cfg(const carom_policy *p)
 
 /* fd still holds the record f: a handler or another thread may close it (and the record
  * be reused) while we wait with the guard down. */
-static bool still_ours(int fd, const struct carom_fd *f)
+static bool still_ours(int fd, const struct carom__fd_rec *f)
 {
     return (unsigned)fd < carom__nfds && atomic_load(&carom__fds[fd]) == f;
 }
@@ -156,7 +156,7 @@ static bool still_ours(int fd, const struct carom_fd *f)
  * had by `until` the call fails at once. The sleep blocks on the bucket word, which
  * other takes change, so it re-arms for what is left until the token's time; it stops
  * early when fd (f not NULL) is closed meanwhile, which the caller then sees. */
-static bool take_token(int fd, const struct carom_fd *f, struct carom_slot *s,
+static bool take_token(int fd, const struct carom__fd_rec *f, struct carom_slot *s,
                        const carom_policy *p, uint64_t until, uint64_t start, uint64_t *waited,
                        bool *short_of)
 {
@@ -186,9 +186,9 @@ static bool take_token(int fd, const struct carom_fd *f, struct carom_slot *s,
 
 /* A connection slot by `until`; its index, -1 when none came, -2 when fd was closed
  * meanwhile (looked at after every wake, so a closed socket stops waiting at once). */
-static int take_slot(int fd, const struct carom_fd *f, struct carom_slot *s, const carom_policy *p,
-                     uint32_t me, pid_t self, uint64_t until, uint64_t start, uint64_t *waited,
-                     bool *short_of)
+static int take_slot(int fd, const struct carom__fd_rec *f, struct carom_slot *s,
+                     const carom_policy *p, uint32_t me, pid_t self, uint64_t until, uint64_t start,
+                     uint64_t *waited, bool *short_of)
 {
     for (;;) {
         if (*short_of && !still_ours(fd, f)) return -2;
@@ -212,19 +212,19 @@ static int take_slot(int fd, const struct carom_fd *f, struct carom_slot *s, con
 static void emit(const char *what, const carom_policy *p, const char *ep, const char *call,
                  uint64_t waited, bool refused)
 {
-    struct carom_event ev = {.event = what,
-                             .policy = p->name,
-                             .endpoint = ep,
-                             .call = call,
-                             .delay_ms = (int64_t)waited,
-                             .elapsed_ms = -1,
-                             .error = refused ? "ETIMEDOUT" : NULL};
+    struct carom__event ev = {.event = what,
+                              .policy = p->name,
+                              .endpoint = ep,
+                              .call = call,
+                              .delay_ms = (int64_t)waited,
+                              .elapsed_ms = -1,
+                              .error = refused ? "ETIMEDOUT" : NULL};
     carom__emit(&ev);
 }
 
 /* ---- entry points ---------------------------------------- */
 
-int carom__limit_wait(int fd, struct carom_fd *f, const carom_shot_clock *clk, bool token)
+int carom__limit_wait(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk, bool token)
 {
     const carom_policy *p = f->pol;
     struct carom_slot *s = f->slot;
@@ -276,7 +276,7 @@ int carom__limit_wait(int fd, struct carom_fd *f, const carom_shot_clock *clk, b
 
 /* The inline halves in carom_shim.h test f->lease (and the policy's limits) first, so a
  * socket without a slot pays one load and a branch; these run only for one with a slot. */
-void carom__limit_detach_slow(struct carom_fd *f, struct carom_lease_hold *h)
+void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom_lease_hold *h)
 {
     h->lease = 0;
     int saved = errno;
@@ -350,8 +350,8 @@ int carom__limit_curl_reserve(const carom_policy *p, struct carom_slot *s, const
         emit("rate_limited", p, ep, "curl", 0, true);
         if (errbuf && errlen)
             snprintf(errbuf, errlen,
-                     "carom: rate limit for %s reached (%u per second, no token within %u ms)",
-                     ep, p->rate_limit, p->limit_wait_ms);
+                     "carom: rate limit for %s reached (%u per second, no token within %u ms)", ep,
+                     p->rate_limit, p->limit_wait_ms);
         *wait_ms = 0;
         return ETIMEDOUT;
     }

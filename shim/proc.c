@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The process this memory belongs to: set at load (shim/state.c carom_ctor), and in every
+/* The process this memory belongs to: set at load (shim/init.c carom_ctor), and in every
  * fork child. 0 until then. */
 static pid_t owner_pid;
 

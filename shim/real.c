@@ -30,8 +30,7 @@ static void bind_one(void **slot, void *boot, const char *field)
         {"read_chk", "__read_chk"}, {"recv_chk", "__recv_chk"}, {"recvfrom_chk", "__recvfrom_chk"}};
     const char *sym = field;
     for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
-        if (strcmp(field, chk[i][0]) == 0)
-            sym = chk[i][1];
+        if (strcmp(field, chk[i][0]) == 0) sym = chk[i][1];
     binding = true;
     void *p = dlsym(RTLD_NEXT, sym);
     binding = false;
@@ -42,15 +41,13 @@ static void bind_one(void **slot, void *boot, const char *field)
 }
 #define BIND_ONE(name) bind_one((void **)&carom__real.name, (void *)boot_##name, #name)
 
-#define BOOT(ret, name, params, args, raw)                                                        \
-    static ret boot_##name params                                                                 \
-    {                                                                                             \
-        if (!binding)                                                                             \
-            BIND_ONE(name);                                                                       \
-        /* Still ours while binding, or when libc lacks the symbol: the raw call. */              \
-        if (binding || carom__real.name == boot_##name)                                           \
-            return raw;                                                                           \
-        return carom__real.name args;                                                             \
+#define BOOT(ret, name, params, args, raw)                                                         \
+    static ret boot_##name params                                                                  \
+    {                                                                                              \
+        if (!binding) BIND_ONE(name);                                                              \
+        /* Still ours while binding, or when libc lacks the symbol: the raw call. */               \
+        if (binding || carom__real.name == boot_##name) return raw;                                \
+        return carom__real.name args;                                                              \
     }
 
 /* Only the calls dlsym could conceivably make get a raw-syscall fallback; the rest cannot
@@ -84,10 +81,8 @@ static int boot_fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (!binding)
-        BIND_ONE(fcntl);
-    if (binding || carom__real.fcntl == boot_fcntl)
-        return (int)syscall(SYS_fcntl, fd, cmd, arg);
+    if (!binding) BIND_ONE(fcntl);
+    if (binding || carom__real.fcntl == boot_fcntl) return (int)syscall(SYS_fcntl, fd, cmd, arg);
     return carom__real.fcntl(fd, cmd, arg);
 }
 BOOT(int, setsockopt, (int fd, int l, int n, const void *v, socklen_t s), (fd, l, n, v, s),
@@ -104,13 +99,15 @@ BOOT(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f),
      syscall(SYS_sendto, fd, b, n, f, NULL, 0))
 BOOT(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f),
      syscall(SYS_recvfrom, fd, b, n, f, NULL, NULL))
-BOOT(ssize_t, sendto, (int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l),
+BOOT(ssize_t, sendto,
+     (int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l),
      (fd, b, n, f, a, l), syscall(SYS_sendto, fd, b, n, f, a, l))
 BOOT(ssize_t, recvfrom, (int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l),
      (fd, b, n, f, a, l), syscall(SYS_recvfrom, fd, b, n, f, a, l))
 BOOT(ssize_t, sendmsg, (int fd, const struct msghdr *m, int f), (fd, m, f),
      syscall(SYS_sendmsg, fd, m, f))
-BOOT(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f), syscall(SYS_recvmsg, fd, m, f))
+BOOT(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f),
+     syscall(SYS_recvmsg, fd, m, f))
 BOOT(ssize_t, read_chk, (int fd, void *b, size_t n, size_t bl), (fd, b, n, bl),
      syscall(SYS_read, fd, b, n))
 BOOT(ssize_t, recv_chk, (int fd, void *b, size_t n, size_t bl, int f), (fd, b, n, bl, f),
@@ -118,13 +115,13 @@ BOOT(ssize_t, recv_chk, (int fd, void *b, size_t n, size_t bl, int f), (fd, b, n
 BOOT(ssize_t, recvfrom_chk,
      (int fd, void *b, size_t n, size_t bl, int f, struct sockaddr *a, socklen_t *l),
      (fd, b, n, bl, f, a, l), syscall(SYS_recvfrom, fd, b, n, f, a, l))
-BOOT(int, poll, (struct pollfd *f, nfds_t n, int t), (f, n, t), (int)syscall(SYS_poll, f, n, t))
-BOOT(int, getaddrinfo, (const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r),
-     (n, s, h, r), EAI_SYSTEM)
+BOOT(int, poll, (struct pollfd * f, nfds_t n, int t), (f, n, t), (int)syscall(SYS_poll, f, n, t))
+BOOT(int, getaddrinfo,
+     (const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r), (n, s, h, r),
+     EAI_SYSTEM)
 static void boot_freeaddrinfo(struct addrinfo *ai)
 {
-    if (!binding)
-        BIND_ONE(freeaddrinfo);
+    if (!binding) BIND_ONE(freeaddrinfo);
     if (binding || carom__real.freeaddrinfo == boot_freeaddrinfo)
         return; /* leaks rather than calls into a half-bound libc */
     carom__real.freeaddrinfo(ai);
@@ -138,13 +135,38 @@ BOOT(int, gethostbyname2_r,
      (const char *n, int af, struct hostent *h, char *b, size_t l, struct hostent **r, int *e),
      (n, af, h, b, l, r, e), ERANGE)
 
-
-struct carom_real carom__real = {
+struct carom__real_calls carom__real = {
 #define B(n) .n = boot_##n
-    B(socket), B(connect), B(close), B(close_range), B(closefrom), B(dup), B(dup2), B(dup3), B(fcntl),
-    B(setsockopt), B(getsockopt), B(read), B(write), B(readv), B(writev), B(send), B(recv),
-    B(sendto), B(recvfrom), B(sendmsg), B(recvmsg), B(read_chk), B(recv_chk), B(recvfrom_chk),
-    B(poll), B(getaddrinfo), B(freeaddrinfo), B(gethostbyname), B(gethostbyname2), B(gethostbyname_r),
+    B(socket),
+    B(connect),
+    B(close),
+    B(close_range),
+    B(closefrom),
+    B(dup),
+    B(dup2),
+    B(dup3),
+    B(fcntl),
+    B(setsockopt),
+    B(getsockopt),
+    B(read),
+    B(write),
+    B(readv),
+    B(writev),
+    B(send),
+    B(recv),
+    B(sendto),
+    B(recvfrom),
+    B(sendmsg),
+    B(recvmsg),
+    B(read_chk),
+    B(recv_chk),
+    B(recvfrom_chk),
+    B(poll),
+    B(getaddrinfo),
+    B(freeaddrinfo),
+    B(gethostbyname),
+    B(gethostbyname2),
+    B(gethostbyname_r),
     B(gethostbyname2_r),
 #undef B
 };
@@ -159,7 +181,7 @@ static void *next(const char *name, void *boot)
 
 static void bind_all(void)
 {
-    struct carom_real r;
+    struct carom__real_calls r;
 #define L(n, sym) *(void **)&r.n = next(sym, (void *)carom__real.n)
     L(socket, "socket");
     L(connect, "connect");
@@ -210,8 +232,7 @@ static void bind_all(void)
  * takes the raw-syscall path instead of waiting on a once its own thread holds. */
 void carom__bind(void)
 {
-    if (CAROM_LIKELY(atomic_load_explicit(&bound, memory_order_acquire)) || binding)
-        return;
+    if (CAROM_LIKELY(atomic_load_explicit(&bound, memory_order_acquire)) || binding) return;
     binding = true;
     pthread_once(&bind_once, bind_all);
     binding = false;

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -101,8 +102,7 @@ static void write_header(_Atomic uint64_t *w, uint64_t cfg_hash)
     uint64_t v[CAROM_SHM_H__N];
     layout(v, cfg_hash);
     for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
-        if (i != CAROM_SHM_H_MAGIC)
-            atomic_store_explicit(&w[i], v[i], memory_order_relaxed);
+        if (i != CAROM_SHM_H_MAGIC) atomic_store_explicit(&w[i], v[i], memory_order_relaxed);
     atomic_store_explicit(&w[CAROM_SHM_H_MAGIC], CAROM_SHM_MAGIC, memory_order_release);
 }
 
@@ -187,8 +187,7 @@ static void *create(const char *name, uint64_t cfg_hash, int *err, char *why, si
     return m;
 }
 
-void carom__shm_name(const carom_table *t, char *buf, size_t len);
-void carom__shm_name(const carom_table *t, char *buf, size_t len)
+static void shm_name(const carom_table *t, char *buf, size_t len)
 {
     snprintf(buf, len, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
              (unsigned long long)carom_policy_hash(t));
@@ -198,7 +197,7 @@ int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned 
                       _Atomic uint64_t **header, char *why, size_t whylen)
 {
     char name[96];
-    carom__shm_name(t, name, sizeof name);
+    shm_name(t, name, sizeof name);
     uint64_t cfg_hash = carom_policy_hash(t);
     size_t pre = strlen(name) + 2;
     char *reason = why + (why && whylen > pre ? pre : 0);
@@ -223,4 +222,89 @@ carom_chaos_rule *carom__shm_rules(_Atomic uint64_t *h, unsigned *n)
 {
     *n = CAROM_CHAOS_RULES;
     return (carom_chaos_rule *)((char *)h + CHAOS_OFF);
+}
+
+/* ---- endpoint slots: shared memory (state = shared) or this process's own ------------------- */
+
+#define LOCAL_SLOTS 1024u /* per-process fallback: a power of two */
+
+/* One table's slots: its shared memory (or this process's own) and the env core/slots.c
+ * needs. A reload to another config publishes a new one; the old stays mapped, since
+ * calls in flight may still hold its slots. */
+struct slot_table {
+    struct carom_slot *slots;
+    unsigned n;
+    _Atomic uint64_t *header; /* the shared table's header; NULL for per-process state */
+    carom_slots_env env;
+};
+static _Atomic(struct slot_table *) slot_tab;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
+static uint64_t slots_now(void)
+{
+    return carom__now_ms();
+}
+static void slots_yield(void)
+{
+    sched_yield();
+}
+
+static struct slot_table *slots_make(const carom_table *t)
+{
+    struct slot_table *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->env.now_ms = slots_now;
+    st->env.yield = slots_yield;
+    if (carom_policy_state_mode(t) == CAROM_STATE_SHARED) {
+        char why[256];
+        if (carom__shm_attach(t, &st->slots, &st->n, &st->header, why, sizeof why) == 0) {
+            st->env.evictions = &st->header[CAROM_SHM_H_EVICTIONS];
+            return st;
+        }
+        /* One line, once per table, then the same behaviour with private state. */
+        static const char pre[] = "carom: shared state unavailable (";
+        static const char post[] = "); circuits and retry budgets are per process\n";
+        carom__real.write(2, pre, sizeof pre - 1);
+        carom__real.write(2, why, strlen(why));
+        carom__real.write(2, post, sizeof post - 1);
+    }
+    void *m = mmap(NULL, LOCAL_SLOTS * sizeof *st->slots, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        free(st);
+        return NULL;
+    }
+    st->slots = m;
+    st->n = LOCAL_SLOTS;
+    return st;
+}
+
+/* Attached on the first endpoint look-up, not at init: the many processes of a script
+ * that never open a connection (sh, sleep, grep) neither touch /dev/shm nor warn. */
+static void slots_attach(void)
+{
+    const carom_table *t = carom__g.table;
+    if (t) atomic_store_explicit(&slot_tab, slots_make(t), memory_order_release);
+}
+
+void carom__slots_switch(const carom_table *t)
+{
+    /* Not attached yet: the first look-up attaches to whatever table is in force then. */
+    if (!atomic_load_explicit(&slot_tab, memory_order_acquire)) return;
+    struct slot_table *st = slots_make(t);
+    if (st) atomic_store_explicit(&slot_tab, st, memory_order_release);
+}
+
+_Atomic uint64_t *carom__slots_header(void)
+{
+    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    return st ? st->header : NULL;
+}
+
+struct carom_slot *carom__slot_find(const carom_policy *p, const char *key)
+{
+    pthread_once(&slots_once, slots_attach);
+    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    if (!st) return NULL;
+    return carom_slots_find(st->slots, st->n, p->index, key, carom__now_ms(), &st->env);
 }

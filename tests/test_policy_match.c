@@ -1,6 +1,6 @@
-/* test_policy_match.c: which policy governs an endpoint: every pattern form, the SPEC's
- * precedence and its ties, names before addresses, IPv6 and mapped addresses, and a table
- * of 1,000 policies. It must never resolve a name: matching is pure table look-up. */
+/* test_policy_match.c: which policy governs an endpoint: every pattern form, the
+ * precedence and its ties (docs/configuration.md, "Patterns and precedence"), names before
+ * addresses, IPv6 and mapped addresses, and a table of 1,000 policies. It must never resolve a name: matching is pure table look-up. */
 #include <criterion/criterion.h>
 
 #include "../policy/carom_policy.h"

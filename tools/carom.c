@@ -20,7 +20,8 @@ static const char usage[] =
     "       carom cushions [-c FILE] --fleet [--json]            which hosts report circuits open\n"
     "       carom chaos [-c FILE] ENDPOINT KEY=VALUE... | --list | --clear [ENDPOINT]\n"
     "                                                            faults for running programs\n"
-    "       carom fleet [-c FILE]                                share circuits across hosts (Redis)\n"
+    "       carom fleet [-c FILE]                                share circuits across hosts "
+    "(Redis)\n"
     "       carom --version | help [CMD] | CMD --help\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage error. See carom(1) and carom.ini(5).\n";

@@ -33,8 +33,8 @@ static void to_stdout(void *ud, const char *line)
     fprintf(stdout, "%s\n", line);
 }
 
-/* FILE if given, else the file SPEC section 3 finds, else the built-in defaults. Returns
- * NULL after printing the file's problems. */
+/* FILE if given, else the file found as docs/configuration.md says ("Where the file is
+ * found"), else the built-in defaults. Returns NULL after printing the file's problems. */
 static carom_table *load(const char *file, const char **shown)
 {
     char buf[4096];

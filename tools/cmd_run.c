@@ -47,8 +47,7 @@ static int find_shim(char *out, size_t len)
                 CAROM_MULTIARCH[0] ? "/../lib/" CAROM_MULTIARCH "/carom/libcarom_shim.so" : NULL};
             for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
                 if (!rel[i]) continue;
-                if ((size_t)snprintf(out, len, "%s%s", exe, rel[i]) >= len)
-                    continue;
+                if ((size_t)snprintf(out, len, "%s%s", exe, rel[i]) >= len) continue;
                 char real[PATH_MAX];
                 if (access(out, R_OK) == 0 && realpath(out, real)) {
                     snprintf(out, len, "%s", real);
@@ -69,14 +68,12 @@ static int which(const char *prog, char *out, size_t len)
         return access(out, X_OK);
     }
     const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/bin:/bin";
+    if (!path) path = "/usr/bin:/bin";
     while (*path) {
         const char *c = strchr(path, ':');
         size_t l = c ? (size_t)(c - path) : strlen(path);
         snprintf(out, len, "%.*s/%s", (int)l, l ? path : ".", prog);
-        if (access(out, X_OK) == 0)
-            return 0;
+        if (access(out, X_OK) == 0) return 0;
         path += l + (c ? 1 : 0);
     }
     return -1;
@@ -87,8 +84,7 @@ static const char *unreachable(const char *path)
 {
     static char why[PATH_MAX + 256];
     struct stat st;
-    if (stat(path, &st) != 0)
-        return NULL;
+    if (stat(path, &st) != 0) return NULL;
     if ((st.st_mode & (S_ISUID | S_ISGID)) && (st.st_uid != getuid() || (st.st_mode & S_ISGID))) {
         snprintf(why, sizeof why,
                  "%s is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it, so carom "
@@ -97,8 +93,7 @@ static const char *unreachable(const char *path)
         return why;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
+    if (fd < 0) return NULL;
     const char *res = NULL;
     if (st.st_size >= (off_t)sizeof(Elf64_Ehdr)) {
         unsigned char *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -173,8 +168,7 @@ int carom_cmd_run(int argc, char **argv)
     char prog[PATH_MAX];
     if (which(argv[i], prog, sizeof prog) == 0) {
         const char *why = unreachable(prog);
-        if (why)
-            fprintf(stderr, "carom run: warning: %s\n", why);
+        if (why) fprintf(stderr, "carom run: warning: %s\n", why);
     }
     if (config) {
         char abs[PATH_MAX];
@@ -184,13 +178,11 @@ int carom_cmd_run(int argc, char **argv)
         }
         setenv("CAROM_CONFIG", abs, 1);
     }
-    if (chaos)
-        setenv("CAROM_CHAOS", "1", 1);
+    if (chaos) setenv("CAROM_CHAOS", "1", 1);
     const char *old = getenv("LD_PRELOAD");
     size_t n = strlen(shim) + (old ? strlen(old) + 1 : 0) + 1;
     char *pre = malloc(n);
-    if (!pre)
-        return 127;
+    if (!pre) return 127;
     /* After whatever is preloaded already: a sanitizer runtime must stay first, and an
      * interposer the user chose keeps its place in front of ours. */
     snprintf(pre, n, "%s%s%s", old ? old : "", old && *old ? " " : "", shim);

@@ -19,7 +19,7 @@ need_cprog
 # The fortified twin: glibc turns siglongjmp into __longjmp_chk at -O2 with fortify.
 FORT=$T/hostile_fortify
 "${CC:-cc}" -D_GNU_SOURCE -std=c11 -O2 -D_FORTIFY_SOURCE=2 -pthread -o "$FORT" \
-    "$CAROM_ROOT/tests/prog/hostile.c" 2>"$T/cc.err" || fail "cannot build $FORT: $(cat "$T/cc.err")"
+    "$CAROM_ROOT"/tests/prog/hostile/*.c 2>"$T/cc.err" || fail "cannot build $FORT: $(cat "$T/cc.err")"
 nm -D "$FORT" | grep -q __longjmp_chk || fail "the fortified build does not call __longjmp_chk"
 
 # sigsleep_config STATE: the schedule the phases are timed by (200 + 400 + 800 ms against

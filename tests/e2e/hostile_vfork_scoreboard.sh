@@ -5,7 +5,7 @@
 # but closes only the child's copy: the parent's scoreboard socket must stay carom's, so
 # the parent ends holding one such socket, not one leaked per child. Needs
 # carom__emit_fd_closed (shim/events.c) to ignore closes made in a vfork child
-# (carom__vfork_child(), shim/state.c). It must never leave the listener running.
+# (carom__vfork_child(), shim/proc.c). It must never leave the listener running.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim

@@ -92,9 +92,9 @@ explain_is LOCALHOST.:6379 localhost:6379
 explain_is pay.example.com:443 defaults
 explain_is '[::1]:6379' defaults
 explain_is 10.1.200.3:80 defaults
-# one key = value line per setting, inherited ones too, in SPEC order
+# one key = value line per setting, inherited ones too, in the order of docs/configuration.md ("Every key")
 got=$(tail -n +2 <<<"$OUT" | sed 's/ =.*//' | tr '\n' ' ')
-assert_eq "$got" "$(tr '\n' ' ' <<<"$keys")" "explain lists every key in SPEC order"
+assert_eq "$got" "$(tr '\n' ' ' <<<"$keys")" "explain lists every key in the documented order"
 run_plain "$CAROM" explain api.pay.example.com:443 "$CFG"
 assert_contains "$OUT" $'\nretries = 5\n' "explain shows the policy's own value"
 assert_contains "$OUT" $'\nio_timeout_ms = 700\n' "explain shows an inherited value"

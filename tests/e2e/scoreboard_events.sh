@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scoreboard_events.sh: every event kind of SPEC section 6, received by `carom scoreboard
+# scoreboard_events.sh: every event kind of docs/scoreboard.md ("Kinds"), received by `carom scoreboard
 # --json` from real programs under the shim, checked for schema (one JSON object of at most
 # 511 bytes, known fields of the right types) and content (policy, endpoint, call, attempt,
 # delay, error): retry + shot + open from one retried connect, fail-fast in the next process

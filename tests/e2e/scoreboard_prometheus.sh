@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scoreboard_prometheus.sh: `carom scoreboard --prometheus HOST:PORT` serves /metrics that
-# Debian's python3-prometheus-client text parser accepts, with the carom_* families SPEC
-# section 6 and the issue name (shots by outcome, retry attempts, circuit state, retry
-# delay histogram, chaos injections) holding the values real programs under the shim
+# Debian's python3-prometheus-client text parser accepts, with the carom_* families
+# docs/scoreboard.md ("Prometheus metrics") names (shots by outcome, retry attempts,
+# circuit state, retry delay histogram, chaos injections) holding the values real programs under the shim
 # produced; hostile label text (quotes, backslashes, newlines) round-trips escaped, and
 # garbage datagrams are counted, not served. Control: the same parser rejects a
 # malformed exposition, so "accepted" means something. It must never pass on an empty

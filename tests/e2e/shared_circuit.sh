@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shared_circuit.sh: the circuit breaker shared between processes (SPEC section 5). Ten
+# shared_circuit.sh: the circuit breaker shared between processes (docs/scoreboard.md, "Shared state"). Ten
 # sequential curl runs, then ten cprog runs, against a dead port with cushion_failures = 3,
 # cushion_window = 5 and retries = 0: with state = shared at most 4 runs of each make a
 # connect system call to that port (strace -f -e trace=connect), and `carom cushions`

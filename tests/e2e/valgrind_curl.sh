@@ -6,6 +6,7 @@
 # frame in its stack, and no "definitely lost" or "indirectly lost" block allocated from
 # the shim (still-reachable memory is fine). It must never pass without parsing a
 # complete valgrind report for the curl process.
+# timeout: 600 (memcheck runs the programs many times slower)
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim

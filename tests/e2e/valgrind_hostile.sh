@@ -6,6 +6,7 @@
 # guard dropped around blocking calls), and a thread that closes a socket during a retry
 # (the private retry socket and the install handshake). The same report checks as
 # valgrind_curl.sh for each. It must never pass without a complete report per program.
+# timeout: 600 (memcheck runs the programs many times slower)
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim

@@ -4,6 +4,7 @@
 # checks as valgrind_curl.sh (no invalid access, no error through the shim, no definite or
 # indirect leak from the shim, and retry events from wget's process). It must never pass
 # without parsing a complete valgrind report for the wget process.
+# timeout: 600 (memcheck runs the programs many times slower)
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim

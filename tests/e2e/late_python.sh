@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_late_python.sh: python3's urllib reaches a server that listens 600 ms late only
+# late_python.sh: python3's urllib reaches a server that listens 600 ms late only
 # through the shim, both without a timeout (blocking connect) and with timeout=5
 # (non-blocking connect, SO_ERROR). It must never pass unless the same runs fail without
 # the shim.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_dns_open_last.sh: getaddrinfo lists addresses whose circuits are open last. A name
+# dns_open_last.sh: getaddrinfo lists addresses whose circuits are open last. A name
 # with two addresses (a private /etc/hosts in a mount namespace) puts a dead address
 # first; after its circuit opens the same program resolves the live one first. It must
 # never pass unless the order without the shim stays as /etc/hosts gives it.

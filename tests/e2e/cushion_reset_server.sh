@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_cushion.sh: the circuit breaker. Against a server that resets every connection,
+# cushion_reset_server.sh: the circuit breaker. Against a server that resets every connection,
 # one process makes 12 connect+send+recv attempts with cushion_failures = 3 of a window of
 # 6: the circuit opens and later connects fail at once with open_errno (ECONNREFUSED), so
 # the server sees at most 6 of the 12. It must never pass unless all 12 reach the server

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_fork.sh: after fork, parent and child each connect to a server that listens 600 ms
+# fork_late_server.sh: after fork, parent and child each connect to a server that listens 600 ms
 # late, and both get through under the shim (the child inherits a working shim). It must
 # never pass unless the same program fails without the shim.
 # shellcheck source=tests/lib.sh

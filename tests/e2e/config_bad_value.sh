@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_bad_config.sh: a carom.ini with an invalid value prints exactly one
+# config_bad_value.sh: a carom.ini with an invalid value prints exactly one
 # "carom: FILE:LINE: ..." line on stderr, and the program then runs unaffected: a late
 # server is refused as without the shim. It must never pass unless the same file, made
 # valid, does get through the late server.

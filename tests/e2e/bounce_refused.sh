@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_dead_port.sh: with retries = 2 against a port nobody listens on, the program still
+# bounce_refused.sh: with retries = 2 against a port nobody listens on, the program still
 # gets ECONNREFUSED (the real call's errno), but only after the backoff delays (jitter none,
 # base 200 ms: 200 + 400 = 600 ms). It must never pass unless the same call without the
 # shim fails at once.

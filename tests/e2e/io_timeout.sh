@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_io_timeout.sh: io_timeout_ms = 500 makes a blocking recv from a server that never
+# io_timeout.sh: io_timeout_ms = 500 makes a blocking recv from a server that never
 # answers fail with ETIMEDOUT after about half a second (plain recv and the fortified
 # __recv_chk). It must never pass unless the same recv blocks without the setting and
 # without the shim.

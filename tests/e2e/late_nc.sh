@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_late_nc.sh: netcat-openbsd reaches an echo server that listens 600 ms late only
+# late_nc.sh: netcat-openbsd reaches an echo server that listens 600 ms late only
 # through the shim. nc always connects non-blocking (SOCK_NONBLOCK, select, then
 # getsockopt SO_ERROR), with or without -w, so this is the SO_ERROR path of a foreign
 # program. It must never pass unless nc fails without the shim.

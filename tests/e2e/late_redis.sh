@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# shim_late_redis.sh: `redis-cli ping` reaches a RESP server that listens 600 ms late only
+# late_redis.sh: `redis-cli ping` reaches a RESP server that listens 600 ms late only
 # through the shim. hiredis connects non-blocking and learns the outcome from a second
-# connect() after poll, the third place SPEC 4 names. It must never pass unless redis-cli
-# fails without the shim.
+# connect() after poll, the third place README.md's table of wrapped calls names. It must
+# never pass unless redis-cli fails without the shim.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_shim

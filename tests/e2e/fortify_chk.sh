@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_fortify.sh: the test program built with -D_FORTIFY_SOURCE=2 -O2 (so its reads go
+# fortify_chk.sh: the test program built with -D_FORTIFY_SOURCE=2 -O2 (so its reads go
 # through __read_chk and __recv_chk) gets through a server 600 ms late under the shim,
 # blocking and non-blocking. It must never pass unless the same runs fail without the shim.
 # shellcheck source=tests/lib.sh

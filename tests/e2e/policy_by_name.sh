@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_name_policy.sh: a policy keyed by name, [localhost:PORT], governs a connect to
+# policy_by_name.sh: a policy keyed by name, [localhost:PORT], governs a connect to
 # 127.0.0.1:PORT once the program has resolved "localhost", while [defaults] (retries = 0)
 # governs the same address when no name was resolved. It must never pass unless the
 # resolving program fails without the shim and the non-resolving one fails with it.

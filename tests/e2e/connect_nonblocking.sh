@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_nbconnect.sh: a non-blocking connect (EINPROGRESS, poll, getsockopt SO_ERROR, then
+# connect_nonblocking.sh: a non-blocking connect (EINPROGRESS, poll, getsockopt SO_ERROR, then
 # blocking send/recv) reaches a server 600 ms late under the shim with the default
 # retry_nonblocking = on. It must never pass unless the program fails without the shim.
 # shellcheck source=tests/lib.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_late_wget.sh: `wget --tries=1` (a blocking connect) reaches a server that listens
+# late_wget.sh: `wget --tries=1` (a blocking connect) reaches a server that listens
 # 600 ms late only through the shim. It must never pass unless wget fails without it.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"

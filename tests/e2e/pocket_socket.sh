@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_pocket.sh: when every attempt on an endpoint fails, the shim connects the program's
+# pocket_socket.sh: when every attempt on an endpoint fails, the shim connects the program's
 # socket to the policy's pocket (fallback) endpoint instead, blocking and non-blocking.
 # It must never pass unless the program fails against the dead port without the shim.
 . "$(dirname "$0")/../lib.sh"

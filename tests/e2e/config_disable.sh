@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_disable.sh: CAROM_DISABLE=1 makes the preloaded shim a pure pass-through: with a
+# config_disable.sh: CAROM_DISABLE=1 makes the preloaded shim a pure pass-through: with a
 # retry policy in force a server 600 ms late is still refused, as without the shim, while
 # an ordinary connection works. It must never pass unless the same policy without
 # CAROM_DISABLE does get through.

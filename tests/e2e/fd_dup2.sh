@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_dup2.sh: a program that connects through a server 600 ms late, then dup2()s the
+# fd_dup2.sh: a program that connects through a server 600 ms late, then dup2()s the
 # socket to fd 100 and closes the original, keeps talking over fd 100 under the shim (the
 # shim's socket tracking follows the descriptor). It must never pass unless the same
 # program fails without the shim.

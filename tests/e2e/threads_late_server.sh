@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_threads.sh: eight threads of one process, each with its own blocking connect, all
+# threads_late_server.sh: eight threads of one process, each with its own blocking connect, all
 # get through a server that listens 600 ms late under the shim. It must never pass unless
 # the same program fails without the shim.
 # shellcheck source=tests/lib.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim_ctor.sh: network calls made from a constructor, before main (getaddrinfo then a
+# connect_from_ctor.sh: network calls made from a constructor, before main (getaddrinfo then a
 # blocking connect), are already guarded: they reach a server 600 ms late under the shim.
 # It must never pass unless the same program fails without the shim.
 # shellcheck source=tests/lib.sh

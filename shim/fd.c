@@ -1,0 +1,301 @@
+/* fd.c: the per-fd table (one record per tracked socket, from a pool never returned to the
+ * system) and the descriptor lifecycle calls that keep it true: close, close_range,
+ * closefrom, dup, dup2, dup3 and fcntl's F_DUPFD. On an untracked fd each wrapper costs one
+ * table look-up and then the real call; it must never allocate, lock or make an extra
+ * syscall there, never wait unboundedly for the pool lock (a signal handler may close a
+ * socket while its thread holds it), and never use stdio. */
+#include "carom_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Mapped at load (init.c), empty until init: carom__fd is one bounds check and one load. */
+_Atomic(struct carom__fd_rec *) *carom__fds;
+unsigned carom__nfds;
+
+/* fd records come from a pool that is never returned to the system: a thread that races
+ * a close() with I/O on the same fd (a program bug) reads a recycled record, not freed
+ * memory. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct carom__fd_rec *pool_free;
+/* Set while this thread wants or holds pool_lock. socket() and close() are
+ * async-signal-safe, so a signal handler may call them while the thread it interrupted
+ * holds the lock: waiting for it then never ends (hostile_sigclose.sh). Such a nested call
+ * takes no record (the socket goes untracked) or leaks one (never freed memory anyway). */
+static __thread volatile bool in_pool;
+
+static struct carom__fd_rec *pool_get(void)
+{
+    if (in_pool) return NULL;
+    in_pool = true; /* before the lock: a handler may land while we wait for it */
+    pthread_mutex_lock(&pool_lock);
+    struct carom__fd_rec *f = pool_free;
+    if (f) {
+        pool_free = f->next_free;
+    } else {
+        size_t n = 64;
+        struct carom__fd_rec *chunk = mmap(NULL, n * sizeof *chunk, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (chunk != MAP_FAILED) {
+            for (size_t i = 1; i < n; i++) {
+                chunk[i].next_free = pool_free;
+                pool_free = &chunk[i];
+            }
+            f = &chunk[0];
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    in_pool = false;
+    return f;
+}
+
+static void pool_put(struct carom__fd_rec *f)
+{
+    if (in_pool) return;
+    in_pool = true;
+    pthread_mutex_lock(&pool_lock);
+    f->next_free = pool_free;
+    pool_free = f;
+    pthread_mutex_unlock(&pool_lock);
+    in_pool = false;
+}
+
+struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol)
+{
+    if ((unsigned)fd >= carom__nfds) return NULL;
+    struct carom__fd_rec *f = pool_get();
+    if (!f) return NULL;
+    memset(f, 0, sizeof *f);
+    f->domain = domain;
+    f->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    f->nonblock = (type & SOCK_NONBLOCK) != 0;
+    f->protocol = protocol;
+    struct carom__fd_rec *old = atomic_exchange(&carom__fds[fd], f);
+    if (old) {
+        carom__limit_release(old); /* limit: a number reused unseen frees its slot */
+        pool_put(old);
+    }
+    return f;
+}
+
+void carom__fd_untrack(int fd)
+{
+    if ((unsigned)fd >= carom__nfds) return;
+    struct carom__fd_rec *old = atomic_exchange(&carom__fds[fd], NULL);
+    if (old) {
+        /* A connect retry on another thread may be putting a fresh socket in place right
+         * now (connect.c, replace): let it finish, so the caller's real close() closes
+         * that socket rather than a number someone else opens next (hostile_closerace.sh).
+         * Bounded: the thread may be the one this signal handler interrupted. */
+        for (int i = 0; i < 10000 && atomic_load(&old->replacing); i++)
+            sched_yield();
+        carom__nb_close(old);      /* closed before its outcome was seen: no verdict */
+        carom__limit_release(old); /* limit: its connection slot */
+        pool_put(old);
+    }
+}
+
+/* True when fd no longer holds the socket f describes: the program closed it where no
+ * wrapper could see (fclose() of an fdopen()ed socket, a raw close_range system call)
+ * and the number now holds a pipe, a file or another socket (hostile_daemon.sh). Costs
+ * system calls: only for the rare decisions that act on the descriptor. */
+bool carom__fd_stale(int fd, const struct carom__fd_rec *f)
+{
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) != 0 || v != f->type) return true;
+    l = sizeof v;
+    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v != f->domain)
+        return true;
+    if (!f->peerlen) return false;
+    struct sockaddr_storage ss;
+    l = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &l) != 0)
+        return false; /* not connected (yet, or any more): cannot tell, assume ours */
+    if (ss.ss_family == AF_INET && f->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        const struct sockaddr_in *b = (const struct sockaddr_in *)&f->peer;
+        return a->sin_port != b->sin_port || a->sin_addr.s_addr != b->sin_addr.s_addr;
+    }
+    if (ss.ss_family == AF_INET6 && f->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&f->peer;
+        return a->sin6_port != b->sin6_port ||
+               memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) != 0;
+    }
+    return true;
+}
+
+void carom__fd_copy(int from, int to)
+{
+    struct carom__fd_rec *src = carom__fd(from);
+    if (!src) {
+        carom__fd_untrack(to);
+        return;
+    }
+    if ((unsigned)to >= carom__nfds) return;
+    struct carom__fd_rec *f = pool_get();
+    if (!f) return;
+    *f = *src;
+    f->next_free = NULL;
+    atomic_store(&f->replacing, 0);
+    f->ticket_open = false; /* one outcome is owed once, by the original */
+    f->lease = 0;           /* limit: and its connection slot is held by the original */
+    struct carom__fd_rec *old = atomic_exchange(&carom__fds[to], f);
+    if (old) {
+        carom__limit_release(old); /* limit: */
+        pool_put(old);
+    }
+}
+
+/* The pool lock, in the atfork list (init.c). */
+void carom__fd_atfork(int phase)
+{
+    if (phase == CAROM_ATFORK_PREPARE)
+        pthread_mutex_lock(&pool_lock);
+    else
+        pthread_mutex_unlock(&pool_lock);
+}
+
+/* ---- the lifecycle calls */
+
+static int carom_close(int fd)
+{
+    struct carom__fd_rec *f = carom__fd(fd);
+    if (CAROM_LIKELY(!f)) {
+        carom__emit_fd_closing(fd, fd);
+        return carom__real.close(fd);
+    }
+    if (CAROM_UNLIKELY(f->chaos_io))
+        carom__chaos_close(f); /* chaos.slow_close_ms: before anything is forgotten */
+    /* Forget first: once the number is free another thread's socket() may reuse it. A
+     * vfork child closes its own copy of the descriptor, not the parent's, but runs in
+     * the parent's memory: the parent's record must stay (hostile_spawn.sh). */
+    if (!carom__vfork_child()) {
+        /* limit: the connection slot goes back after the real close, so the server never
+         * sees the next holder's connection before this one's end (shim/limit.c). */
+        struct carom_lease_hold h;
+        carom__limit_detach(f, &h);
+        carom__fd_untrack(fd);
+        int r = carom__real.close(fd);
+        carom__limit_drop(&h);
+        return r;
+    }
+    return carom__real.close(fd);
+}
+CAROM_EXPORT int close(int fd)
+{
+    return carom_close(fd);
+}
+
+/* Forgets descriptors lo..hi before the program closes them all at once. */
+static void forget_range(unsigned lo, unsigned hi)
+{
+    unsigned top = hi < carom__nfds ? hi : (carom__nfds ? carom__nfds - 1 : 0);
+    int vforked = -1; /* asked once, and only when there is something to forget */
+    for (unsigned fd = lo; carom__nfds && fd <= top; fd++) {
+        if (!carom__fd((int)fd)) continue;
+        if (vforked < 0) vforked = carom__vfork_child();
+        if (vforked) break;
+        carom__fd_untrack((int)fd);
+    }
+    carom__emit_fd_closing((int)lo, hi > INT32_MAX ? INT32_MAX : (int)hi);
+}
+
+static int carom_close_range(unsigned lo, unsigned hi, int flags)
+{
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) forget_range(lo, hi);
+    return carom__real.close_range(lo, hi, flags);
+}
+CAROM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
+{
+    return carom_close_range(lo, hi, flags);
+}
+
+/* The daemon's way to close everything: glibc's closefrom calls its own internal
+ * close_range, past the wrapper above (hostile_daemon.sh). */
+CAROM_EXPORT void closefrom(int lo)
+{
+    forget_range(lo < 0 ? 0u : (unsigned)lo, ~0U);
+    carom__real.closefrom(lo);
+}
+
+static int carom_dup(int fd)
+{
+    int r = carom__real.dup(fd);
+    if (r >= 0 && carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
+    return r;
+}
+CAROM_EXPORT int dup(int fd)
+{
+    return carom_dup(fd);
+}
+
+static int carom_dup3(int from, int to, int flags, bool is_dup2)
+{
+    /* Before the real call, as close() does: the moment dup2 returns, `to` is the
+     * program's, and an event another thread sends into it then would land in the
+     * program's stream (hostile_sbdup2.sh). If the call then fails, carom merely opens a
+     * fresh scoreboard socket. */
+    if (from != to) carom__emit_fd_closing(to, to);
+    int r = is_dup2 ? carom__real.dup2(from, to) : carom__real.dup3(from, to, flags);
+    if (r < 0 || from == to) return r;
+    if ((carom__fd(from) || carom__fd(to)) && !carom__vfork_child()) carom__fd_copy(from, to);
+    return r;
+}
+CAROM_EXPORT int dup2(int from, int to)
+{
+    return carom_dup3(from, to, 0, true);
+}
+CAROM_EXPORT int dup3(int from, int to, int flags)
+{
+    return carom_dup3(from, to, flags, false);
+}
+
+static int carom_fcntl(int fd, int cmd, void *arg)
+{
+    int r = carom__real.fcntl(fd, cmd, arg);
+    if (r < 0) return r;
+    switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+        if (carom__fd(fd) && !carom__vfork_child()) carom__fd_copy(fd, r);
+        break;
+    case F_SETFL: {
+        struct carom__fd_rec *f = carom__fd(fd);
+        if (f) f->nonblock = ((long)arg & O_NONBLOCK) != 0;
+        break;
+    }
+    default:
+        break;
+    }
+    return r;
+}
+
+/* fcntl is variadic; every command's third argument fits in a pointer-sized register
+ * (an int, a long or a pointer), so forwarding it as void * is exact on the ABIs glibc
+ * supports. */
+CAROM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return carom_fcntl(fd, cmd, arg);
+}
+CAROM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return carom_fcntl(fd, cmd, arg);
+}
