@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 /* The emitter's process state, which the encoder never touches. */
-struct carom_real carom__real;
-struct carom_global carom__g;
+struct carom__real_calls carom__real;
+struct carom__global carom__g;
 bool carom__vfork_child(void)
 {
     return false;
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t nums[3] = {0, -1, -1};
     for (int i = 0; i < 3 && off + 8 <= size; i++, off += 8)
         memcpy(&nums[i], data + off, 8);
-    struct carom_event ev = {.event = f[0], .policy = f[1], .endpoint = f[2], .call = f[3],
+    struct carom__event ev = {.event = f[0], .policy = f[1], .endpoint = f[2], .call = f[3],
                              .error = f[4][0] ? f[4] : NULL, .detail = f[5][0] ? f[5] : NULL,
                              .attempt = (int)nums[0], .delay_ms = nums[1], .elapsed_ms = nums[2]};
     char out[EVENT_MAX];
