@@ -1,4 +1,4 @@
-/* bounce.c: the backoff schedule of SPEC section 3 (decorrelated, full, equal, none) and
+/* bounce.c: the backoff schedule of docs/configuration.md (decorrelated, full, equal, none) and
  * the Retry-After override. It must never sleep, read a clock or exceed the cap: it only
  * computes how long the caller should wait. */
 #include "carom_core.h"

@@ -60,7 +60,7 @@ typedef struct carom_bounce {
 
 void carom_bounce_init(carom_bounce *b, const carom_bounce_cfg *cfg);
 
-/* The delay before the next retry (retry n = b->attempt + 1), per SPEC section 3:
+/* The delay before the next retry (retry n = b->attempt + 1), per docs/configuration.md:
  *   decorrelated: uniform(base, min(cap, 3 * d(n-1))), d(0) = base
  *   full:         uniform(0, min(cap, base * 2^(n-1)))
  *   equal:        h + uniform(0, h), h = min(cap, base * 2^(n-1)) / 2
