@@ -73,6 +73,8 @@ SHM=$(CAROM_CONFIG=$CFG "$CAROM" cushions --path) || fail "carom cushions --path
 WORKERS='
 import errno, os, socket, sys, time
 port, n, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def say(line):  # one write per line: the workers share the pipe, print() may split it
+    os.write(1, (line + "\n").encode())
 t0 = time.monotonic()
 kids = []
 for i in range(n):
@@ -83,11 +85,11 @@ for i in range(n):
         try:
             s.connect(("127.0.0.1", port))
         except OSError as e:
-            print("fail %s %d" % (errno.errorcode.get(e.errno, e.errno), (time.monotonic() - t) * 1000), flush=True)
+            say("fail %s %d" % (errno.errorcode.get(e.errno, e.errno), (time.monotonic() - t) * 1000))
             os._exit(1)
         time.sleep(hold)
         s.close()
-        print("ok %d" % ((time.monotonic() - t) * 1000), flush=True)
+        say("ok %d" % ((time.monotonic() - t) * 1000))
         os._exit(0)
     kids.append(pid)
 bad = sum(os.waitpid(p, 0)[1] != 0 for p in kids)
