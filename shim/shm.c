@@ -249,9 +249,12 @@ static void slots_yield(void)
     sched_yield();
 }
 
-static struct slot_table *slots_make(const carom_table *t)
+/* Fills st for table t. No allocation: the first attach may run in a fork child whose
+ * parent forked in the middle of it (pthread_once then runs it again in the child), and a
+ * malloc there can wait for ever on an allocator lock another parent thread held
+ * (hostile_forklock.sh, under AddressSanitizer). */
+static struct slot_table *slots_make(const carom_table *t, struct slot_table *st)
 {
-    struct slot_table *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->env.now_ms = slots_now;
     st->env.yield = slots_yield;
@@ -270,10 +273,7 @@ static struct slot_table *slots_make(const carom_table *t)
     }
     void *m = mmap(NULL, LOCAL_SLOTS * sizeof *st->slots, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) {
-        free(st);
-        return NULL;
-    }
+    if (m == MAP_FAILED) return NULL;
     st->slots = m;
     st->n = LOCAL_SLOTS;
     return st;
@@ -283,16 +283,22 @@ static struct slot_table *slots_make(const carom_table *t)
  * that never open a connection (sh, sleep, grep) neither touch /dev/shm nor warn. */
 static void slots_attach(void)
 {
+    static struct slot_table first;
     const carom_table *t = carom__g.table;
-    if (t) atomic_store_explicit(&slot_tab, slots_make(t), memory_order_release);
+    if (t) atomic_store_explicit(&slot_tab, slots_make(t, &first), memory_order_release);
 }
 
 void carom__slots_switch(const carom_table *t)
 {
     /* Not attached yet: the first look-up attaches to whatever table is in force then. */
     if (!atomic_load_explicit(&slot_tab, memory_order_acquire)) return;
-    struct slot_table *st = slots_make(t);
-    if (st) atomic_store_explicit(&slot_tab, st, memory_order_release);
+    /* A reload (control.c), never in a fork child's first call: a new record is fine. */
+    struct slot_table *nt = calloc(1, sizeof *nt);
+    struct slot_table *st = slots_make(t, nt);
+    if (st)
+        atomic_store_explicit(&slot_tab, st, memory_order_release);
+    else
+        free(nt);
 }
 
 _Atomic uint64_t *carom__slots_header(void)
