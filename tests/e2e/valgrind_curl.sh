@@ -18,12 +18,24 @@ CAROM=$CAROM_ROOT/$BUILD/carom
 # shellcheck source=tests/e2e/valgrind_lib.inc
 . "$(dirname "$0")/valgrind_lib.inc"
 
+# The server comes up only once curl has retried (its first retry event), so the run
+# cannot pass without the shim's retries however slowly valgrind starts curl on a loaded
+# machine (a fixed 3 s head start sometimes had the server up before curl's first try).
+# 100 retries of at most 400 ms: a schedule of about 40 s, far more than the wait needs.
 retry_config
+sed -i 's/^retries = 10$/retries = 100/' "$CFG"
+grep -q '^retries = 100$' "$CFG" || fail "the config does not say retries = 100"
 port=$(free_port)
-server "$port" http 3000
 vg_listen
-vg_run curl -sS --max-time 60 "http://127.0.0.1:$port/"
-assert_ok "curl under valgrind and the shim reaches a server 3 s late"
+( vg_run curl -sS --max-time 60 "http://127.0.0.1:$port/"; echo "$RC" >"$T/vg.rc" ) &
+vgp=$!
+for _ in $(seq 600); do grep -q '"event":"retry"' "$VG_EV" && break; sleep 0.1; done
+grep -q '"event":"retry"' "$VG_EV" || fail "curl under valgrind never retried: $(cat "$T/err")"
+server "$port" http
+wait "$vgp"
+RC=$(cat "$T/vg.rc"); OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
+CMD="valgrind curl -sS --max-time 60 http://127.0.0.1:$port/"
+assert_ok "curl under valgrind and the shim reaches a server that comes up after its first retry"
 assert_eq "$OUT" "hello" "curl's output"
 vg_check curl
 pass
