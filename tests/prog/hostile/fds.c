@@ -99,15 +99,23 @@ static void *event_pump(void *arg)
 }
 
 /* A connected TCP pair: cli is what the program dup2()s over carom's socket; anything
- * written into it (TCP ignores sendto's address) arrives at srv. */
-static int tcp_pair(int *cli, int *srv)
+ * written into it (TCP ignores sendto's address) arrives at srv. The listener never takes
+ * the dead port: both are ephemeral, and the pumps' refusals have opened that port's
+ * circuit, so a connect to it would be refused by design (one CI run in ~50 drew it). */
+static int tcp_pair(int avoid, int *cli, int *srv)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = loopback(0);
-    socklen_t al = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
-        getsockname(l, (struct sockaddr *)&a, &al) != 0)
-        return -1;
+    int l;
+    struct sockaddr_in a;
+    for (;;) {
+        l = socket(AF_INET, SOCK_STREAM, 0);
+        a = loopback(0);
+        socklen_t al = sizeof a;
+        if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
+            getsockname(l, (struct sockaddr *)&a, &al) != 0)
+            return -1;
+        if (ntohs(a.sin_port) != avoid) break;
+        close(l);
+    }
     *cli = socket(AF_INET, SOCK_STREAM, 0);
     if (*cli < 0 || connect(*cli, (struct sockaddr *)&a, sizeof a) != 0) return -1;
     *srv = accept(l, NULL, NULL);
@@ -134,7 +142,7 @@ int cmd_sbdup2(int dead, int iters, const char *how)
             continue;
         }
         int cli, srv;
-        if (tcp_pair(&cli, &srv) != 0) return perror("tcp pair"), 1;
+        if (tcp_pair(dead, &cli, &srv) != 0) return perror("tcp pair"), 1;
         int r = strcmp(how, "dup3") == 0 ? dup3(cli, sb, O_CLOEXEC) : dup2(cli, sb);
         if (r != sb) return perror("dup2"), 1;
         replaced++;
