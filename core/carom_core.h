@@ -507,6 +507,18 @@ typedef struct carom_slots_env {
     _Atomic uint64_t *evictions;
 } carom_slots_env;
 
+/* 64-bit FNV-1a over n bytes, continuing from h (start with CAROM_FNV1A_INIT): the project's
+ * one copy. Every table keyed by text (slots, policy content hash, chaos draws, the
+ * scoreboard's series) hashes with it, so a key hashes the same in every layer. */
+#define CAROM_FNV1A_INIT 0xcbf29ce484222325ull
+static inline uint64_t carom_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 /* FNV-1a over the policy index and the key; 63 bits, never 0 (docs/scoreboard.md names it
  * so tools and tests can find a key's home slot). */
 uint64_t carom_slot_hash(uint32_t pol, const char *key);

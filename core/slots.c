@@ -28,10 +28,7 @@
 
 uint64_t carom_slot_hash(uint32_t pol, const char *key)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ pol;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ull;
-    h &= ~CAROM_SHM_RESERVED;
+    uint64_t h = carom_fnv1a(CAROM_FNV1A_INIT ^ pol, key, strlen(key)) & ~CAROM_SHM_RESERVED;
     return h ? h : 1;
 }
 

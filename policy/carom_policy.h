@@ -145,6 +145,8 @@ size_t carom_policy_count(const carom_table *t);                     /* includin
 const carom_policy *carom_policy_at(const carom_table *t, size_t i); /* NULL past the end */
 
 /* Table-wide settings from [defaults], [scoreboard] and [chaos]. */
+/* [scoreboard] socket when the file names none (docs/scoreboard.md): the one copy. */
+#define CAROM_SCOREBOARD_DEFAULT "/tmp/carom-scoreboard.sock"
 carom_state_mode carom_policy_state_mode(const carom_table *t);
 const char *carom_policy_scoreboard(const carom_table *t); /* socket path, never NULL */
 uint64_t carom_policy_chaos_seed(const carom_table *t);    /* 0: random */

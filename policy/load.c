@@ -25,7 +25,6 @@
 #define CHAOS_FIRST_MAX 1000000000u     /* chaos.first */
 #define MAX_SECTIONS 16384   /* bounds memory for a hostile or generated file */
 #define MAX_FILE (16u << 20) /* carom_policy_load refuses larger files */
-#define DEFAULT_SOCKET "/tmp/carom-scoreboard.sock"
 
 const char *const carom__key_names[CAROM__K_COUNT] = {
     [CAROM__K_RETRIES] = "retries",
@@ -1534,14 +1533,6 @@ static int cmp_name(const void *a, const void *b, void *secs)
     return c ? c : (i > j) - (i < j);
 }
 
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static carom_table *table_new(size_t n)
 {
     carom_table *t = calloc(1, sizeof *t);
@@ -1556,7 +1547,7 @@ static carom_table *table_new(size_t n)
     }
     t->n = n;
     t->state = CAROM_STATE_SHARED;
-    memcpy(t->scoreboard, DEFAULT_SOCKET, sizeof DEFAULT_SOCKET);
+    memcpy(t->scoreboard, CAROM_SCOREBOARD_DEFAULT, sizeof CAROM_SCOREBOARD_DEFAULT);
     t->chaos_enabled = true;
     fleet_defaults(&t->fleet);
     return t;
@@ -1716,7 +1707,7 @@ static carom_table *build(parser *p)
     t->chaos_enabled_set = p->enabled_set && p->enabled;
     fleet_finish(p);
     t->fleet = p->fleet;
-    t->hash = fnv1a(p->text, p->len);
+    t->hash = carom_fnv1a(CAROM_FNV1A_INIT, p->text, p->len);
     return t;
 }
 
@@ -1732,7 +1723,7 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
     for (int i = 0; i < 5; i++)
         p.idx[i] = -1;
     p.state = CAROM_STATE_SHARED;
-    memcpy(p.socket, DEFAULT_SOCKET, sizeof DEFAULT_SOCKET);
+    memcpy(p.socket, CAROM_SCOREBOARD_DEFAULT, sizeof CAROM_SCOREBOARD_DEFAULT);
     p.enabled = true;
     fleet_defaults(&p.fleet);
 

@@ -293,7 +293,7 @@ carom_state_mode carom_policy_state_mode(const carom_table *t)
 
 const char *carom_policy_scoreboard(const carom_table *t)
 {
-    return t ? t->scoreboard : "/tmp/carom-scoreboard.sock";
+    return t ? t->scoreboard : CAROM_SCOREBOARD_DEFAULT;
 }
 
 uint64_t carom_policy_chaos_seed(const carom_table *t)

@@ -25,17 +25,6 @@
 #define CAROM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CAROM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* 64-bit FNV-1a over n bytes, continuing from h (start with CAROM_FNV1A_INIT): the shim's one
- * copy (core's carom_slot_hash is the same function over a slot key). */
-#define CAROM_FNV1A_INIT 0xcbf29ce484222325ull
-static inline uint64_t carom__fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* Declarations are grouped by the file that defines them (a section names its file). */
 
 /* ---- real.c: real symbols ------------------------------------------------------------ */

@@ -40,7 +40,7 @@ static uint64_t mix(uint64_t z)
 
 static uint64_t str_hash(const char *s)
 {
-    return carom__fnv1a(CAROM_FNV1A_INIT, s, strlen(s));
+    return carom_fnv1a(CAROM_FNV1A_INIT, s, strlen(s));
 }
 
 /* The draw for the next call, and how many calls came before it (n). */

@@ -35,7 +35,7 @@ static _Atomic uint64_t sb_self_id;
 
 static uint64_t name_id(const struct sockaddr_un *sa, socklen_t len)
 {
-    return carom__fnv1a(CAROM_FNV1A_INIT ^ len, sa, len) | 1; /* never 0, the "none yet" value */
+    return carom_fnv1a(CAROM_FNV1A_INIT ^ len, sa, len) | 1; /* never 0, the "none yet" value */
 }
 static pthread_once_t sb_once = PTHREAD_ONCE_INIT;
 static struct sockaddr_un sb_to;

@@ -450,9 +450,7 @@ static unsigned tally_used[TALLY_SLOTS / 2], ntally;
 
 static struct tally *tally_get(const char *ep, bool add)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *c = ep; *c; c++)
-        h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    uint64_t h = carom_fnv1a(CAROM_FNV1A_INIT, ep, strlen(ep));
     for (unsigned i = 0; i < TALLY_SLOTS; i++) {
         struct tally *t = &tally[(h + i) & (TALLY_SLOTS - 1)];
         if (!t->ep[0]) {

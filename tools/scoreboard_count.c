@@ -34,13 +34,11 @@ uint64_t carom__sb_total_events, carom__sb_total_invalid, carom__sb_total_droppe
 
 static uint64_t str_hash(const char *a, const char *b)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 0x100000001b3ull;
-    h = (h ^ 0xff) * 0x100000001b3ull;
-    for (; *b; b++)
-        h = (h ^ (unsigned char)*b) * 0x100000001b3ull;
-    return h;
+    /* 0xff never occurs in UTF-8 text: ("ab","c") and ("a","bc") hash apart. */
+    static const unsigned char sep = 0xff;
+    uint64_t h = carom_fnv1a(CAROM_FNV1A_INIT, a, strlen(a));
+    h = carom_fnv1a(h, &sep, 1);
+    return carom_fnv1a(h, b, strlen(b));
 }
 
 static struct carom__sb_series *find_or_add(const char *policy, const char *endpoint,
