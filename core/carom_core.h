@@ -4,6 +4,7 @@
 #ifndef CAROM_CORE_H
 #define CAROM_CORE_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -163,6 +164,27 @@ carom_verdict carom_cushion_allow(carom_cushion *c, const carom_cushion_cfg *cfg
  * CAROM_CUSHION_OPEN (just opened), CAROM_CUSHION_CLOSED (just closed), or -1 (none). */
 int carom_cushion_record(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_t now_ms,
                          carom_ticket ticket, bool ok);
+
+/* The errnos that an established connection's I/O fails with by its endpoint's fault (a
+ * reset, a broken pipe, a timeout, an unreachable route), and so count as a failure in
+ * the endpoint's cushion; any other (EAGAIN, EINTR, EBADF, EINVAL, ...) is the program's
+ * own and is not recorded. The one list, for every I/O path (docs/configuration.md, "How
+ * retries, cushion and budget compose"). */
+static inline bool carom_cushion_io_errno(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ETIMEDOUT:
+    case ECONNABORTED:
+    case ENETRESET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* A ticket for the current generation that is not a probe: for outcomes observed outside
  * an admitted call (an I/O error on a connection established earlier). Recording a
@@ -401,6 +423,13 @@ enum carom_shm_word {
 #define CAROM_SHM_VERSION 3u
 /* A slot's key_hash with this bit set is being claimed (since the ms in the low bits). */
 #define CAROM_SHM_RESERVED (1ull << 63)
+
+/* The table's file name, /dev/shm/carom-<uid>-<config hash as 16 hex digits>
+ * (docs/scoreboard.md, "Shared state"): the one place it is spelled, for the shim that
+ * makes the table and the tools that open it. False (buf emptied when len > 0) when len
+ * is below CAROM_SHM_NAME_MAX and the name does not fit. */
+#define CAROM_SHM_NAME_MAX 48
+bool carom_shm_name(char *buf, size_t len, unsigned uid, uint64_t cfg_hash);
 
 /* ---- token bucket and connection leases: rate limits and bulkheads ------------------- */
 

@@ -158,18 +158,7 @@ static carom_shot_result result_of(const carom_policy *p, int err)
 
 void carom__io_failed(struct carom__fd_rec *f, int err)
 {
-    switch (err) {
-    case ECONNRESET:
-    case EPIPE:
-    case ETIMEDOUT:
-    case ECONNABORTED:
-    case ENETRESET:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-        break;
-    default:
-        return;
-    }
+    if (!carom_cushion_io_errno(err)) return;
     /* A guarded transfer's outcome is the libcurl layer's to record, once. An error on an
      * established connection is an outcome of its own, outside any shot. */
     if (f->curl_guarded || !f->slot || !f->pol || !f->pol->cushion_on) return;

@@ -81,25 +81,15 @@ static bool io_after(int fd, struct carom__fd_rec *f, int err)
         errno = e;
         return false;
     }
-    /* Only errors that feed the cushion (the list in carom__io_failed) are worth the
+    /* Only errors that feed the cushion (core's carom_cushion_io_errno) are worth the
      * check: one that a pipe or UNIX socket on a reused number gave is not the old
      * endpoint's, and must not open its circuit (hostile_daemon.sh). */
-    switch (err) {
-    case ECONNRESET:
-    case EPIPE:
-    case ETIMEDOUT:
-    case ECONNABORTED:
-    case ENETRESET:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
+    if (carom_cushion_io_errno(err)) {
         if (f->slot && carom__fd_stale(fd, f)) {
             if (!carom__vfork_child()) carom__fd_untrack(fd);
-            break;
+        } else {
+            carom__io_failed(f, err);
         }
-        carom__io_failed(f, err);
-        break;
-    default:
-        break;
     }
     errno = err;
     return false;

@@ -189,8 +189,7 @@ static void *create(const char *name, uint64_t cfg_hash, int *err, char *why, si
 
 static void shm_name(const carom_table *t, char *buf, size_t len)
 {
-    snprintf(buf, len, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
-             (unsigned long long)carom_policy_hash(t));
+    carom_shm_name(buf, len, (unsigned)geteuid(), carom_policy_hash(t));
 }
 
 int carom__shm_attach(const carom_table *t, struct carom_slot **slots, unsigned *n,

@@ -28,23 +28,32 @@ int carom_fleet_show(const char *file, int json);
 #include "../core/carom_core.h"
 #include "../policy/carom_policy.h"
 
-/* The shared table mapped read-write. */
-struct carom__rw {
+/* The shared table as a tool maps it (carom__shm_map). h is its header as read when it
+ * was mapped. slots and rules are set only for a writable map, whose layout is exactly
+ * this build's; a read-only map (`carom cushions`) may be of another layout that
+ * describes itself, and is read through h's offsets. */
+struct carom__shm {
     unsigned char *base;
     size_t size;
+    _Atomic uint64_t *w;
+    uint64_t h[CAROM_SHM_H__N];
     carom_slot *slots;
     unsigned n;
     carom_chaos_rule *rules;
     unsigned nrules;
-    _Atomic uint64_t *w;
 };
 uint64_t carom__mono_ms(void); /* CLOCK_MONOTONIC, as the shim stamps the table */
 /* The policy file (the shim's search when file is NULL) and its table's name; NULL, with a
  * message naming `who`, when it does not load or keeps no shared table. */
 carom_table *carom__ctl_config(const char *file, const char *who, char *name, size_t len);
-/* Maps the table: the user's own, mode 0600, this build's exact layout; -1 with a message. */
-int carom__ctl_map(const char *name, const char *who, struct carom__rw *tb);
-void carom__ctl_unmap(struct carom__rw *tb);
+/* Maps the table named name: a regular file of the user's own, mode 0600, with a header
+ * this build can read. CAROM__SHM_WRITE maps it read-write, and only when its layout is
+ * exactly this build's; CAROM__SHM_QUIET prints nothing. Returns 0, 1 when there is no
+ * table (yet; never a message: the caller knows what that means), -1 on a file refused,
+ * with one message naming `who`. */
+enum { CAROM__SHM_WRITE = 1, CAROM__SHM_QUIET = 2 };
+int carom__shm_map(const char *name, const char *who, unsigned flags, struct carom__shm *tb);
+void carom__shm_unmap(struct carom__shm *tb);
 /* "host:port" or "[v6]:port", as `carom cushions` prints it: the policy governing it, or
  * NULL when it is not spelled so. */
 const carom_policy *carom__ctl_endpoint_policy(const carom_table *t, const char *ep);

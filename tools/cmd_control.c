@@ -25,6 +25,16 @@
 #include "../core/carom_core.h"
 #include "../policy/carom_policy.h"
 
+/* The table, read-write; one message when there is none or it is refused. */
+static int map_rw(const char *name, const char *who, struct carom__shm *tb)
+{
+    int rc = carom__shm_map(name, who, CAROM__SHM_WRITE, tb);
+    if (rc > 0)
+        fprintf(stderr, "%s: no shared table yet (%s): no program has run with this policy file\n",
+                who, name);
+    return rc;
+}
+
 /* ---- carom cushions --open / --close / --reset ------------------------------------------ */
 
 int carom_cushions_control(const char *action, const char *ep, const char *file)
@@ -38,8 +48,8 @@ int carom_cushions_control(const char *action, const char *ep, const char *file)
         carom_policy_free(t);
         return 2;
     }
-    struct carom__rw tb;
-    if (carom__ctl_map(name, who, &tb) != 0) {
+    struct carom__shm tb;
+    if (map_rw(name, who, &tb) != 0) {
         carom_policy_free(t);
         return 1;
     }
@@ -131,7 +141,7 @@ static bool rule_write(carom_chaos_rule *r, const char *ep, const char *text)
     return true;
 }
 
-static void bump(struct carom__rw *tb)
+static void bump(struct carom__shm *tb)
 {
     atomic_fetch_add_explicit(&tb->w[CAROM_SHM_H_CHAOS_GEN], 1, memory_order_acq_rel);
 }
@@ -211,8 +221,8 @@ int carom_cmd_chaos(int argc, char **argv)
         }
         carom_policy_free(check);
     }
-    struct carom__rw tb;
-    if (carom__ctl_map(name, who, &tb) != 0) {
+    struct carom__shm tb;
+    if (map_rw(name, who, &tb) != 0) {
         carom_policy_free(t);
         return 1;
     }

@@ -22,7 +22,7 @@
 #include "../policy/carom_policy.h"
 
 /* The table's header words are enum carom_shm_word (core/carom_core.h), as the shim
- * writes them (docs/scoreboard.md, "Shared state"). */
+ * writes them (docs/scoreboard.md, "Shared state"); tools/ctl_table.c maps and checks it. */
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig)
@@ -54,70 +54,6 @@ struct row {
     unsigned rate_limit, rate_burst, tokens, max_connections, connections;
 };
 
-struct table {
-    const unsigned char *base;
-    size_t size;
-    uint64_t w[CAROM_SHM_H__N];
-};
-
-/* Maps the table read-only after checking it is ours and laid out as documented. Returns
- * 0, 1 when there is none (yet), -1 on a file we refuse. */
-static int map_table(const char *name, struct table *tb)
-{
-    int fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return 1;
-        fprintf(stderr, "carom cushions: %s: %s\n", name, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    const char *bad = NULL;
-    if (fstat(fd, &st) != 0)
-        bad = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        bad = "not a regular file";
-    else if (st.st_uid != geteuid())
-        bad = "owned by another user";
-    else if ((st.st_mode & 07777) != 0600)
-        bad = "mode is not 0600";
-    else if ((size_t)st.st_size < CAROM_SHM_H__N * 8)
-        bad = "too small";
-    void *m = MAP_FAILED;
-    if (!bad && (m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
-        bad = strerror(errno);
-    close(fd);
-    if (bad) {
-        fprintf(stderr, "carom cushions: %s: %s\n", name, bad);
-        return -1;
-    }
-    tb->base = m;
-    tb->size = (size_t)st.st_size;
-    const _Atomic uint64_t *w = m;
-    for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
-        tb->w[i] =
-            atomic_load_explicit(&w[i], i == CAROM_SHM_H_MAGIC ? memory_order_acquire : memory_order_relaxed);
-    const uint64_t *h = tb->w;
-    bool ok = h[CAROM_SHM_H_MAGIC] == CAROM_SHM_MAGIC && h[CAROM_SHM_H_VERSION] == CAROM_SHM_VERSION && h[CAROM_SHM_H_SIZE] == tb->size &&
-              h[CAROM_SHM_H_UID] == geteuid() && h[CAROM_SHM_H_NSLOTS] > 0 && h[CAROM_SHM_H_SLOT_SIZE] > 0 &&
-              h[CAROM_SHM_H_SLOTS_OFF] >= CAROM_SHM_H__N * 8 &&
-              h[CAROM_SHM_H_NSLOTS] <= (tb->size - h[CAROM_SHM_H_SLOTS_OFF]) / h[CAROM_SHM_H_SLOT_SIZE] &&
-              h[CAROM_SHM_H_OFF_KEY_HASH] + 8 <= h[CAROM_SHM_H_SLOT_SIZE] && h[CAROM_SHM_H_OFF_LAST_USED] + 8 <= h[CAROM_SHM_H_SLOT_SIZE] &&
-              h[CAROM_SHM_H_OFF_POLICY] + 4 <= h[CAROM_SHM_H_SLOT_SIZE] && h[CAROM_SHM_H_KEY_MAX] > 0 &&
-              h[CAROM_SHM_H_OFF_KEY] + h[CAROM_SHM_H_KEY_MAX] <= h[CAROM_SHM_H_SLOT_SIZE] &&
-              h[CAROM_SHM_H_OFF_CUSHION] + sizeof(carom_cushion) <= h[CAROM_SHM_H_SLOT_SIZE] &&
-              h[CAROM_SHM_H_OFF_KEY_HASH] % 8 == 0 && h[CAROM_SHM_H_OFF_LAST_USED] % 8 == 0 &&
-              h[CAROM_SHM_H_OFF_CUSHION] % 8 == 0 && h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 && h[CAROM_SHM_H_SLOT_SIZE] % 8 == 0 &&
-              h[CAROM_SHM_H_OFF_BUCKET] + sizeof(carom_bucket) <= h[CAROM_SHM_H_SLOT_SIZE] &&
-              h[CAROM_SHM_H_OFF_LEASES] + sizeof(carom_leases) <= h[CAROM_SHM_H_SLOT_SIZE] &&
-              h[CAROM_SHM_H_OFF_BUCKET] % 8 == 0 && h[CAROM_SHM_H_OFF_LEASES] % 8 == 0;
-    if (!ok) {
-        fprintf(stderr, "carom cushions: %s: not a carom table this version can read\n", name);
-        munmap(m, tb->size);
-        return -1;
-    }
-    return 0;
-}
-
 static int cmp_row(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
@@ -131,9 +67,9 @@ static int cmp_row(const void *a, const void *b)
 }
 
 /* Reads every published slot; a slot changing under us (claimed, evicted) is skipped. */
-static size_t collect(const struct table *tb, const carom_table *t, struct row *rows)
+static size_t collect(const struct carom__shm *tb, const carom_table *t, struct row *rows)
 {
-    const uint64_t *h = tb->w;
+    const uint64_t *h = tb->h;
     size_t n = 0;
     uint64_t now = mono_ms();
     for (uint64_t i = 0; i < h[CAROM_SHM_H_NSLOTS]; i++) {
@@ -329,9 +265,8 @@ int carom_cmd_cushions(int argc, char **argv)
     carom_table *t = path ? carom_policy_load(path, to_stderr, NULL) : carom_policy_builtin();
     if (!t) return 1;
     const char *shown = path ? path : "(built-in defaults)";
-    char name[96];
-    snprintf(name, sizeof name, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
-             (unsigned long long)carom_policy_hash(t));
+    char name[CAROM_SHM_NAME_MAX];
+    carom_shm_name(name, sizeof name, (unsigned)geteuid(), carom_policy_hash(t));
     if (only_path) { /* where the table of this config lives, whether it exists or not */
         printf("%s\n", name);
         carom_policy_free(t);
@@ -344,8 +279,8 @@ int carom_cmd_cushions(int argc, char **argv)
         carom_policy_free(t);
         return 0;
     }
-    struct table tb;
-    int m = map_table(name, &tb);
+    struct carom__shm tb;
+    int m = carom__shm_map(name, "carom cushions", 0, &tb);
     if (m != 0) {
         if (m > 0) {
             fprintf(stderr, "carom cushions: no shared state for %s yet (%s)\n", shown, name);
@@ -354,7 +289,7 @@ int carom_cmd_cushions(int argc, char **argv)
         carom_policy_free(t);
         return m > 0 ? 0 : 1;
     }
-    struct row *rows = calloc(tb.w[CAROM_SHM_H_NSLOTS], sizeof *rows);
+    struct row *rows = calloc(tb.h[CAROM_SHM_H_NSLOTS], sizeof *rows);
     if (!rows) {
         fprintf(stderr, "carom cushions: out of memory\n");
         return 1;
@@ -376,7 +311,7 @@ int carom_cmd_cushions(int argc, char **argv)
                 usleep(100000);
     } while (watch && !stop);
     free(rows);
-    munmap((void *)tb.base, tb.size);
+    carom__shm_unmap(&tb);
     carom_policy_free(t);
     return 0;
 }

@@ -353,7 +353,7 @@ static int cmp_ep(const void *a, const void *b)
 
 /* The table's circuits as a report: one line per endpoint (the worst state when two
  * policies key the same endpoint), the ones that matter first. */
-static void read_local(const struct fleet *f, struct carom__rw *tb, carom_fleet_report *out)
+static void read_local(const struct fleet *f, struct carom__shm *tb, carom_fleet_report *out)
 {
     out->n = 0;
     uint64_t now = carom__mono_ms();
@@ -385,23 +385,20 @@ static void read_local(const struct fleet *f, struct carom__rw *tb, carom_fleet_
     qsort(out->ep, out->n, sizeof out->ep[0], cmp_ep);
 }
 
-static int try_map(const struct fleet *f, struct carom__rw *tb, ino_t *ino)
+static int try_map(const struct fleet *f, struct carom__shm *tb, ino_t *ino)
 {
     struct stat st;
     if (stat(f->name, &st) != 0) {
-        carom__ctl_unmap(tb);
+        carom__shm_unmap(tb);
         return -1;
     }
     if (tb->base && st.st_ino == *ino) return 0;
-    carom__ctl_unmap(tb);
+    carom__shm_unmap(tb);
     /* Quiet: the caller logs the change once. */
-    int err = dup(2), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null >= 0) dup2(null, 2);
-    int rc = carom__ctl_map(f->name, "carom fleet", tb);
-    if (err >= 0) dup2(err, 2), close(err);
-    if (null >= 0) close(null);
-    if (rc == 0) *ino = st.st_ino;
-    return rc;
+    if (carom__shm_map(f->name, "carom fleet", CAROM__SHM_WRITE | CAROM__SHM_QUIET, tb) != 0)
+        return -1;
+    *ino = st.st_ino;
+    return 0;
 }
 
 /* ---- the quorum ------------------------------------------------------------------------------ */
@@ -485,7 +482,7 @@ static unsigned tally_of(const char *ep)
 
 /* Marks what a quorum reports open and clears what it no longer does. Only this daemon
  * marks this table, so every fleet-open slot in it is its own, also after a restart. */
-static void decide(const struct fleet *f, struct carom__rw *tb)
+static void decide(const struct fleet *f, struct carom__shm *tb)
 {
     if (!tb->base) return;
     tally_build();
@@ -544,7 +541,7 @@ static void decide(const struct fleet *f, struct carom__rw *tb)
     }
 }
 
-static void clear_all(const struct fleet *f, struct carom__rw *tb)
+static void clear_all(const struct fleet *f, struct carom__shm *tb)
 {
     uint64_t now = carom__mono_ms();
     for (unsigned i = 0; tb->base && i < tb->n; i++) {
@@ -647,7 +644,7 @@ int carom_cmd_fleet(int argc, char **argv)
     logf_("host %s, redis %s, quorum %u%s, table %s", f.self, f.cfg->redis, f.cfg->quorum,
           f.cfg->quorum_percent ? "%" : " hosts", f.name);
 
-    struct carom__rw tb = {0};
+    struct carom__shm tb = {0};
     ino_t ino = 0;
     int table_state = -2, redis_state = -2; /* what was last logged */
     redisContext *c = NULL, *sub = NULL;
@@ -755,7 +752,7 @@ int carom_cmd_fleet(int argc, char **argv)
     }
     disconnect(&c, &sub);
     logf_("stopped (%lu reports ignored)", ignored);
-    carom__ctl_unmap(&tb);
+    carom__shm_unmap(&tb);
     for (unsigned i = 0; i < npeers; i++)
         free(peers[i].ep);
     free(peers);

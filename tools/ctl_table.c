@@ -1,8 +1,9 @@
-/* ctl_table.c: what the tools that steer running programs share (`carom cushions --open`,
- * `carom chaos`, `carom fleet`): the policy file and its table's name, the table mapped
- * read-write only when it is the user's own and laid out exactly as this build lays it
- * out, endpoint spellings, and events on the scoreboard. It must never create a table,
- * and never block on the scoreboard (events are dropped when nobody listens). */
+/* ctl_table.c: what the tools that read or steer running programs share (`carom cushions`,
+ * `carom chaos`, `carom fleet`): the policy file and its table's name, the one mapping of
+ * the table (read-only, or read-write only when it is the user's own and laid out exactly
+ * as this build lays it out), endpoint spellings, and events on the scoreboard. It must
+ * never create a table, and never block on the scoreboard (events are dropped when nobody
+ * listens). */
 #include "carom_tools.h"
 
 #include <arpa/inet.h>
@@ -34,7 +35,7 @@ static void to_stderr(void *ud, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
-/* ---- the table, read-write -------------------------------------------------------------- */
+/* ---- the table -------------------------------------------------------------------------- */
 
 /* The policy file (the same search as the shim) and the name of its table. */
 carom_table *carom__ctl_config(const char *file, const char *who, char *name, size_t len)
@@ -49,23 +50,60 @@ carom_table *carom__ctl_config(const char *file, const char *who, char *name, si
         carom_policy_free(t);
         return NULL;
     }
-    snprintf(name, len, "/dev/shm/carom-%u-%016llx", (unsigned)geteuid(),
-             (unsigned long long)carom_policy_hash(t));
+    carom_shm_name(name, len, (unsigned)geteuid(), carom_policy_hash(t));
     return t;
 }
 
-/* Maps the table for writing: ours, mode 0600, and laid out exactly as this build lays it
- * out (a table of another version is only ever read, by `carom cushions`). */
-int carom__ctl_map(const char *name, const char *who, struct carom__rw *tb)
+/* What every reader needs: the header's own offsets keep every field it reads inside the
+ * slot and the slots inside the file (docs/scoreboard.md, "Shared state"). */
+static bool readable(const uint64_t *h, size_t size)
 {
-    int fd = open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    uint64_t ss = h[CAROM_SHM_H_SLOT_SIZE];
+    return h[CAROM_SHM_H_MAGIC] == CAROM_SHM_MAGIC && h[CAROM_SHM_H_VERSION] == CAROM_SHM_VERSION &&
+           h[CAROM_SHM_H_SIZE] == size && h[CAROM_SHM_H_UID] == geteuid() &&
+           h[CAROM_SHM_H_NSLOTS] > 0 && ss > 0 && ss % 8 == 0 &&
+           h[CAROM_SHM_H_SLOTS_OFF] >= CAROM_SHM_H__N * 8 && h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 &&
+           h[CAROM_SHM_H_NSLOTS] <= (size - h[CAROM_SHM_H_SLOTS_OFF]) / ss &&
+           h[CAROM_SHM_H_OFF_KEY_HASH] + 8 <= ss && h[CAROM_SHM_H_OFF_KEY_HASH] % 8 == 0 &&
+           h[CAROM_SHM_H_OFF_LAST_USED] + 8 <= ss && h[CAROM_SHM_H_OFF_LAST_USED] % 8 == 0 &&
+           h[CAROM_SHM_H_OFF_POLICY] + 4 <= ss && h[CAROM_SHM_H_KEY_MAX] > 0 &&
+           h[CAROM_SHM_H_OFF_KEY] + h[CAROM_SHM_H_KEY_MAX] <= ss &&
+           h[CAROM_SHM_H_OFF_CUSHION] + sizeof(carom_cushion) <= ss &&
+           h[CAROM_SHM_H_OFF_CUSHION] % 8 == 0 &&
+           h[CAROM_SHM_H_OFF_BUCKET] + sizeof(carom_bucket) <= ss &&
+           h[CAROM_SHM_H_OFF_BUCKET] % 8 == 0 &&
+           h[CAROM_SHM_H_OFF_LEASES] + sizeof(carom_leases) <= ss &&
+           h[CAROM_SHM_H_OFF_LEASES] % 8 == 0;
+}
+
+/* What a writer needs besides: this build's exact slot layout, so it may write through
+ * carom_slot and carom_chaos_rule (a table of another layout is only ever read). */
+static bool writable(const uint64_t *h, size_t size)
+{
+    return h[CAROM_SHM_H_SLOT_SIZE] == sizeof(carom_slot) &&
+           h[CAROM_SHM_H_OFF_KEY_HASH] == offsetof(carom_slot, key_hash) &&
+           h[CAROM_SHM_H_OFF_LAST_USED] == offsetof(carom_slot, last_used_ms) &&
+           h[CAROM_SHM_H_OFF_POLICY] == offsetof(carom_slot, policy_index) &&
+           h[CAROM_SHM_H_OFF_KEY] == offsetof(carom_slot, key) &&
+           h[CAROM_SHM_H_OFF_CUSHION] == offsetof(carom_slot, cushion) &&
+           h[CAROM_SHM_H_OFF_BUCKET] == offsetof(carom_slot, bucket) &&
+           h[CAROM_SHM_H_OFF_LEASES] == offsetof(carom_slot, leases) &&
+           (h[CAROM_SHM_H_NSLOTS] & (h[CAROM_SHM_H_NSLOTS] - 1)) == 0 &&
+           h[CAROM_SHM_H_CHAOS_N] <= 1024 && h[CAROM_SHM_H_CHAOS_OFF] % 8 == 0 &&
+           h[CAROM_SHM_H_CHAOS_OFF] >= h[CAROM_SHM_H_SLOTS_OFF] +
+                                          h[CAROM_SHM_H_NSLOTS] * sizeof(carom_slot) &&
+           h[CAROM_SHM_H_CHAOS_OFF] <= size &&
+           h[CAROM_SHM_H_CHAOS_N] <= (size - h[CAROM_SHM_H_CHAOS_OFF]) / sizeof(carom_chaos_rule);
+}
+
+int carom__shm_map(const char *name, const char *who, unsigned flags, struct carom__shm *tb)
+{
+    bool write = flags & CAROM__SHM_WRITE, quiet = flags & CAROM__SHM_QUIET;
+    memset(tb, 0, sizeof *tb);
+    int fd = open(name, (write ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT)
-            fprintf(stderr,
-                    "%s: no shared table yet (%s): no program has run with this policy file\n", who,
-                    name);
-        else
-            fprintf(stderr, "%s: %s: %s\n", who, name, strerror(errno));
+        if (errno == ENOENT) return 1;
+        if (!quiet) fprintf(stderr, "%s: %s: %s\n", who, name, strerror(errno));
         return -1;
     }
     struct stat st;
@@ -78,49 +116,38 @@ int carom__ctl_map(const char *name, const char *who, struct carom__rw *tb)
         bad = "owned by another user";
     else if ((st.st_mode & 07777) != 0600)
         bad = "mode is not 0600";
-    else if ((size_t)st.st_size < 256)
+    else if ((size_t)st.st_size < CAROM_SHM_H__N * 8)
         bad = "too small";
     void *m = MAP_FAILED;
-    if (!bad && (m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
-                    MAP_FAILED)
+    if (!bad && (m = mmap(NULL, (size_t)st.st_size, PROT_READ | (write ? PROT_WRITE : 0),
+                          MAP_SHARED, fd, 0)) == MAP_FAILED)
         bad = strerror(errno);
     close(fd);
-    if (bad) {
-        fprintf(stderr, "%s: %s: %s\n", who, name, bad);
-        return -1;
-    }
-    _Atomic uint64_t *w = m;
-    uint64_t h[CAROM_SHM_H__N];
-    for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
-        h[i] = atomic_load_explicit(&w[i], i == CAROM_SHM_H_MAGIC ? memory_order_acquire
-                                                                  : memory_order_relaxed);
     size_t size = (size_t)st.st_size;
-    bool ok = h[CAROM_SHM_H_MAGIC] == CAROM_SHM_MAGIC &&
-              h[CAROM_SHM_H_VERSION] == CAROM_SHM_VERSION && h[CAROM_SHM_H_SIZE] == size &&
-              h[CAROM_SHM_H_UID] == geteuid() && h[CAROM_SHM_H_SLOT_SIZE] == sizeof(carom_slot) &&
-              h[CAROM_SHM_H_OFF_KEY_HASH] == offsetof(carom_slot, key_hash) &&
-              h[CAROM_SHM_H_OFF_KEY] == offsetof(carom_slot, key) &&
-              h[CAROM_SHM_H_OFF_CUSHION] == offsetof(carom_slot, cushion) &&
-              h[CAROM_SHM_H_NSLOTS] > 0 &&
-              (h[CAROM_SHM_H_NSLOTS] & (h[CAROM_SHM_H_NSLOTS] - 1)) == 0 &&
-              h[CAROM_SHM_H_SLOTS_OFF] % 8 == 0 &&
-              h[CAROM_SHM_H_SLOTS_OFF] + h[CAROM_SHM_H_NSLOTS] * sizeof(carom_slot) <= size &&
-              h[CAROM_SHM_H_CHAOS_N] <= 1024 && h[CAROM_SHM_H_CHAOS_OFF] % 8 == 0 &&
-              h[CAROM_SHM_H_CHAOS_OFF] + h[CAROM_SHM_H_CHAOS_N] * sizeof(carom_chaos_rule) <= size;
-    if (!ok) {
-        fprintf(stderr,
-                "%s: %s: made by another carom version: only `carom cushions` can read it\n", who,
-                name);
-        munmap(m, size);
+    if (!bad) {
+        _Atomic uint64_t *w = m;
+        for (unsigned i = 0; i < CAROM_SHM_H__N; i++)
+            tb->h[i] = atomic_load_explicit(&w[i], i == CAROM_SHM_H_MAGIC ? memory_order_acquire
+                                                                          : memory_order_relaxed);
+        if (!readable(tb->h, size))
+            bad = "not a carom table this version can read";
+        else if (write && !writable(tb->h, size))
+            bad = "made by another carom version: only `carom cushions` can read it";
+        if (bad) munmap(m, size);
+    }
+    if (bad) {
+        if (!quiet) fprintf(stderr, "%s: %s: %s\n", who, name, bad);
         return -1;
     }
     tb->base = m;
     tb->size = size;
-    tb->w = w;
-    tb->slots = (carom_slot *)(tb->base + h[CAROM_SHM_H_SLOTS_OFF]);
-    tb->n = (unsigned)h[CAROM_SHM_H_NSLOTS];
-    tb->rules = (carom_chaos_rule *)(tb->base + h[CAROM_SHM_H_CHAOS_OFF]);
-    tb->nrules = (unsigned)h[CAROM_SHM_H_CHAOS_N];
+    tb->w = m;
+    if (write) {
+        tb->slots = (carom_slot *)(tb->base + tb->h[CAROM_SHM_H_SLOTS_OFF]);
+        tb->n = (unsigned)tb->h[CAROM_SHM_H_NSLOTS];
+        tb->rules = (carom_chaos_rule *)(tb->base + tb->h[CAROM_SHM_H_CHAOS_OFF]);
+        tb->nrules = (unsigned)tb->h[CAROM_SHM_H_CHAOS_N];
+    }
     return 0;
 }
 
@@ -202,7 +229,7 @@ void carom__ctl_announce(const carom_table *t, const char *event, const char *po
     close(s);
 }
 
-void carom__ctl_unmap(struct carom__rw *tb)
+void carom__shm_unmap(struct carom__shm *tb)
 {
     if (tb->base) munmap(tb->base, tb->size);
     tb->base = NULL;
