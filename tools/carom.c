@@ -30,10 +30,10 @@ static const struct {
     const char *name;
     int (*fn)(int, char **);
 } cmds[] = {
-    {"run", carom_cmd_run},           {"check", carom_cmd_check},
-    {"explain", carom_cmd_explain},   {"scoreboard", carom_cmd_scoreboard},
-    {"cushions", carom_cmd_cushions}, {"chaos", carom_cmd_chaos},
-    {"fleet", carom_cmd_fleet},
+    {"run", carom__cmd_run},           {"check", carom__cmd_check},
+    {"explain", carom__cmd_explain},   {"scoreboard", carom__cmd_scoreboard},
+    {"cushions", carom__cmd_cushions}, {"chaos", carom__cmd_chaos},
+    {"fleet", carom__cmd_fleet},
 };
 
 static int (*find(const char *name))(int, char **)

@@ -54,7 +54,7 @@ static carom_table *load(const char *file, const char **shown)
     return carom_policy_load(keep, to_stderr, NULL);
 }
 
-int carom_cmd_check(int argc, char **argv)
+int carom__cmd_check(int argc, char **argv)
 {
     bool verbose = false, opts = true;
     const char *file = NULL;
@@ -133,7 +133,7 @@ static bool parse_endpoint(const char *s, char *host, size_t hlen, struct sockad
     return true;
 }
 
-int carom_cmd_explain(int argc, char **argv)
+int carom__cmd_explain(int argc, char **argv)
 {
     const char *ep = NULL, *file = NULL;
     bool opts = true;

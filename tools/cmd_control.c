@@ -37,7 +37,7 @@ static int map_rw(const char *name, const char *who, struct carom__shm *tb)
 
 /* ---- carom cushions --open / --close / --reset ------------------------------------------ */
 
-int carom_cushions_control(const char *action, const char *ep, const char *file)
+int carom__cushions_control(const char *action, const char *ep, const char *file)
 {
     const char *who = "carom cushions";
     char name[96];
@@ -155,7 +155,7 @@ static void diag_collect(void *ud, const char *line)
     fprintf(stderr, "carom chaos: %s\n", p ? p + 2 : line);
 }
 
-int carom_cmd_chaos(int argc, char **argv)
+int carom__cmd_chaos(int argc, char **argv)
 {
     const char *file = NULL, *ep = NULL;
     bool list = false, clear = false;

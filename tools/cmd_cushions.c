@@ -214,7 +214,7 @@ static const char usage[] =
     "  --fleet      which hosts of the fleet report each endpoint open ([fleet] in FILE)\n"
     "  -h, --help   show this help\n";
 
-int carom_cmd_cushions(int argc, char **argv)
+int carom__cmd_cushions(int argc, char **argv)
 {
     bool json = false, watch = false, only_path = false, fleet = false;
     const char *file = NULL, *action = NULL, *ep = NULL;
@@ -249,14 +249,14 @@ int carom_cmd_cushions(int argc, char **argv)
             fputs(usage, stderr);
             return 2;
         }
-        return carom_fleet_show(file, json);
+        return carom__fleet_show(file, json);
     }
     if (action) {
         if (json || watch || only_path) {
             fputs(usage, stderr);
             return 2;
         }
-        return carom_cushions_control(action, ep, file);
+        return carom__cushions_control(action, ep, file);
     }
     /* The same search as the shim ($CAROM_CONFIG, ./carom.ini, ...): the table's name
      * hashes the file's content, so only the same file finds the same table. */

@@ -91,7 +91,7 @@ static int setup(struct fleet *f, const char *file, const char *who)
         gethostname(hn, sizeof hn - 1);
         char *dot = strchr(hn, '.'); /* short name: ids should not leak the domain */
         if (dot) *dot = 0;
-        if (!carom_fleet_id_ok(hn, strlen(hn), sizeof f->self)) {
+        if (!carom__fleet_id_ok(hn, strlen(hn), sizeof f->self)) {
             fprintf(stderr, "%s: the hostname \"%s\" is not a usable host id: set [fleet] host\n",
                     who, hn);
             return -1;
@@ -182,7 +182,7 @@ struct peer {
     uint64_t expires_ms; /* mono */
     uint64_t seen_scan;  /* the scan that last saw its key */
     unsigned n;
-    carom_fleet_ep *ep;
+    carom__fleet_ep *ep;
 };
 static struct peer *peers;
 static unsigned npeers;
@@ -228,7 +228,7 @@ static void peer_drop(unsigned i)
     peers[i] = peers[--npeers];
 }
 
-static carom_fleet_report rep; /* the decoder's scratch (too big for the stack) */
+static carom__fleet_report rep; /* the decoder's scratch (too big for the stack) */
 
 /* Takes a report read from key KEY (whose suffix names its host: what a per-host Redis ACL
  * can enforce) that lives pttl more milliseconds. */
@@ -236,12 +236,12 @@ static void peer_take(const struct fleet *f, const char *key, const char *val, s
                       long long pttl, uint64_t scan)
 {
     const char *host = key + strlen(f->key_prefix);
-    if (!carom_fleet_id_ok(host, strlen(host), CAROM_FLEET_ID_MAX)) {
+    if (!carom__fleet_id_ok(host, strlen(host), CAROM_FLEET_ID_MAX)) {
         warn_ignored("key", "bad host id in the key name");
         return;
     }
     if (strcmp(host, f->self) == 0) return;
-    const char *why = carom_fleet_decode(val, len, &rep);
+    const char *why = carom__fleet_decode(val, len, &rep);
     if (!why && strcmp(rep.host, host) != 0) why = "host id differs from the key's";
     if (why) {
         warn_ignored(key, why);
@@ -253,7 +253,7 @@ static void peer_take(const struct fleet *f, const char *key, const char *val, s
         warn_ignored(key, "too many hosts");
         return;
     }
-    carom_fleet_ep *ep = rep.n ? malloc(rep.n * sizeof *ep) : NULL;
+    carom__fleet_ep *ep = rep.n ? malloc(rep.n * sizeof *ep) : NULL;
     if (rep.n && !ep) return;
     if (ep) memcpy(ep, rep.ep, rep.n * sizeof *ep);
     free(p->ep);
@@ -346,14 +346,14 @@ static int rank(uint8_t s)
 
 static int cmp_ep(const void *a, const void *b)
 {
-    const carom_fleet_ep *x = a, *y = b;
+    const carom__fleet_ep *x = a, *y = b;
     if (rank(x->state) != rank(y->state)) return rank(x->state) - rank(y->state);
     return strcmp(x->ep, y->ep);
 }
 
 /* The table's circuits as a report: one line per endpoint (the worst state when two
  * policies key the same endpoint), the ones that matter first. */
-static void read_local(const struct fleet *f, struct carom__shm *tb, carom_fleet_report *out)
+static void read_local(const struct fleet *f, struct carom__shm *tb, carom__fleet_report *out)
 {
     out->n = 0;
     uint64_t now = carom__mono_ms();
@@ -366,7 +366,7 @@ static void read_local(const struct fleet *f, struct carom__shm *tb, carom_fleet
         char key[CAROM_SLOT_KEY_MAX];
         memcpy(key, s->key, sizeof key);
         key[sizeof key - 1] = 0;
-        if (!carom_fleet_ep_ok(key, strlen(key))) continue;
+        if (!carom__fleet_ep_ok(key, strlen(key))) continue;
         carom_cushion_view v;
         carom_cushion_peek(&s->cushion, &p->cushion, now, &v);
         if (atomic_load_explicit(&s->key_hash, memory_order_acquire) != k) continue;
@@ -424,7 +424,7 @@ static unsigned open_at(const char *ep, char *names, size_t cap)
     if (names && cap) names[0] = 0;
     for (unsigned i = 0; i < npeers; i++)
         for (unsigned j = 0; j < peers[i].n; j++)
-            if (carom_fleet_counts(peers[i].ep[j].state) && strcmp(peers[i].ep[j].ep, ep) == 0) {
+            if (carom__fleet_counts(peers[i].ep[j].state) && strcmp(peers[i].ep[j].ep, ep) == 0) {
                 if (names && o + 4 < cap) {
                     int w = snprintf(names + o, cap - o, "%s%s", n ? ", " : "", peers[i].host);
                     o = w > 0 && (size_t)w < cap - o ? o + (size_t)w : cap - 1;
@@ -468,7 +468,7 @@ static void tally_build(void)
     ntally = 0;
     for (unsigned i = 0; i < npeers; i++)
         for (unsigned j = 0; j < peers[i].n; j++) {
-            if (!carom_fleet_counts(peers[i].ep[j].state)) continue;
+            if (!carom__fleet_counts(peers[i].ep[j].state)) continue;
             struct tally *t = tally_get(peers[i].ep[j].ep, true);
             if (t) t->n++; /* a report names each endpoint once (the decoder sees to it) */
         }
@@ -562,9 +562,9 @@ static void clear_all(const struct fleet *f, struct carom__shm *tb)
 /* ---- the daemon ----------------------------------------------------------------------------
  */
 
-static int publish(redisContext *c, const struct fleet *f, const carom_fleet_report *r, char *buf)
+static int publish(redisContext *c, const struct fleet *f, const carom__fleet_report *r, char *buf)
 {
-    int n = carom_fleet_encode(r, buf, CAROM_FLEET_MSG_MAX + 1);
+    int n = carom__fleet_encode(r, buf, CAROM_FLEET_MSG_MAX + 1);
     if (n < 0) return 0; /* cannot happen: read_local keeps to what encodes */
     redisReply *a = redisCommand(c, "SET %s %b PX %u", f->own_key, buf, (size_t)n, r->ttl_ms);
     if (!a) return -1;
@@ -594,7 +594,7 @@ static int on_message(redisContext *c, const struct fleet *f, redisReply *m)
         warn_ignored("channel", "longer than 64 KiB");
         return 0;
     }
-    const char *why = carom_fleet_decode(pl->str, pl->len, &rep);
+    const char *why = carom__fleet_decode(pl->str, pl->len, &rep);
     if (why) {
         warn_ignored("channel", why);
         return 0;
@@ -612,7 +612,7 @@ static void disconnect(redisContext **c, redisContext **sub)
     *c = *sub = NULL;
 }
 
-int carom_cmd_fleet(int argc, char **argv)
+int carom__cmd_fleet(int argc, char **argv)
 {
     const char *file = NULL;
     for (int i = 1; i < argc; i++) {
@@ -633,7 +633,7 @@ int carom_cmd_fleet(int argc, char **argv)
     }
     peers = calloc(PEERS_MAX, sizeof *peers);
     tally = calloc(TALLY_SLOTS, sizeof *tally);
-    static carom_fleet_report local, last;
+    static carom__fleet_report local, last;
     static char buf[CAROM_FLEET_MSG_MAX + 1];
     if (!peers || !tally) return 1;
     struct sigaction sa = {.sa_handler = on_signal};
@@ -775,7 +775,7 @@ static void json_str(const char *s)
     putchar('"');
 }
 
-int carom_fleet_show(const char *file, int json)
+int carom__fleet_show(const char *file, int json)
 {
     struct fleet f;
     if (setup(&f, file, "carom cushions") != 0) {
@@ -804,12 +804,12 @@ int carom_fleet_show(const char *file, int json)
         return 1;
     }
     /* Every endpoint some host reports open, once, in order. */
-    static carom_fleet_ep eps[CAROM_FLEET_EPS_MAX];
+    static carom__fleet_ep eps[CAROM_FLEET_EPS_MAX];
     unsigned n = 0;
     for (unsigned i = 0; i < npeers; i++)
         for (unsigned j = 0; j < peers[i].n; j++) {
-            const carom_fleet_ep *e = &peers[i].ep[j];
-            if (!carom_fleet_counts(e->state) && e->state != CAROM_FLEET_FORCED) continue;
+            const carom__fleet_ep *e = &peers[i].ep[j];
+            if (!carom__fleet_counts(e->state) && e->state != CAROM_FLEET_FORCED) continue;
             unsigned k = 0;
             while (k < n && strcmp(eps[k].ep, e->ep) != 0)
                 k++;
@@ -832,17 +832,17 @@ int carom_fleet_show(const char *file, int json)
         unsigned shown = 0;
         for (unsigned i = 0; i < npeers; i++)
             for (unsigned j = 0; j < peers[i].n; j++) {
-                const carom_fleet_ep *e = &peers[i].ep[j];
+                const carom__fleet_ep *e = &peers[i].ep[j];
                 if (strcmp(e->ep, eps[k].ep) != 0 || e->state == CAROM_FLEET_CLOSED ||
                     e->state == CAROM_FLEET_MARKED)
                     continue;
                 if (json) {
                     fputs(shown ? ",{\"host\":" : "{\"host\":", stdout);
                     json_str(peers[i].host);
-                    printf(",\"state\":\"%s\"}", carom_fleet_state_name(e->state));
+                    printf(",\"state\":\"%s\"}", carom__fleet_state_name(e->state));
                 } else {
                     printf("%s%s (%s)", shown ? ", " : "", peers[i].host,
-                           carom_fleet_state_name(e->state));
+                           carom__fleet_state_name(e->state));
                 }
                 shown++;
             }

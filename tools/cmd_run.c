@@ -128,7 +128,7 @@ static const char *unreachable(const char *path)
     return res;
 }
 
-int carom_cmd_run(int argc, char **argv)
+int carom__cmd_run(int argc, char **argv)
 {
     const char *config = NULL;
     bool chaos = false;

@@ -49,7 +49,7 @@ static const char usage[] =
     "  --interval MS          redraw the table every MS ms (50..3600000, default 1000)\n"
     "  -h, --help             show this help\n";
 
-int carom_cmd_scoreboard(int argc, char **argv)
+int carom__cmd_scoreboard(int argc, char **argv)
 {
     bool json = false;
     const char *config = NULL, *prom = NULL;
@@ -119,7 +119,7 @@ int carom_cmd_scoreboard(int argc, char **argv)
     uint64_t next_draw = carom__sb_mono_ms() + (uint64_t)interval;
     while (!stop && !broken) {
         struct pollfd p[2 + MAX_CLIENTS];
-        struct client *who[2 + MAX_CLIENTS];
+        struct carom__sb_client *who[2 + MAX_CLIENTS];
         nfds_t n = 0;
         p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
         if (hfd >= 0) p[n++] = (struct pollfd){.fd = hfd, .events = POLLIN};
@@ -147,7 +147,7 @@ int carom_cmd_scoreboard(int argc, char **argv)
                 /* --json passes each event on raw, one per line, as the shim sent it;
                  * what is not a carom event (a stray datagram) would only break the
                  * reader (jq), so it is counted and left out. */
-                struct ev e;
+                struct carom__sb_event e;
                 if ((size_t)m == strlen(msg) && !memchr(msg, '\n', (size_t)m) &&
                     carom__sb_parse_event(msg, &e)) {
                     carom__sb_account(&e);

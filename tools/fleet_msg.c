@@ -14,7 +14,7 @@ static const char *const state_names[CAROM_FLEET__NSTATES] = {
     [CAROM_FLEET_MARKED] = "fleet",
 };
 
-const char *carom_fleet_state_name(uint8_t state)
+const char *carom__fleet_state_name(uint8_t state)
 {
     return state < CAROM_FLEET__NSTATES ? state_names[state] : "?";
 }
@@ -25,7 +25,7 @@ static int word_char(unsigned char c)
            c == '_' || c == '.';
 }
 
-int carom_fleet_id_ok(const char *s, size_t len, size_t max)
+int carom__fleet_id_ok(const char *s, size_t len, size_t max)
 {
     if (len == 0 || len >= max) return 0;
     for (size_t i = 0; i < len; i++)
@@ -33,7 +33,7 @@ int carom_fleet_id_ok(const char *s, size_t len, size_t max)
     return 1;
 }
 
-int carom_fleet_ep_ok(const char *s, size_t len)
+int carom__fleet_ep_ok(const char *s, size_t len)
 {
     if (len < 3 || len >= CAROM_SLOT_KEY_MAX) return 0;
     size_t colon = len;
@@ -65,9 +65,9 @@ int carom_fleet_ep_ok(const char *s, size_t len)
     return 1;
 }
 
-int carom_fleet_encode(const carom_fleet_report *r, char *buf, size_t cap)
+int carom__fleet_encode(const carom__fleet_report *r, char *buf, size_t cap)
 {
-    if (!carom_fleet_id_ok(r->host, strnlen(r->host, sizeof r->host), sizeof r->host) ||
+    if (!carom__fleet_id_ok(r->host, strnlen(r->host, sizeof r->host), sizeof r->host) ||
         r->ttl_ms < CAROM_FLEET_TTL_MIN || r->ttl_ms > CAROM_FLEET_TTL_MAX ||
         r->n > CAROM_FLEET_EPS_MAX || r->seq > INT64_MAX)
         return -1;
@@ -77,9 +77,9 @@ int carom_fleet_encode(const carom_fleet_report *r, char *buf, size_t cap)
     if (w < 0 || (size_t)w >= cap) return -1;
     n = (size_t)w;
     for (unsigned i = 0; i < r->n; i++) {
-        const carom_fleet_ep *e = &r->ep[i];
+        const carom__fleet_ep *e = &r->ep[i];
         size_t el = strnlen(e->ep, sizeof e->ep);
-        if (e->state >= CAROM_FLEET__NSTATES || !carom_fleet_ep_ok(e->ep, el)) return -1;
+        if (e->state >= CAROM_FLEET__NSTATES || !carom__fleet_ep_ok(e->ep, el)) return -1;
         w = snprintf(buf + n, cap - n, "%s %.*s\n", state_names[e->state], (int)el, e->ep);
         if (w < 0 || (size_t)w >= cap - n) return -1;
         n += (size_t)w;
@@ -116,7 +116,7 @@ static int field_u64(const char *s, size_t len, const char *name, uint64_t *out)
     return 1;
 }
 
-const char *carom_fleet_decode(const char *buf, size_t len, carom_fleet_report *out)
+const char *carom__fleet_decode(const char *buf, size_t len, carom__fleet_report *out)
 {
     if (!buf || len == 0) return "empty";
     if (len > CAROM_FLEET_MSG_MAX) return "longer than 64 KiB";
@@ -128,7 +128,7 @@ const char *carom_fleet_decode(const char *buf, size_t len, carom_fleet_report *
     if (!(s = line(&p, end, &l)) || l != 13 || memcmp(s, "carom-fleet 1", 13) != 0)
         return "not a carom fleet report (version 1)";
     if (!(s = line(&p, end, &l)) || l < 6 || memcmp(s, "host ", 5) != 0 ||
-        !carom_fleet_id_ok(s + 5, l - 5, sizeof out->host))
+        !carom__fleet_id_ok(s + 5, l - 5, sizeof out->host))
         return "bad host id";
     memcpy(out->host, s + 5, l - 5);
     if (!(s = line(&p, end, &l)) || !field_u64(s, l, "seq", &v) || v > INT64_MAX) return "bad seq";
@@ -146,12 +146,12 @@ const char *carom_fleet_decode(const char *buf, size_t len, carom_fleet_report *
         for (int i = 0; i < CAROM_FLEET__NSTATES; i++)
             if (strlen(state_names[i]) == sl && memcmp(s, state_names[i], sl) == 0) st = i;
         if (st < 0) return "unknown state";
-        if (!carom_fleet_ep_ok(sp + 1, el)) return "bad endpoint";
+        if (!carom__fleet_ep_ok(sp + 1, el)) return "bad endpoint";
         if (out->n >= CAROM_FLEET_EPS_MAX) return "too many endpoints";
         for (unsigned i = 0; i < out->n; i++)
             if (strlen(out->ep[i].ep) == el && memcmp(out->ep[i].ep, sp + 1, el) == 0)
                 return "endpoint listed twice";
-        carom_fleet_ep *e = &out->ep[out->n++];
+        carom__fleet_ep *e = &out->ep[out->n++];
         memcpy(e->ep, sp + 1, el);
         e->ep[el] = 0;
         e->state = (uint8_t)st;

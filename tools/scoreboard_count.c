@@ -28,7 +28,7 @@ _Static_assert(sizeof carom__sb_kinds / sizeof carom__sb_kinds[0] == NKINDS, "NK
 struct carom__sb_series *carom__sb_series;
 unsigned carom__sb_nseries;
 int32_t *carom__sb_index_of;
-struct policy_row *carom__sb_rows;
+struct carom__sb_policy_row *carom__sb_rows;
 unsigned carom__sb_nrows;
 uint64_t carom__sb_total_events, carom__sb_total_invalid, carom__sb_total_dropped;
 
@@ -70,18 +70,18 @@ static struct carom__sb_series *series_for(const char *policy, const char *endpo
     return s ? s : find_or_add(policy, "other", MAX_SERIES + MAX_POLICIES);
 }
 
-static struct policy_row *row_for(const char *policy)
+static struct carom__sb_policy_row *row_for(const char *policy)
 {
     for (unsigned i = 0; i < carom__sb_nrows; i++)
         if (strcmp(carom__sb_rows[i].name, policy) == 0) return &carom__sb_rows[i];
     if (carom__sb_nrows >= MAX_POLICIES) return NULL;
-    struct policy_row *r = &carom__sb_rows[carom__sb_nrows++];
+    struct carom__sb_policy_row *r = &carom__sb_rows[carom__sb_nrows++];
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", policy);
     return r;
 }
 
-static void count_named(struct named_count *v, unsigned max, const char *name)
+static void count_named(struct carom__sb_named_count *v, unsigned max, const char *name)
 {
     for (unsigned i = 0; i < max; i++) {
         if (!v[i].name[0]) {
@@ -99,7 +99,7 @@ static void count_named(struct named_count *v, unsigned max, const char *name)
     v[max - 1].n++;
 }
 
-static void observe(struct hist *h, double seconds)
+static void observe(struct carom__sb_hist *h, double seconds)
 {
     unsigned i = 0;
     while (i < NB && seconds > carom__sb_buckets[i])
@@ -109,14 +109,14 @@ static void observe(struct hist *h, double seconds)
     h->sum += seconds;
 }
 
-void carom__sb_account(const struct ev *e)
+void carom__sb_account(const struct carom__sb_event *e)
 {
     carom__sb_total_events++;
     if (e->dropped > 0) carom__sb_total_dropped += (uint64_t)e->dropped;
     const char *policy = e->policy[0] ? e->policy : "-";
     const char *endpoint = e->endpoint[0] ? e->endpoint : "-";
     struct carom__sb_series *s = series_for(policy, endpoint);
-    struct policy_row *r = row_for(policy);
+    struct carom__sb_policy_row *r = row_for(policy);
     unsigned k = 0;
     while (k < NKINDS && strcmp(carom__sb_kinds[k], e->event) != 0)
         k++;

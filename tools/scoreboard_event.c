@@ -1,5 +1,5 @@
 /* scoreboard_event.c: parses one scoreboard event (one JSON object on one line,
- * docs/scoreboard.md) into a struct ev. It must never read past the string's end, and never
+ * docs/scoreboard.md) into a struct carom__sb_event. It must never read past the string's end, and never
  * let a field overflow: each is cut to fit; malformed input is refused, not guessed at. */
 #include "scoreboard_int.h"
 
@@ -105,7 +105,7 @@ static const char *skip_ws(const char *s)
 
 /* Parses one flat JSON object as the shims send it. Unknown keys are skipped (a newer
  * shim may add fields); nested values make the datagram invalid. */
-bool carom__sb_parse_event(const char *s, struct ev *e)
+bool carom__sb_parse_event(const char *s, struct carom__sb_event *e)
 {
     memset(e, 0, sizeof *e);
     e->delay_ms = e->elapsed_ms = -1;

@@ -12,7 +12,7 @@
 #include "../policy/carom_policy.h"
 
 /* ---- scoreboard_event.c: one event, as the shims send it (docs/scoreboard.md) */
-struct ev {
+struct carom__sb_event {
     char event[32], policy[CAROM_NAME_MAX], endpoint[192], call[32], error[48], detail[512];
     long long pid, attempt, delay_ms, elapsed_ms, dropped;
 };
@@ -36,13 +36,13 @@ extern const double carom__sb_buckets[NB];
 #define NKINDS 13
 extern const char *const carom__sb_kinds[NKINDS];
 
-struct hist {
+struct carom__sb_hist {
     uint64_t b[NB]; /* non-cumulative; made cumulative when printed */
     uint64_t count;
     double sum;
 };
 
-struct named_count {
+struct carom__sb_named_count {
     char name[48];
     uint64_t n;
 };
@@ -50,14 +50,14 @@ struct named_count {
 struct carom__sb_series {
     char policy[CAROM_NAME_MAX], endpoint[192];
     uint64_t events[NKINDS + 1];               /* the last: kinds this version does not know */
-    struct named_count outcomes[MAX_OUTCOMES]; /* shots: "ok" or the error */
-    struct named_count faults[MAX_FAULTS];     /* chaos injections by fault */
+    struct carom__sb_named_count outcomes[MAX_OUTCOMES]; /* shots: "ok" or the error */
+    struct carom__sb_named_count faults[MAX_FAULTS];     /* chaos injections by fault */
     uint64_t retries;
-    struct hist delay, duration;
+    struct carom__sb_hist delay, duration;
     int circuit; /* 0 closed, 1 open, 2 half-open, 3 forced open (by hand) */
 };
 
-struct policy_row {
+struct carom__sb_policy_row {
     char name[CAROM_NAME_MAX];
     uint64_t calls, failures, retries;
     uint64_t limited;   /* rate_limited and bulkhead_full: calls held back or refused */
@@ -72,7 +72,7 @@ struct policy_row {
 #define MAX_CLIENTS 16
 #define CLIENT_MS 5000
 
-struct client {
+struct carom__sb_client {
     int fd;
     char in[2048];
     size_t nin;
@@ -90,25 +90,25 @@ int carom__sb_listen_on(const char *path);
 void carom__sb_unlink_ours(const char *path);
 
 /* ---- scoreboard_event.c: one event, parsed */
-bool carom__sb_parse_event(const char *s, struct ev *e);
+bool carom__sb_parse_event(const char *s, struct carom__sb_event *e);
 
 /* ---- scoreboard_count.c: the counters */
 extern struct carom__sb_series *carom__sb_series;
 extern unsigned carom__sb_nseries;
 extern int32_t *carom__sb_index_of; /* HASH_SLOTS entries, -1 empty */
-extern struct policy_row *carom__sb_rows;
+extern struct carom__sb_policy_row *carom__sb_rows;
 extern unsigned carom__sb_nrows;
 extern uint64_t carom__sb_total_events, carom__sb_total_invalid, carom__sb_total_dropped;
-void carom__sb_account(const struct ev *e);
+void carom__sb_account(const struct carom__sb_event *e);
 
 /* ---- scoreboard_table.c: the live table */
 void carom__sb_print_table(FILE *out, const char *path, bool tty);
 
 /* ---- scoreboard_prom.c: Prometheus text and the /metrics server */
-extern struct client carom__sb_clients[MAX_CLIENTS];
+extern struct carom__sb_client carom__sb_clients[MAX_CLIENTS];
 int carom__sb_http_listen(const char *hostport);
-void carom__sb_client_close(struct client *c);
-void carom__sb_client_io(struct client *c, short revents);
+void carom__sb_client_close(struct carom__sb_client *c);
+void carom__sb_client_io(struct carom__sb_client *c, short revents);
 void carom__sb_http_accept(int hfd);
 
 #endif

@@ -80,7 +80,7 @@ static void prom_hist(struct sbuf *b, const char *name, const char *help, size_t
 {
     sb_add(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (unsigned i = 0; i < carom__sb_nseries; i++) {
-        const struct hist *h = (const struct hist *)((const char *)&carom__sb_series[i] + off);
+        const struct carom__sb_hist *h = (const struct carom__sb_hist *)((const char *)&carom__sb_series[i] + off);
         if (!h->count) continue;
         char l[1024];
         labels(&carom__sb_series[i], l, sizeof l);
@@ -167,7 +167,7 @@ static char *prometheus_text(size_t *len)
     return b.p;
 }
 
-struct client carom__sb_clients[MAX_CLIENTS];
+struct carom__sb_client carom__sb_clients[MAX_CLIENTS];
 
 int carom__sb_http_listen(const char *hostport)
 {
@@ -208,7 +208,7 @@ int carom__sb_http_listen(const char *hostport)
     return fd;
 }
 
-void carom__sb_client_close(struct client *c)
+void carom__sb_client_close(struct carom__sb_client *c)
 {
     close(c->fd);
     free(c->out);
@@ -216,7 +216,7 @@ void carom__sb_client_close(struct client *c)
     c->fd = -1;
 }
 
-static void client_respond(struct client *c)
+static void client_respond(struct carom__sb_client *c)
 {
     char method[8] = "", target[256] = "";
     sscanf(c->in, "%7s %255s", method, target);
@@ -263,7 +263,7 @@ static void client_respond(struct client *c)
     c->sent = 0;
 }
 
-void carom__sb_client_io(struct client *c, short revents)
+void carom__sb_client_io(struct carom__sb_client *c, short revents)
 {
     if (!c->out && (revents & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = recv(c->fd, c->in + c->nin, sizeof c->in - 1 - c->nin, 0);
@@ -296,7 +296,7 @@ void carom__sb_http_accept(int hfd)
     for (;;) {
         int fd = accept4(hfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) return;
-        struct client *c = NULL;
+        struct carom__sb_client *c = NULL;
         for (unsigned i = 0; i < MAX_CLIENTS && !c; i++)
             if (carom__sb_clients[i].fd < 0) c = &carom__sb_clients[i];
         if (!c) {

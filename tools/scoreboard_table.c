@@ -54,7 +54,7 @@ void carom__sb_print_table(FILE *out, const char *path, bool tty)
             "FAILURES", "LIMITED", "CIRCUIT", "P50", "P99", "LAST ERROR");
     uint64_t now = carom__sb_mono_ms();
     for (unsigned i = 0; i < carom__sb_nrows; i++) {
-        struct policy_row *r = &carom__sb_rows[i];
+        struct carom__sb_policy_row *r = &carom__sb_rows[i];
         unsigned open = 0, half = 0, forced = 0, known = 0;
         for (unsigned j = 0; j < carom__sb_nseries; j++) {
             if (strcmp(carom__sb_series[j].policy, r->name) != 0) continue;

@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static carom_fleet_report rep;
+static carom__fleet_report rep;
 static char buf[CAROM_FLEET_MSG_MAX + 1];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -18,15 +18,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *in = malloc(size ? size : 1);
     if (!in) return 0;
     memcpy(in, data, size);
-    const char *why = carom_fleet_decode(in, size, &rep);
+    const char *why = carom__fleet_decode(in, size, &rep);
     if (!why) {
-        if (!carom_fleet_id_ok(rep.host, strlen(rep.host), sizeof rep.host)) abort();
+        if (!carom__fleet_id_ok(rep.host, strlen(rep.host), sizeof rep.host)) abort();
         if (rep.n > CAROM_FLEET_EPS_MAX) abort();
         for (unsigned i = 0; i < rep.n; i++) {
             if (rep.ep[i].state >= CAROM_FLEET__NSTATES) abort();
-            if (!carom_fleet_ep_ok(rep.ep[i].ep, strlen(rep.ep[i].ep))) abort();
+            if (!carom__fleet_ep_ok(rep.ep[i].ep, strlen(rep.ep[i].ep))) abort();
         }
-        int n = carom_fleet_encode(&rep, buf, sizeof buf);
+        int n = carom__fleet_encode(&rep, buf, sizeof buf);
         if (n < 0 || (size_t)n != size || memcmp(buf, in, size) != 0) abort();
     }
     free(in);
