@@ -206,13 +206,13 @@ enum carom__fd_state {
  * counters of a direction belong to the thread doing that direction's I/O (a stream has
  * one reader and one writer at a time); the bits are atomic since both directions set
  * them. */
-struct carom_fd_chaos {
+struct carom__fd_chaos {
     _Atomic uint8_t on;  /* CAROM_CX_* bits */
     uint64_t bytes[2];   /* moved so far: [0] down (received), [1] up (sent) */
     uint64_t next_ns[2]; /* chaos.bandwidth_kbps: the earliest next call, per direction */
     uint64_t since_ms;   /* chaos.blackhole: when a non-blocking read first found nothing */
 };
-struct carom_opt {
+struct carom__opt {
     int level, name;
     socklen_t len;
     unsigned char val[32];
@@ -226,7 +226,7 @@ struct carom__fd_rec {
     bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
     uint8_t state;     /* enum carom__fd_state */
     unsigned nopts;
-    struct carom_opt opts[CAROM_OPTS_MAX];
+    struct carom__opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
     struct carom_slot *slot;
     carom_shot shot;  /* a non-blocking connect's shot, carried until its outcome surfaces */
@@ -237,7 +237,7 @@ struct carom__fd_rec {
     struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
-    struct carom_fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
+    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
     _Atomic int replacing;    /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
@@ -343,26 +343,26 @@ static inline int carom__limit_slot(int fd, struct carom__fd_rec *f, const carom
  * Async-signal-safe; keeps errno. */
 /* The same in two steps, for close(): detach takes the slot off f (f may be NULL), drop
  * gives it back once the descriptor is really closed. */
-struct carom_lease_hold {
+struct carom__lease_hold {
     uint16_t lease;
     uint32_t holder;
     carom_leases *in;
 };
-void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom_lease_hold *h);
-void carom__limit_drop_slow(const struct carom_lease_hold *h);
-static inline void carom__limit_detach(struct carom__fd_rec *f, struct carom_lease_hold *h)
+void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom__lease_hold *h);
+void carom__limit_drop_slow(const struct carom__lease_hold *h);
+static inline void carom__limit_detach(struct carom__fd_rec *f, struct carom__lease_hold *h)
 {
     h->lease = 0;
     if (CAROM_UNLIKELY(f && f->lease)) carom__limit_detach_slow(f, h);
 }
-static inline void carom__limit_drop(const struct carom_lease_hold *h)
+static inline void carom__limit_drop(const struct carom__lease_hold *h)
 {
     if (CAROM_UNLIKELY(h->lease)) carom__limit_drop_slow(h);
 }
 static inline void carom__limit_release(struct carom__fd_rec *f)
 {
     if (CAROM_UNLIKELY(f->lease)) {
-        struct carom_lease_hold h;
+        struct carom__lease_hold h;
         carom__limit_detach_slow(f, &h);
         carom__limit_drop(&h);
     }
@@ -380,7 +380,7 @@ int carom__limit_curl_reserve(const carom_policy *p, struct carom_slot *s, const
 
 /* ---- chaos.c: chaos ------------------------------------------------------------------- */
 
-enum carom_fault {
+enum carom__fault {
     CAROM_F_CONNECT_REFUSE,
     CAROM_F_CONNECT_TIMEOUT,
     CAROM_F_DNS_FAIL,
@@ -399,9 +399,9 @@ enum carom_fault {
 /* True when fault `kind`, with probability prob, strikes this call to endpoint; emits the
  * `chaos` event then. *draw (if not NULL) gets further deterministic random bits, e.g. for
  * a short write's length. Always false while chaos is off or prob is 0. */
-bool carom__chaos(const carom_policy *p, enum carom_fault kind, double prob, const char *endpoint,
+bool carom__chaos(const carom_policy *p, enum carom__fault kind, double prob, const char *endpoint,
                   const char *call, uint64_t *draw);
-uint64_t carom__chaos_draw(enum carom_fault kind, const char *endpoint);
+uint64_t carom__chaos_draw(enum carom__fault kind, const char *endpoint);
 /* Whether any I/O fault is configured for p (so the I/O path can skip chaos cheaply). */
 bool carom__chaos_io(const carom_policy *p);
 /* Sleeps chaos.latency_ms with probability chaos.latency (a `chaos` event when it does). */

@@ -44,20 +44,20 @@ static uint64_t str_hash(const char *s)
 }
 
 /* The draw for the next call, and how many calls came before it (n). */
-static uint64_t draw_n(enum carom_fault kind, const char *endpoint, uint64_t *n)
+static uint64_t draw_n(enum carom__fault kind, const char *endpoint, uint64_t *n)
 {
     uint64_t key = mix(str_hash(endpoint) ^ ((uint64_t)kind << 56));
     *n = atomic_fetch_add_explicit(&counters[key % COUNTERS], 1, memory_order_relaxed);
     return mix(carom__g.chaos_seed ^ key ^ mix(*n + 1));
 }
 
-uint64_t carom__chaos_draw(enum carom_fault kind, const char *endpoint)
+uint64_t carom__chaos_draw(enum carom__fault kind, const char *endpoint)
 {
     uint64_t n;
     return draw_n(kind, endpoint, &n);
 }
 
-static void note(const carom_policy *p, enum carom_fault kind, const char *endpoint,
+static void note(const carom_policy *p, enum carom__fault kind, const char *endpoint,
                  const char *call)
 {
     char detail[80];
@@ -78,7 +78,7 @@ static void note(const carom_policy *p, enum carom_fault kind, const char *endpo
  * later, such as limit_data's cut, announces itself when it strikes). chaos.first makes
  * only the first N calls per fault and endpoint eligible: the count still advances after
  * that, so a replay stays aligned. */
-static bool decide(const carom_policy *p, enum carom_fault kind, double prob, const char *endpoint,
+static bool decide(const carom_policy *p, enum carom__fault kind, double prob, const char *endpoint,
                    const char *call, uint64_t *draw, bool announce)
 {
     if (!(prob > 0) || !carom__g.chaos_on) return false;
@@ -92,7 +92,7 @@ static bool decide(const carom_policy *p, enum carom_fault kind, double prob, co
     return hit;
 }
 
-bool carom__chaos(const carom_policy *p, enum carom_fault kind, double prob, const char *endpoint,
+bool carom__chaos(const carom_policy *p, enum carom__fault kind, double prob, const char *endpoint,
                   const char *call, uint64_t *draw)
 {
     return decide(p, kind, prob, endpoint, call, draw, true);

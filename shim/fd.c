@@ -182,7 +182,7 @@ static int carom_close(int fd)
     if (!carom__vfork_child()) {
         /* limit: the connection slot goes back after the real close, so the server never
          * sees the next holder's connection before this one's end (shim/limit.c). */
-        struct carom_lease_hold h;
+        struct carom__lease_hold h;
         carom__limit_detach(f, &h);
         carom__fd_untrack(fd);
         int r = carom__real.close(fd);

@@ -276,7 +276,7 @@ int carom__limit_wait(int fd, struct carom__fd_rec *f, const carom_shot_clock *c
 
 /* The inline halves in carom_shim.h test f->lease (and the policy's limits) first, so a
  * socket without a slot pays one load and a branch; these run only for one with a slot. */
-void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom_lease_hold *h)
+void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom__lease_hold *h)
 {
     h->lease = 0;
     int saved = errno;
@@ -291,7 +291,7 @@ void carom__limit_detach_slow(struct carom__fd_rec *f, struct carom_lease_hold *
     errno = saved;
 }
 
-void carom__limit_drop_slow(const struct carom_lease_hold *h)
+void carom__limit_drop_slow(const struct carom__lease_hold *h)
 {
     int saved = errno;
     if (h->in && carom_leases_release(h->in, h->lease - 1, h->holder)) futex_wake_all(&h->in->seq);
