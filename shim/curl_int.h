@@ -1,7 +1,8 @@
 /* curl_int.h: what the files of the libcurl layer (shim/curl_*.c) share: the records of
  * easy and multi handles, the real libcurl, and every function one file calls in another,
  * declared here grouped by the file that defines it (docs/curl.md says what the layer does).
- * It is included by shim/curl_*.c only; nothing here is exported from the shim. */
+ * It must never be included outside shim/curl_*.c, and nothing here is ever exported from
+ * the shim. */
 #ifndef CAROM_CURL_INT_H
 #define CAROM_CURL_INT_H
 

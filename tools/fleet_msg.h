@@ -1,6 +1,6 @@
 /* fleet_msg.h: one host's report of its circuits, as `carom fleet` sends it through Redis
- * (docs/fleet.md, "The report"). Pure: no I/O, no allocation, no globals; the decoder
- * takes any bytes from any peer and either fills a report or says why not. */
+ * (docs/fleet.md, "The report"). It must stay pure (never any I/O, allocation or global):
+ * the decoder takes any bytes from any peer and either fills a report or says why not. */
 #ifndef CAROM_FLEET_MSG_H
 #define CAROM_FLEET_MSG_H
 
