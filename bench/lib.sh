@@ -35,14 +35,11 @@ export CAROM_SCOREBOARD=$tmp/scoreboard.sock
 _pids=()
 _shm_cfgs=()
 
-# shm_path CONFIG: the segment a config's shared state lives in,
-# /dev/shm/carom-EUID-HASH, HASH being FNV-1a of the file's bytes (carom_policy_hash,
-# shim/shm.c carom__shm_name).
+# shm_path CONFIG: the segment a config's shared state lives in, as the shim names it
+# (core's carom_shm_name; docs/scoreboard.md, "Shared state"): asked of `carom cushions
+# --path`, so the name is spelled in one place only.
 shm_path() {
-  python3 -c 'import os, sys
-h = 0xcbf29ce484222325
-for b in open(sys.argv[1], "rb").read(): h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
-print("/dev/shm/carom-%d-%016x" % (os.geteuid(), h))' "$1"
+  "$ROOT/$BUILD/carom" cushions -c "$1" --path
 }
 
 # shm_forget CONFIG: removes that segment. Benchmark configs carry a marker line of their
