@@ -19,7 +19,7 @@ int carom__cmd_fleet(int argc, char **argv);      /* carom fleet [-c FILE] [--on
 /* carom cushions --fleet: which hosts report each endpoint open (tools/cmd_fleet.c). */
 int carom__fleet_show(const char *file, int json);
 
-/* ---- shared by the tools that steer running programs (tools/ctl_table.c) ---------------- */
+/* ---- shared by the tools that read or steer running programs (tools/ctl_table.c) -------- */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,7 +42,8 @@ struct carom__shm {
     carom_chaos_rule *rules;
     unsigned nrules;
 };
-uint64_t carom__mono_ms(void); /* CLOCK_MONOTONIC, as the shim stamps the table */
+/* Milliseconds of CLOCK_MONOTONIC, as the shim stamps the table: every tool's one clock. */
+uint64_t carom__mono_ms(void);
 /* The policy file (the shim's search when file is NULL) and its table's name; NULL, with a
  * message naming `who`, when it does not load or keeps no shared table. */
 carom_table *carom__ctl_config(const char *file, const char *who, char *name, size_t len);

@@ -27,13 +27,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void to_stderr(void *ud, const char *line)
 {
     (void)ud;
@@ -67,7 +60,7 @@ static size_t collect(const struct carom__shm *tb, const carom_table *t, struct 
 {
     const uint64_t *h = tb->h;
     size_t n = 0;
-    uint64_t now = mono_ms();
+    uint64_t now = carom__mono_ms();
     for (uint64_t i = 0; i < h[CAROM_SHM_H_NSLOTS]; i++) {
         const unsigned char *s = tb->base + h[CAROM_SHM_H_SLOTS_OFF] + i * h[CAROM_SHM_H_SLOT_SIZE];
         const _Atomic uint64_t *kh = (const _Atomic uint64_t *)(s + h[CAROM_SHM_H_OFF_KEY_HASH]);

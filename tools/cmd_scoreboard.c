@@ -33,12 +33,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-uint64_t carom__sb_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static const char usage[] =
     "usage: carom scoreboard [-c FILE] [--json] [--prometheus HOST:PORT] [--interval MS]\n"
@@ -116,14 +110,14 @@ int carom__cmd_scoreboard(int argc, char **argv)
     if (table) carom__sb_print_table(stdout, path, tty);
 
     bool dirty = false, broken = false;
-    uint64_t next_draw = carom__sb_mono_ms() + (uint64_t)interval;
+    uint64_t next_draw = carom__mono_ms() + (uint64_t)interval;
     while (!stop && !broken) {
         struct pollfd p[2 + MAX_CLIENTS];
         struct carom__sb_client *who[2 + MAX_CLIENTS];
         nfds_t n = 0;
         p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
         if (hfd >= 0) p[n++] = (struct pollfd){.fd = hfd, .events = POLLIN};
-        uint64_t now = carom__sb_mono_ms();
+        uint64_t now = carom__mono_ms();
         for (unsigned i = 0; i < MAX_CLIENTS; i++) {
             if (carom__sb_clients[i].fd < 0) continue;
             if (now - carom__sb_clients[i].since > CLIENT_MS) {
@@ -169,10 +163,10 @@ int carom__cmd_scoreboard(int argc, char **argv)
             else
                 carom__sb_client_io(who[i], p[i].revents);
         }
-        if (table && carom__sb_mono_ms() >= next_draw) {
+        if (table && carom__mono_ms() >= next_draw) {
             if (dirty || tty) carom__sb_print_table(stdout, path, tty);
             dirty = false;
-            next_draw = carom__sb_mono_ms() + (uint64_t)interval;
+            next_draw = carom__mono_ms() + (uint64_t)interval;
         }
     }
     if (table) carom__sb_print_table(stdout, path, false);

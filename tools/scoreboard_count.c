@@ -158,6 +158,6 @@ void carom__sb_account(const struct carom__sb_event *e)
     if (r && e->error[0] && strcmp(e->event, "chaos") != 0) {
         snprintf(r->last_error, sizeof r->last_error, "%s", e->error);
         snprintf(r->last_ep, sizeof r->last_ep, "%s", endpoint);
-        r->last_error_at = carom__sb_mono_ms();
+        r->last_error_at = carom__mono_ms();
     }
 }

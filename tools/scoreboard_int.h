@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "../policy/carom_policy.h"
+#include "carom_tools.h" /* carom__mono_ms */
 
 /* ---- scoreboard_event.c: one event, as the shims send it (docs/scoreboard.md) */
 struct carom__sb_event {
@@ -80,9 +81,6 @@ struct carom__sb_client {
     size_t nout, sent;
     uint64_t since;
 };
-
-/* ---- cmd_scoreboard.c: the command */
-uint64_t carom__sb_mono_ms(void);
 
 /* ---- scoreboard_listen.c: the shims' event socket */
 const char *carom__sb_socket_path(const char *config, char *buf, size_t len);

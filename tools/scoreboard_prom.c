@@ -305,6 +305,6 @@ void carom__sb_http_accept(int hfd)
         }
         c->fd = fd;
         c->nin = 0;
-        c->since = carom__sb_mono_ms();
+        c->since = carom__mono_ms();
     }
 }

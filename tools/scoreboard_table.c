@@ -52,7 +52,7 @@ void carom__sb_print_table(FILE *out, const char *path, bool tty)
             (unsigned long long)carom__sb_total_invalid);
     fprintf(out, "%-20s %8s %8s %8s %8s  %-14s %8s %8s  %s\n", "POLICY", "CALLS", "RETRIES",
             "FAILURES", "LIMITED", "CIRCUIT", "P50", "P99", "LAST ERROR");
-    uint64_t now = carom__sb_mono_ms();
+    uint64_t now = carom__mono_ms();
     for (unsigned i = 0; i < carom__sb_nrows; i++) {
         struct carom__sb_policy_row *r = &carom__sb_rows[i];
         unsigned open = 0, half = 0, forced = 0, known = 0;
