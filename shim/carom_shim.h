@@ -238,7 +238,7 @@ struct carom__fd_rec {
     socklen_t boundlen;            /* 0: it made none */
     char ep[CAROM_EP_KEY_MAX];
     struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
-    _Atomic int replacing;    /* a retry is putting a fresh socket in place (connect.c) */
+    _Atomic int replacing;     /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
     uint16_t lease;

@@ -33,7 +33,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-
 static const char usage[] =
     "usage: carom scoreboard [-c FILE] [--json] [--prometheus HOST:PORT] [--interval MS]\n"
     "Listens on the shims' event socket ($CAROM_SCOREBOARD, else [scoreboard] socket).\n"

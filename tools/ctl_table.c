@@ -90,8 +90,8 @@ static bool writable(const uint64_t *h, size_t size)
            h[CAROM_SHM_H_OFF_LEASES] == offsetof(carom_slot, leases) &&
            (h[CAROM_SHM_H_NSLOTS] & (h[CAROM_SHM_H_NSLOTS] - 1)) == 0 &&
            h[CAROM_SHM_H_CHAOS_N] <= 1024 && h[CAROM_SHM_H_CHAOS_OFF] % 8 == 0 &&
-           h[CAROM_SHM_H_CHAOS_OFF] >= h[CAROM_SHM_H_SLOTS_OFF] +
-                                          h[CAROM_SHM_H_NSLOTS] * sizeof(carom_slot) &&
+           h[CAROM_SHM_H_CHAOS_OFF] >=
+               h[CAROM_SHM_H_SLOTS_OFF] + h[CAROM_SHM_H_NSLOTS] * sizeof(carom_slot) &&
            h[CAROM_SHM_H_CHAOS_OFF] <= size &&
            h[CAROM_SHM_H_CHAOS_N] <= (size - h[CAROM_SHM_H_CHAOS_OFF]) / sizeof(carom_chaos_rule);
 }

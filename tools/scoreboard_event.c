@@ -1,6 +1,7 @@
 /* scoreboard_event.c: parses one scoreboard event (one JSON object on one line,
- * docs/scoreboard.md) into a struct carom__sb_event. It must never read past the string's end, and never
- * let a field overflow: each is cut to fit; malformed input is refused, not guessed at. */
+ * docs/scoreboard.md) into a struct carom__sb_event. It must never read past the string's
+ * end, and never let a field overflow: each is cut to fit; malformed input is refused, not
+ * guessed at. */
 #include "scoreboard_int.h"
 
 #include <errno.h>

@@ -50,7 +50,7 @@ struct carom__sb_named_count {
 
 struct carom__sb_series {
     char policy[CAROM_NAME_MAX], endpoint[192];
-    uint64_t events[NKINDS + 1];               /* the last: kinds this version does not know */
+    uint64_t events[NKINDS + 1]; /* the last: kinds this version does not know */
     struct carom__sb_named_count outcomes[MAX_OUTCOMES]; /* shots: "ok" or the error */
     struct carom__sb_named_count faults[MAX_FAULTS];     /* chaos injections by fault */
     uint64_t retries;

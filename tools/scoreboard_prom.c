@@ -80,7 +80,8 @@ static void prom_hist(struct sbuf *b, const char *name, const char *help, size_t
 {
     sb_add(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (unsigned i = 0; i < carom__sb_nseries; i++) {
-        const struct carom__sb_hist *h = (const struct carom__sb_hist *)((const char *)&carom__sb_series[i] + off);
+        const struct carom__sb_hist *h =
+            (const struct carom__sb_hist *)((const char *)&carom__sb_series[i] + off);
         if (!h->count) continue;
         char l[1024];
         labels(&carom__sb_series[i], l, sizeof l);
