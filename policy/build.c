@@ -11,11 +11,12 @@
 /* Every key a section sets replaces the inherited value (its whole field span). */
 static void overlay(carom_policy *dst, const carom_policy *src, const carom__keyset *set)
 {
-    for (int k = 0; k < CAROM__K_COUNT; k++) {
-        const carom__key *key = &carom__keys[k];
-        if (key->scope == CAROM__SCOPE_POLICY && carom__has(set, k))
-            memcpy((char *)dst + key->off, (const char *)src + key->off, key->size);
-    }
+    for (size_t w = 0; w < sizeof set->w / sizeof set->w[0]; w++)
+        for (uint64_t bits = set->w[w]; bits; bits &= bits - 1) {
+            const carom__key *key = &carom__keys[w * 64 + (size_t)__builtin_ctzll(bits)];
+            if (key->scope == CAROM__SCOPE_POLICY)
+                memcpy((char *)dst + key->off, (const char *)src + key->off, key->size);
+        }
 }
 
 static bool has(const carom__section *s, int k)

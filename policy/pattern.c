@@ -95,8 +95,10 @@ bool carom__host_valid(const char *s, size_t len)
             digits_only = true;
             continue;
         }
-        if (!(isalnum(c) || c == '-' || c == '_') || c > 0x7f) return false;
-        if (!isdigit(c)) digits_only = false;
+        bool digit = c >= '0' && c <= '9';
+        if (!(digit || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '-' || c == '_'))
+            return false;
+        if (!digit) digits_only = false;
         if (++label > 63) return false;
     }
     /* "10.1.0.300" is a mistyped address, never a name: no top-level domain is numeric. */
@@ -108,8 +110,8 @@ static bool host_copy(const char *s, size_t len, char *out)
 {
     if (len > 1 && s[len - 1] == '.') len--;
     if (!carom__host_valid(s, len)) return false;
-    for (size_t i = 0; i < len; i++)
-        out[i] = (char)tolower((unsigned char)s[i]);
+    for (size_t i = 0; i < len; i++) /* ASCII only (host_valid said so) */
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
     out[len] = '\0';
     return true;
 }

@@ -266,6 +266,10 @@ static inline void carom__trim(const char **s, size_t *len)
 {
     while (*len && (**s == ' ' || **s == '\t'))
         (*s)++, (*len)--;
+    /* Values are often padded to line their comments up: eight spaces at a time first. */
+    uint64_t w;
+    while (*len >= 8 && (memcpy(&w, *s + *len - 8, 8), w == 0x2020202020202020ull))
+        *len -= 8;
     while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
         (*len)--;
 }

@@ -134,19 +134,19 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
 {
     carom__section *s = &p->secs[p->cur];
     char nbuf[CAROM__LINE_MAX + 1], vbuf[CAROM__LINE_MAX + 1];
-    memcpy(nbuf, name, nl);
-    nbuf[nl] = '\0';
     memcpy(vbuf, value, vl);
     vbuf[vl] = '\0';
     int k = find_key(p, name, nl);
-    if (k < 0 || !key_allowed(k, s->kind)) {
-        unknown_key(p, s, nbuf, vbuf);
-        return;
-    }
     /* match alone may repeat, and adds up: one line holds at most 197 characters. */
-    if (carom__has(&s->set, k) && k != CAROM__K_MATCH) {
-        carom__report(p, p->lineno, nbuf, vbuf, "set twice in [%s] (first at line %u)", s->name,
-                      s->kline[k]);
+    bool twice = k >= 0 && carom__has(&s->set, k) && k != CAROM__K_MATCH;
+    if (k < 0 || !key_allowed(k, s->kind) || twice) {
+        memcpy(nbuf, name, nl);
+        nbuf[nl] = '\0';
+        if (k < 0 || !key_allowed(k, s->kind))
+            unknown_key(p, s, nbuf, vbuf);
+        else
+            carom__report(p, p->lineno, nbuf, vbuf, "set twice in [%s] (first at line %u)",
+                          s->name, s->kline[k]);
         return;
     }
     /* A value in double quotes means the text inside: paths and responses read naturally
