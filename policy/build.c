@@ -268,12 +268,15 @@ static carom_table *build(carom__parser *p)
         e->index = (uint32_t)at;
         cross_checks(p, s, e);
         insert_patterns(p, t, sec_of, s, at);
-        /* The table keeps the patterns: carom_policy_match_text spells them when asked. */
-        t->pats[at] = s->pats;
-        t->npats[at] = s->npats;
+        at++;
+    }
+    /* The table keeps the patterns: carom_policy_match_text spells them when asked. */
+    for (size_t i = 1; i < at; i++) {
+        carom__section *s = &p->secs[sec_of[i]];
+        t->pats[i] = s->pats;
+        t->npats[i] = s->npats;
         s->pats = NULL;
         s->npats = s->cappats = 0;
-        at++;
     }
     free(sec_of);
     /* A [fleet] section is a request to share circuits: without redis it can do nothing. */
