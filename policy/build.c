@@ -168,8 +168,7 @@ static bool unique_names(carom__parser *p)
         if (strcasecmp(a->name, b->name) == 0) {
             char key[CAROM_NAME_MAX + 4];
             snprintf(key, sizeof key, "[%s]", b->name);
-            carom__report(p, b->line, key, b->name, "section repeated (first at line %u)",
-                          a->line);
+            carom__report(p, b->line, key, b->name, "section repeated (first at line %u)", a->line);
             b->discard = true;
             order[i] = order[i - 1]; /* a third copy still names the first */
         }

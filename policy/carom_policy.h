@@ -47,12 +47,12 @@ typedef struct carom_chaos {
     double latency; /* chance that latency_ms is added before a real call */
     uint32_t latency_ms;
     double short_write;
-    uint16_t http_status; /* 0: none; else answered with this status ... */
-    double http_status_p; /* ... with this probability */
+    uint16_t http_status;   /* 0: none; else answered with this status ... */
+    double http_status_p;   /* ... with this probability */
     double connect_latency; /* chance that connect_latency_ms is added before a connect */
     uint32_t connect_latency_ms;
-    bool dns_fail_noname;   /* dns_fail answers EAI_NONAME (HOST_NOT_FOUND), not EAI_AGAIN */
-    double blackhole;       /* chance that a connection delivers nothing, either way */
+    bool dns_fail_noname;    /* dns_fail answers EAI_NONAME (HOST_NOT_FOUND), not EAI_AGAIN */
+    double blackhole;        /* chance that a connection delivers nothing, either way */
     uint32_t bandwidth_kbps; /* 0: unpaced; else KiB per second, per socket and direction */
     uint64_t limit_data;     /* 0: none; else a direction ends after this many bytes ... */
     bool limit_data_reset;   /* ... with ECONNRESET rather than EOF */
@@ -155,7 +155,7 @@ bool carom_policy_chaos_enabled(const carom_table *t);     /* [chaos] enabled, d
 /* [chaos] enabled = on written in the file itself: with CAROM_CHAOS=1 (carom run --chaos),
  * what lets faults set at run time (`carom chaos`) reach a process. */
 bool carom_policy_chaos_asked(const carom_table *t);
-uint64_t carom_policy_hash(const carom_table *t);          /* of the file's content: names shm */
+uint64_t carom_policy_hash(const carom_table *t); /* of the file's content: names shm */
 
 /* [fleet]: what `carom fleet` needs to share this host's circuits through Redis
  * (docs/fleet.md). Only the daemon reads it; the shim never talks to Redis. */

@@ -33,7 +33,7 @@ static void settings(const carom_policy *p, const carom__globals *g, carom_diag_
     char v[2 * CAROM_PATH_MAX];
     for (int k = 0; k < CAROM__K_COUNT; k++) {
         int sc = carom__keys[k].scope;
-        const void *obj = sc == CAROM__SCOPE_POLICY ? (const void *)p
+        const void *obj = sc == CAROM__SCOPE_POLICY     ? (const void *)p
                           : sc == CAROM__SCOPE_DEFAULTS ? (const void *)g
                                                         : NULL;
         if (obj && carom__value_format(k, obj, v, sizeof v))

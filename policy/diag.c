@@ -52,8 +52,8 @@ static void add_diag(carom__parser *p, unsigned line, char *text)
 
 /* The key and the message can carry text from the file too (a key with a tab in it, a
  * section name), so the finished line gets its control bytes escaped as well. */
-void carom__report_n(carom__parser *p, unsigned line, const char *key, const char *val,
-                     size_t vlen, const char *fmt, ...)
+void carom__report_n(carom__parser *p, unsigned line, const char *key, const char *val, size_t vlen,
+                     const char *fmt, ...)
 {
     char what[512], q[256];
     va_list ap;

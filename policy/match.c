@@ -1,6 +1,7 @@
 /* match.c: finds the policy that governs an endpoint, in the precedence order
- * docs/configuration.md gives, with one immutable hash table over every pattern. It must never allocate,
- * lock or print on the lookup path: the shim calls carom_policy_match for every connect. */
+ * docs/configuration.md gives, with one immutable hash table over every pattern. It must never
+ * allocate, lock or print on the lookup path: the shim calls carom_policy_match for every connect.
+ */
 #include "policy_int.h"
 
 #include <ctype.h>
@@ -322,8 +323,8 @@ const char *carom_policy_match_text(const carom_table *t, const carom_policy *p)
     }
     s[o] = '\0';
     char *none = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&t->match_text[i], &none, s,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
+    if (!atomic_compare_exchange_strong_explicit(&t->match_text[i], &none, s, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
         free(s);
         return none;
     }

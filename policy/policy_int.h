@@ -13,12 +13,12 @@
 
 /* ---- limits ---------------------------------------------------------------------------- */
 
-#define CAROM__MS_MAX 86400000u              /* every *_ms key: at most 24 h */
-#define CAROM__CHAOS_KBPS_MAX 10000000u      /* chaos.bandwidth_kbps: about 10 GB/s */
-#define CAROM__CHAOS_BYTES_MAX (1ull << 50)  /* chaos.limit_data: a petabyte */
-#define CAROM__CHAOS_SLICE_MAX (16u << 20)   /* chaos.slice: 16 MiB */
-#define CAROM__CHAOS_FIRST_MAX 1000000000u   /* chaos.first */
-#define CAROM__MAX_SECTIONS 16384            /* bounds memory for a hostile or generated file */
+#define CAROM__MS_MAX 86400000u             /* every *_ms key: at most 24 h */
+#define CAROM__CHAOS_KBPS_MAX 10000000u     /* chaos.bandwidth_kbps: about 10 GB/s */
+#define CAROM__CHAOS_BYTES_MAX (1ull << 50) /* chaos.limit_data: a petabyte */
+#define CAROM__CHAOS_SLICE_MAX (16u << 20)  /* chaos.slice: 16 MiB */
+#define CAROM__CHAOS_FIRST_MAX 1000000000u  /* chaos.first */
+#define CAROM__MAX_SECTIONS 16384           /* bounds memory for a hostile or generated file */
 /* The longest line: 197 characters, inih's (a 200-byte buffer with room for "\r\n\0"),
  * which carom.ini has always had, so a file stays readable by any inih-based tool. */
 #define CAROM__LINE_MAX 197
@@ -111,16 +111,21 @@ struct carom__key {
     uint8_t type;  /* enum carom__type */
     uint16_t off;  /* the field (first..last for a codec) in the scope's object */
     uint16_t size;
-    uint64_t lo, hi;    /* UINT */
-    const char *words;  /* WORDS: "a|b|c" */
-    const char *what;   /* UINT and WORDS: the problem text */
+    uint64_t lo, hi;   /* UINT */
+    const char *words; /* WORDS: "a|b|c" */
+    const char *what;  /* UINT and WORDS: the problem text */
     const carom__codec *codec;
 };
 
 /* ---- the parser's state ---------------------------------------------------------------- */
 
-enum carom__sec_kind { CAROM__SEC_DEFAULTS, CAROM__SEC_POLICY, CAROM__SEC_SCOREBOARD,
-                       CAROM__SEC_CHAOS, CAROM__SEC_FLEET };
+enum carom__sec_kind {
+    CAROM__SEC_DEFAULTS,
+    CAROM__SEC_POLICY,
+    CAROM__SEC_SCOREBOARD,
+    CAROM__SEC_CHAOS,
+    CAROM__SEC_FLEET
+};
 
 typedef struct carom__pattern carom__pattern;
 
@@ -207,10 +212,10 @@ typedef struct carom__slot {
 } carom__slot;
 
 struct carom_table {
-    size_t n;                 /* policies, defaults included */
-    carom_policy *pol;        /* pol[0] is [defaults] */
-    carom__pattern **pats;    /* the patterns of each policy, in file order ... */
-    size_t *npats;            /* ... and how many */
+    size_t n;                    /* policies, defaults included */
+    carom_policy *pol;           /* pol[0] is [defaults] */
+    carom__pattern **pats;       /* the patterns of each policy, in file order ... */
+    size_t *npats;               /* ... and how many */
     _Atomic(char *) *match_text; /* their canonical text, made when first asked for */
 
     carom__slot *slots; /* open addressing, load factor <= 1/2 */

@@ -129,8 +129,7 @@ static void unknown_key(carom__parser *p, const carom__section *s, const char *n
 }
 
 /* One "name = value" line of the current section, both already trimmed. */
-static void key_line(carom__parser *p, const char *name, size_t nl, const char *value,
-                     size_t vl)
+static void key_line(carom__parser *p, const char *name, size_t nl, const char *value, size_t vl)
 {
     carom__section *s = &p->secs[p->cur];
     char nbuf[CAROM__LINE_MAX + 1], vbuf[CAROM__LINE_MAX + 1];
@@ -145,8 +144,8 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
         if (k < 0 || !key_allowed(k, s->kind))
             unknown_key(p, s, nbuf, vbuf);
         else
-            carom__report(p, p->lineno, nbuf, vbuf, "set twice in [%s] (first at line %u)",
-                          s->name, s->kline[k]);
+            carom__report(p, p->lineno, nbuf, vbuf, "set twice in [%s] (first at line %u)", s->name,
+                          s->kline[k]);
         return;
     }
     /* A value in double quotes means the text inside: paths and responses read naturally
@@ -176,7 +175,8 @@ static void new_section(carom__parser *p, const char *name, size_t len, int kind
 {
     if (p->nsecs == CAROM__MAX_SECTIONS) {
         if (!p->too_many)
-            carom__report_n(p, p->lineno, "section", name, len, "more than %d sections", CAROM__MAX_SECTIONS);
+            carom__report_n(p, p->lineno, "section", name, len, "more than %d sections",
+                            CAROM__MAX_SECTIONS);
         p->too_many = true;
         p->cur = -2; /* the rest of the file is skipped: this problem is already reported */
         return;
@@ -219,9 +219,9 @@ static void new_section(carom__parser *p, const char *name, size_t len, int kind
                      kind == CAROM__SEC_DEFAULTS ? "defaults"
                      : kind == CAROM__SEC_CHAOS  ? "chaos"
                      : kind == CAROM__SEC_FLEET  ? "fleet"
-                                          : "scoreboard");
+                                                 : "scoreboard");
             carom__report_n(p, p->lineno, key, name, len, "section repeated (first at line %u)",
-                     p->secs[p->idx[kind]].line);
+                            p->secs[p->idx[kind]].line);
             s->discard = true;
         } else {
             p->idx[kind] = p->cur;
@@ -266,9 +266,9 @@ static void section_header(carom__parser *p, const char *ln, size_t len)
     bool bad = false;
     if (nl >= CAROM_NAME_MAX) {
         carom__report_n(p, p->lineno, "section", name, nl,
-                 "name longer than %d characters (give the policy a short name and list "
-                 "patterns with \"match =\")",
-                 CAROM_NAME_MAX - 1);
+                        "name longer than %d characters (give the policy a short name and list "
+                        "patterns with \"match =\")",
+                        CAROM_NAME_MAX - 1);
         bad = true;
     } else if (kind == CAROM__SEC_POLICY) {
         for (size_t i = 0; i < nl; i++) {
@@ -277,8 +277,8 @@ static void section_header(carom__parser *p, const char *ln, size_t len)
                 char key[CAROM_NAME_MAX + 8];
                 snprintf(key, sizeof key, "[%.*s]", (int)nl, name);
                 carom__report_n(p, p->lineno, key, name, nl,
-                         "policy names are printable ASCII without spaces, quotes or "
-                         "backslashes");
+                                "policy names are printable ASCII without spaces, quotes or "
+                                "backslashes");
                 bad = true;
                 break;
             }
@@ -286,7 +286,6 @@ static void section_header(carom__parser *p, const char *ln, size_t len)
     }
     new_section(p, name, nl, kind, bad);
 }
-
 
 /* ---- lines ------------------------------------------------------------------------------ */
 
@@ -342,8 +341,7 @@ static bool binary_line(carom__parser *p, const char *ln, size_t len)
     else
         snprintf(what, sizeof what, "invalid UTF-8");
     p->binary = true;
-    carom__report_n(p, p->lineno, "line", ln, len, "binary data (%s at column %zu)", what,
-                    bad + 1);
+    carom__report_n(p, p->lineno, "line", ln, len, "binary data (%s at column %zu)", what, bad + 1);
     p->binary = false;
     return true;
 }
@@ -359,8 +357,8 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
     if (p->lineno == 1 && len >= 3 && memcmp(ln, "\xef\xbb\xbf", 3) == 0) ln += 3, len -= 3;
     if (!plain && binary_line(p, ln, len)) return;
     if (len > CAROM__LINE_MAX) {
-        carom__report_n(p, p->lineno, "line", ln, len, "too long (%zu characters, at most %d)",
-                        len, CAROM__LINE_MAX);
+        carom__report_n(p, p->lineno, "line", ln, len, "too long (%zu characters, at most %d)", len,
+                        CAROM__LINE_MAX);
         return;
     }
     /* Leading blanks go: inih would read an indented line as a continuation of the previous
@@ -381,8 +379,7 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
         if (i > 0 && (ln[i - 1] == ' ' || ln[i - 1] == '\t')) break;
     }
     if (i == len || ln[i] == ';') {
-        carom__report_n(p, p->lineno, "line", ln, len,
-                        "expected \"key = value\" or \"[section]\"");
+        carom__report_n(p, p->lineno, "line", ln, len, "expected \"key = value\" or \"[section]\"");
         return;
     }
     const char *key = ln, *val = ln + i + 1;

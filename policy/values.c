@@ -83,7 +83,6 @@ static bool parse_status(const char *s, size_t len, unsigned *out)
     return true;
 }
 
-
 /* Walks a comma-separated list: calls item() for every trimmed element. An empty value is
  * an empty list; an empty element ("a,,b", "a,") is a problem of its own. */
 typedef bool (*item_fn)(carom__parser *p, const char *key, const char *item, size_t len, void *ctx);
@@ -125,7 +124,8 @@ static bool errno_item(carom__parser *p, const char *key, const char *it, size_t
     if (eai) {
         if (v != EAI_AGAIN) {
             carom__report_n(p, p->lineno, key, it, len,
-                     "%s cannot be retried (the only transient EAI_ code is EAI_AGAIN)", name);
+                            "%s cannot be retried (the only transient EAI_ code is EAI_AGAIN)",
+                            name);
             return false;
         }
         pv->retry_on_eai_again = true;
@@ -171,11 +171,12 @@ static bool get_open_errno(carom__parser *p, const char *key, const char *v, int
             *out = e;
             return true;
         }
-    carom__report(p, p->lineno, key, v,
-           "%s is not a network failure connect() reports (use ECONNREFUSED, ETIMEDOUT, "
-           "EHOSTUNREACH, ENETUNREACH, ENETDOWN, EHOSTDOWN, ECONNRESET, ECONNABORTED, EAGAIN, "
-           "EACCES, EPERM or EADDRNOTAVAIL)",
-           carom_errno_name(e));
+    carom__report(
+        p, p->lineno, key, v,
+        "%s is not a network failure connect() reports (use ECONNREFUSED, ETIMEDOUT, "
+        "EHOSTUNREACH, ENETUNREACH, ENETDOWN, EHOSTDOWN, ECONNRESET, ECONNABORTED, EAGAIN, "
+        "EACCES, EPERM or EADDRNOTAVAIL)",
+        carom_errno_name(e));
     return false;
 }
 
@@ -221,12 +222,14 @@ static bool pocket_item(carom__parser *p, const char *key, const char *it, size_
     carom_policy *pv = ctx;
     carom_hostport hp;
     if (!parse_endpoint(it, len, &hp)) {
-        carom__report_n(p, p->lineno, key, it, len,
-                 "expected host:port (a name, an IPv4 address or [IPv6]) with a port 1..65535");
+        carom__report_n(
+            p, p->lineno, key, it, len,
+            "expected host:port (a name, an IPv4 address or [IPv6]) with a port 1..65535");
         return false;
     }
     if (pv->npockets == CAROM_POCKETS_MAX) {
-        carom__report_n(p, p->lineno, key, it, len, "at most %d fallback endpoints", CAROM_POCKETS_MAX);
+        carom__report_n(p, p->lineno, key, it, len, "at most %d fallback endpoints",
+                        CAROM_POCKETS_MAX);
         return false;
     }
     pv->pocket[pv->npockets++] = hp;
@@ -256,9 +259,10 @@ static bool method_item(carom__parser *p, const char *key, const char *it, size_
             pv->http_retry_methods |= 1u << i;
             return true;
         }
-    carom__report_n(p, p->lineno, key, it, len,
-             "unknown HTTP method (expected GET, HEAD, PUT, DELETE, OPTIONS, POST, PATCH, TRACE "
-             "or CONNECT)");
+    carom__report_n(
+        p, p->lineno, key, it, len,
+        "unknown HTTP method (expected GET, HEAD, PUT, DELETE, OPTIONS, POST, PATCH, TRACE "
+        "or CONNECT)");
     return false;
 }
 
@@ -276,7 +280,7 @@ static bool get_budget(carom__parser *p, const char *key, const char *v, uint16_
         }
     }
     carom__report(p, p->lineno, key, v,
-           "expected a share 0..100%% in steps of 0.1%% (such as 20%%, 20 or 12.5%%)");
+                  "expected a share 0..100%% in steps of 0.1%% (such as 20%%, 20 or 12.5%%)");
     return false;
 }
 
@@ -308,9 +312,10 @@ static bool get_url(carom__parser *p, const char *key, const char *v, char *out)
         }
     }
     if (!ok) {
-        carom__report(p, p->lineno, key, v,
-               "expected scheme://host[:port] (no path, user or query: the request keeps its "
-               "own)");
+        carom__report(
+            p, p->lineno, key, v,
+            "expected scheme://host[:port] (no path, user or query: the request keeps its "
+            "own)");
         return false;
     }
     memcpy(out, v, len + 1);
@@ -335,8 +340,9 @@ static bool get_response(carom__parser *p, const char *key, const char *v, carom
         pv->pocket_response_body[plen] = '\0';
         return true;
     }
-    carom__report(p, p->lineno, key, v,
-           "expected \"STATUS /absolute/path/to/body\" (or just STATUS) with STATUS 100..599");
+    carom__report(
+        p, p->lineno, key, v,
+        "expected \"STATUS /absolute/path/to/body\" (or just STATUS) with STATUS 100..599");
     return false;
 }
 
@@ -351,8 +357,8 @@ static bool get_http_chaos(carom__parser *p, const char *key, const char *v, car
         return true;
     }
     carom__report(p, p->lineno, key, v,
-           "expected STATUS@PROBABILITY (such as 503@0.3) with STATUS 100..599 and "
-           "PROBABILITY 0..1");
+                  "expected STATUS@PROBABILITY (such as 503@0.3) with STATUS 100..599 and "
+                  "PROBABILITY 0..1");
     return false;
 }
 
@@ -381,7 +387,8 @@ static bool fleet_redis(const char *v)
     if (!carom__parse_u64(colon + 1, &port) || port == 0 || port > 65535) return false;
     size_t hl = (size_t)(colon - v);
     carom__ip ip;
-    if (v[0] == '[') return hl > 2 && v[hl - 1] == ']' && carom__ip_parse(v, hl, &ip) && ip.family == 6;
+    if (v[0] == '[')
+        return hl > 2 && v[hl - 1] == ']' && carom__ip_parse(v, hl, &ip) && ip.family == 6;
     return carom__ip_parse(v, hl, &ip) || carom__host_valid(v, hl);
 }
 
@@ -484,7 +491,7 @@ static bool get_patterns(carom__parser *p, carom__section *s, const char *key, c
 {
     if (!*v) {
         carom__report(p, p->lineno, key, v,
-               "empty (list patterns, or drop the line so the section name is the pattern)");
+                      "empty (list patterns, or drop the line so the section name is the pattern)");
         return false;
     }
     return each_item(p, key, v, pattern_item, s);
@@ -734,19 +741,35 @@ static const carom__codec codec_fleet_prefix = {parse_fleet_word, fmt_fleet_pref
 #define SPAN(sc, first, last)                                                                      \
     .off = offsetof(OBJ_##sc, first),                                                              \
     .size = offsetof(OBJ_##sc, last) + sizeof(((OBJ_##sc *)0)->last) - offsetof(OBJ_##sc, first)
-#define HEAD(id, nm, sc, ty) [CAROM__K_##id] = {.name = nm, .len = sizeof nm - 1,                  \
-                                                .scope = CAROM__SCOPE_##sc, .type = CAROM__T_##ty
-#define CAROM__UINT(id, nm, sc, f, l, h, w, d) HEAD(id, nm, sc, UINT), SPAN(sc, f, f), .lo = l,     \
-                                               .hi = h, .what = w},
+#define HEAD(id, nm, sc, ty)                                                                       \
+    [CAROM__K_##                                                                                   \
+        id] = {.name = nm, .len = sizeof nm - 1, .scope = CAROM__SCOPE_##sc, .type = CAROM__T_##ty
+#define CAROM__UINT(id, nm, sc, f, l, h, w, d)                                                     \
+    HEAD(id, nm, sc, UINT), SPAN(sc, f, f), .lo = l, .hi = h, .what = w                            \
+    }                                                                                              \
+    ,
 #define CAROM__MS(id, nm, sc, f, d)                                                                \
-    HEAD(id, nm, sc, UINT), SPAN(sc, f, f), .lo = 0, .hi = CAROM__MS_MAX,                          \
-                            .what = "expected a whole number of milliseconds %llu..%llu (24 h)"},
-#define CAROM__PROB(id, nm, sc, f, d) HEAD(id, nm, sc, PROB), SPAN(sc, f, f)},
-#define CAROM__ONOFF(id, nm, sc, f, d) HEAD(id, nm, sc, ONOFF), SPAN(sc, f, f)},
-#define CAROM__WORDS(id, nm, sc, f, ws, w, d) HEAD(id, nm, sc, WORDS), SPAN(sc, f, f),            \
-                                              .words = ws, .what = w},
+    HEAD(id, nm, sc, UINT), SPAN(sc, f, f),                                                        \
+        .lo = 0, .hi = CAROM__MS_MAX,                                                              \
+        .what = "expected a whole number of milliseconds %llu..%llu (24 h)"                        \
+    }                                                                                              \
+    ,
+#define CAROM__PROB(id, nm, sc, f, d)                                                              \
+    HEAD(id, nm, sc, PROB), SPAN(sc, f, f)                                                         \
+    }                                                                                              \
+    ,
+#define CAROM__ONOFF(id, nm, sc, f, d)                                                             \
+    HEAD(id, nm, sc, ONOFF), SPAN(sc, f, f)                                                        \
+    }                                                                                              \
+    ,
+#define CAROM__WORDS(id, nm, sc, f, ws, w, d)                                                      \
+    HEAD(id, nm, sc, WORDS), SPAN(sc, f, f), .words = ws, .what = w                                \
+    }                                                                                              \
+    ,
 #define CAROM__CUSTOM(id, nm, sc, first, last, c, ...)                                             \
-    HEAD(id, nm, sc, CUSTOM), SPAN(sc, first, last), .codec = &codec_##c},
+    HEAD(id, nm, sc, CUSTOM), SPAN(sc, first, last), .codec = &codec_##c                           \
+    }                                                                                              \
+    ,
 const carom__key carom__keys[CAROM__K_COUNT] = {
 #include "keys.def"
 };
