@@ -36,12 +36,22 @@ _pids=()
 _shm_cfgs=()
 
 # shm_path CONFIG: the segment a config's shared state lives in,
-# /dev/shm/carom-EUID-HASH, HASH being FNV-1a of the file's bytes (carom_policy_hash,
-# shim/shm.c carom__shm_name).
+# /dev/shm/carom-EUID-HASH, HASH being the table hash of the file's bytes
+# (carom_policy_hash: policy/match.c carom__hash, little-endian words; shim/shm.c
+# carom__shm_name).
 shm_path() {
   python3 -c 'import os, sys
-h = 0xcbf29ce484222325
-for b in open(sys.argv[1], "rb").read(): h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+M = 2**64 - 1
+b = open(sys.argv[1], "rb").read()
+n = len(b)
+h = 0x9e3779b97f4a7c15 ^ ((n * 0xff51afd7ed558ccd) & M)
+for i in range(0, n - n % 8, 8):
+    h = ((h ^ int.from_bytes(b[i:i + 8], "little")) * 0xc4ceb9fe1a85ec53) & M
+    h ^= h >> 31
+h = ((h ^ int.from_bytes(b[n - n % 8:], "little")) * 0xff51afd7ed558ccd) & M
+h ^= h >> 33
+h = (h * 0xc4ceb9fe1a85ec53) & M
+h ^= h >> 29
 print("/dev/shm/carom-%d-%016x" % (os.geteuid(), h))' "$1"
 }
 
