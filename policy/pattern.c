@@ -275,7 +275,11 @@ int carom__pattern_parse(const char *s, size_t len, carom__pattern *p, char *why
         return -1;
     }
     if (memchr(host, '/', hlen)) return parse_cidr(host, hlen, AF_INET, p, why, wl);
-    if (ip_parse_fam(host, hlen, AF_INET, &p->ip)) {
+    /* An IPv4 literal is digits and dots; anything else skips the library call. */
+    bool v4_chars = true;
+    for (size_t i = 0; i < hlen && v4_chars; i++)
+        v4_chars = (host[i] >= '0' && host[i] <= '9') || host[i] == '.';
+    if (v4_chars && ip_parse_fam(host, hlen, AF_INET, &p->ip)) {
         p->kind = CAROM__P_ADDR;
         return 0;
     }

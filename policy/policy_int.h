@@ -265,6 +265,18 @@ bool carom__value_format(int k, const void *obj, char *out, size_t len);
 /* Strict unsigned decimal, the whole string. */
 bool carom__parse_u64(const char *s, uint64_t *out);
 
+/* n bytes equal but for ASCII case: strncasecmp's answer for the ASCII words carom.ini
+ * knows, without a library call. */
+static inline bool carom__ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x != y && ((x | 0x20u) != (y | 0x20u) || (x | 0x20u) < 'a' || (x | 0x20u) > 'z'))
+            return false;
+    }
+    return true;
+}
+
 /* Drops blanks at both ends. Blanks are spaces and tabs: the only ones a line may hold
  * (reader.c). */
 static inline void carom__trim(const char **s, size_t *len)

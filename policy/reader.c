@@ -48,7 +48,12 @@ static int find_key(const carom__parser *p, const char *s, size_t len)
     for (unsigned h = key_hash(s, len);; h = (h + 1) & 255u) {
         int k = p->keyidx[h] - 1;
         if (k < 0) return -1;
-        if (carom__keys[k].len == len && memcmp(carom__keys[k].name, s, len) == 0) return k;
+        if (carom__keys[k].len != len) continue;
+        const char *n = carom__keys[k].name;
+        size_t i = 0;
+        while (i < len && n[i] == s[i])
+            i++;
+        if (i == len) return k;
     }
 }
 
@@ -164,10 +169,10 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
 
 static int kind_of(const char *name, size_t len)
 {
-    if (len == 8 && strncasecmp(name, "defaults", 8) == 0) return CAROM__SEC_DEFAULTS;
-    if (len == 10 && strncasecmp(name, "scoreboard", 10) == 0) return CAROM__SEC_SCOREBOARD;
-    if (len == 5 && strncasecmp(name, "chaos", 5) == 0) return CAROM__SEC_CHAOS;
-    if (len == 5 && strncasecmp(name, "fleet", 5) == 0) return CAROM__SEC_FLEET;
+    if (len == 8 && carom__ieq(name, "defaults", 8)) return CAROM__SEC_DEFAULTS;
+    if (len == 10 && carom__ieq(name, "scoreboard", 10)) return CAROM__SEC_SCOREBOARD;
+    if (len == 5 && carom__ieq(name, "chaos", 5)) return CAROM__SEC_CHAOS;
+    if (len == 5 && carom__ieq(name, "fleet", 5)) return CAROM__SEC_FLEET;
     return CAROM__SEC_POLICY;
 }
 

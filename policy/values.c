@@ -255,7 +255,7 @@ static bool method_item(carom__parser *p, const char *key, const char *it, size_
 {
     carom_policy *pv = ctx;
     for (unsigned i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
-        if (strlen(method_names[i]) == len && strncasecmp(method_names[i], it, len) == 0) {
+        if (strlen(method_names[i]) == len && carom__ieq(method_names[i], it, len)) {
             pv->http_retry_methods |= 1u << i;
             return true;
         }
@@ -856,11 +856,12 @@ static uint64_t get_uint_field(const void *f, size_t size)
 static int word_index(const char *words, const char *v, size_t vl)
 {
     for (int i = 0;; i++) {
-        const char *bar = strchr(words, '|');
-        size_t wl = bar ? (size_t)(bar - words) : strlen(words);
-        if (wl == vl && strncasecmp(words, v, vl) == 0) return i;
-        if (!bar) return -1;
-        words = bar + 1;
+        size_t wl = 0;
+        while (words[wl] && words[wl] != '|')
+            wl++;
+        if (wl == vl && carom__ieq(words, v, vl)) return i;
+        if (!words[wl]) return -1;
+        words += wl + 1;
     }
 }
 
