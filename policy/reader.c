@@ -22,20 +22,35 @@ static const char *const kind_names[] = {"[defaults]", "a policy section", "[sco
 
 /* ---- keys by name --------------------------------------------------------------------- */
 
-/* The key index: an open-addressed hash of every key name, built per parse (a few hundred
- * instructions) so that a look-up is one hash and, nearly always, one compare. */
-static unsigned key_hash(const char *s, size_t len)
+/* The key index: an open-addressed hash of every key name, built per parse (about a
+ * thousand instructions) so that a look-up is one hash and, nearly always, one compare.
+ * A name is read as three words (its first 8 bytes, its last 8, bytes 8..15), which cover
+ * every name up to 24 bytes; a longer one is compared byte by byte too. */
+static void key_words(const char *s, size_t len, uint64_t w[3])
 {
-    return ((unsigned)len * 31u + (unsigned char)s[0] * 7u + (unsigned char)s[len - 1] * 3u +
-            (unsigned char)s[len / 2]) &
-           255u;
+    w[0] = w[1] = w[2] = 0;
+    if (len >= 8) {
+        memcpy(&w[0], s, 8);
+        memcpy(&w[1], s + len - 8, 8);
+        if (len > 16) memcpy(&w[2], s + 8, 8);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            w[0] |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
+}
+
+static unsigned key_hash(const uint64_t w[3], size_t len)
+{
+    uint64_t h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc4ceb9fe1a85ec53ull) ^ w[2] ^ len;
+    return (unsigned)((h * 0xff51afd7ed558ccdull) >> 56);
 }
 
 static void index_keys(carom__parser *p)
 {
     memset(p->keyidx, 0, sizeof p->keyidx);
     for (int k = 0; k < CAROM__K_COUNT; k++) {
-        unsigned h = key_hash(carom__keys[k].name, carom__keys[k].len);
+        key_words(carom__keys[k].name, carom__keys[k].len, p->keyw[k]);
+        unsigned h = key_hash(p->keyw[k], carom__keys[k].len);
         while (p->keyidx[h])
             h = (h + 1) & 255u;
         p->keyidx[h] = (uint8_t)(k + 1);
@@ -45,15 +60,15 @@ static void index_keys(carom__parser *p)
 static int find_key(const carom__parser *p, const char *s, size_t len)
 {
     if (len == 0 || len > 255) return -1;
-    for (unsigned h = key_hash(s, len);; h = (h + 1) & 255u) {
+    uint64_t w[3];
+    key_words(s, len, w);
+    for (unsigned h = key_hash(w, len);; h = (h + 1) & 255u) {
         int k = p->keyidx[h] - 1;
         if (k < 0) return -1;
-        if (carom__keys[k].len != len) continue;
-        const char *n = carom__keys[k].name;
-        size_t i = 0;
-        while (i < len && n[i] == s[i])
-            i++;
-        if (i == len) return k;
+        const uint64_t *kw = p->keyw[k];
+        if (carom__keys[k].len == len && kw[0] == w[0] && kw[1] == w[1] && kw[2] == w[2] &&
+            (len <= 24 || memcmp(carom__keys[k].name, s, len) == 0))
+            return k;
     }
 }
 
@@ -354,6 +369,30 @@ static bool binary_line(carom__parser *p, const char *ln, size_t len)
 /* The bytes that can end a key: "=", ":", and ";" (after a blank, a comment). */
 static const bool stops_key[256] = {['='] = true, [':'] = true, [';'] = true};
 
+/* The offset of the first "=", ":" or ";" among ln's len bytes, or len; end: where the
+ * text ends (the vector reads may look past the line, never past the text). */
+static size_t first_stop(const char *ln, size_t len, const char *end)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i eq = _mm_set1_epi8('='), colon = _mm_set1_epi8(':'), semi = _mm_set1_epi8(';');
+    while (i < len && end - (ln + i) >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(ln + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, colon)),
+                                   _mm_cmpeq_epi8(v, semi));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m) {
+            size_t j = i + (unsigned)__builtin_ctz(m);
+            return j < len ? j : len;
+        }
+        i += 16;
+    }
+#endif
+    while (i < len && !stops_key[(unsigned char)ln[i]])
+        i++;
+    return i < len ? i : len;
+}
+
 /* One line of len bytes (no "\n"); plain: every byte is printable ASCII or a tab, apart
  * from a last "\r". */
 static void line(carom__parser *p, const char *ln, size_t len, bool plain)
@@ -376,13 +415,10 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
         return;
     }
     /* The first '=' or ':', unless a " ;" comment comes first. */
-    size_t i;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)ln[i];
-        if (!stops_key[c]) continue;
-        if (c == '=' || c == ':') break;
-        if (i > 0 && (ln[i - 1] == ' ' || ln[i - 1] == '\t')) break;
-    }
+    const char *end = p->text + p->len;
+    size_t i = first_stop(ln, len, end);
+    while (i < len && ln[i] == ';' && !(i > 0 && (ln[i - 1] == ' ' || ln[i - 1] == '\t')))
+        i += 1 + first_stop(ln + i + 1, len - i - 1, end);
     if (i == len || ln[i] == ';') {
         carom__report_n(p, p->lineno, "line", ln, len, "expected \"key = value\" or \"[section]\"");
         return;

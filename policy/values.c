@@ -115,6 +115,10 @@ static bool errno_item(carom__parser *p, const char *key, const char *it, size_t
 {
     carom_policy *pv = ctx;
     char name[48];
+    if (len == 9 && carom__ieq(it, "EAI_AGAIN", 9)) { /* the last name of the list: skip it */
+        pv->retry_on_eai_again = true;
+        return true;
+    }
     if (len >= sizeof name) goto unknown;
     memcpy(name, it, len);
     name[len] = '\0';
