@@ -164,8 +164,8 @@ struct carom__parser {
     bool oom;
     bool binary; /* the value being reported is not text: escape every non-ASCII byte */
     carom__globals g;
-    uint8_t keyidx[256];                /* key name hash -> key id + 1 (reader.c) ... */
-    uint64_t keyw[CAROM__K_COUNT][3];    /* ... and each name as words */
+    uint8_t keyidx[256];              /* key name hash -> key id + 1 (reader.c) ... */
+    uint64_t keyw[CAROM__K_COUNT][3]; /* ... and each name as words */
 };
 
 /* ---- patterns ------------------------------------------------------------------------ */
@@ -265,6 +265,37 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
 bool carom__value_format(int k, const void *obj, char *out, size_t len);
 /* Strict unsigned decimal, the whole string. */
 bool carom__parse_u64(const char *s, uint64_t *out);
+/* "12", "12.5", ".5" of len bytes: mantissa and count of decimals (at most maxfrac), so
+ * that no binary rounding happens before the range is known. */
+bool carom__parse_decimal(const char *s, size_t len, uint64_t *mant, unsigned *frac,
+                          unsigned maxfrac);
+uint64_t carom__pow10(unsigned n);
+/* A probability 0..1 with at most 9 decimals; its shortest spelling back. */
+bool carom__parse_prob(const char *s, size_t len, double *out);
+void carom__fmt_prob(char *buf, size_t len, double p);
+/* An HTTP status 100..599 of exactly three digits. */
+bool carom__parse_status(const char *s, size_t len, unsigned *out);
+/* Walks a comma-separated list, calling fn for every trimmed element; an empty value is an
+ * empty list, an empty element ("a,,b") a problem of its own. False: something reported. */
+typedef bool (*carom__item_fn)(carom__parser *p, const char *key, const char *item, size_t len,
+                               void *ctx);
+bool carom__each_item(carom__parser *p, const char *key, const char *v, carom__item_fn fn,
+                      void *ctx);
+
+/* codecs.c: one carom__codec_<codec> per CUSTOM line of keys.def. */
+#define CAROM__UINT(...)
+#define CAROM__MS(...)
+#define CAROM__PROB(...)
+#define CAROM__ONOFF(...)
+#define CAROM__WORDS(...)
+#define CAROM__CUSTOM(id, nm, sc, first, last, c, ...) extern const carom__codec carom__codec_##c;
+#include "keys.def"
+#undef CAROM__UINT
+#undef CAROM__MS
+#undef CAROM__PROB
+#undef CAROM__ONOFF
+#undef CAROM__WORDS
+#undef CAROM__CUSTOM
 
 /* n bytes equal but for ASCII case: strncasecmp's answer for the ASCII words carom.ini
  * knows, without a library call. */
