@@ -610,19 +610,19 @@ STR_FMT(fmt_fleet_host, HOST, true)
 STR_FMT(fmt_fleet_prefix, PREFIX, false)
 #undef STR_FMT
 
-const carom__codec carom__codec_retry_on = {parse_retry_on, fmt_retry_on};
-const carom__codec carom__codec_budget = {parse_budget, fmt_budget};
-const carom__codec carom__codec_open_errno = {parse_open_errno, fmt_open_errno};
-const carom__codec carom__codec_pocket = {parse_pocket, fmt_pocket};
-const carom__codec carom__codec_status = {parse_status_list, fmt_status_list};
-const carom__codec carom__codec_methods = {parse_methods, fmt_methods};
-const carom__codec carom__codec_url = {parse_url, fmt_url};
-const carom__codec carom__codec_response = {parse_response, fmt_response};
-const carom__codec carom__codec_http_chaos = {parse_http_chaos, fmt_http_chaos};
-const carom__codec carom__codec_match = {parse_match, NULL};
-const carom__codec carom__codec_socket = {parse_socket, fmt_socket};
-const carom__codec carom__codec_redis = {parse_redis, fmt_redis};
-const carom__codec carom__codec_password_file = {parse_password_file, fmt_password_file};
-const carom__codec carom__codec_fleet_host = {parse_fleet_word, fmt_fleet_host};
-const carom__codec carom__codec_quorum = {parse_quorum, fmt_quorum};
-const carom__codec carom__codec_fleet_prefix = {parse_fleet_word, fmt_fleet_prefix};
+const carom__codec carom__codec_retry_on = {parse_retry_on, fmt_retry_on, false};
+const carom__codec carom__codec_budget = {parse_budget, fmt_budget, false};
+const carom__codec carom__codec_open_errno = {parse_open_errno, fmt_open_errno, false};
+const carom__codec carom__codec_pocket = {parse_pocket, fmt_pocket, false};
+const carom__codec carom__codec_status = {parse_status_list, fmt_status_list, false};
+const carom__codec carom__codec_methods = {parse_methods, fmt_methods, false};
+const carom__codec carom__codec_url = {parse_url, fmt_url, false};
+const carom__codec carom__codec_response = {parse_response, fmt_response, false};
+const carom__codec carom__codec_http_chaos = {parse_http_chaos, fmt_http_chaos, false};
+const carom__codec carom__codec_match = {parse_match, NULL, true};
+const carom__codec carom__codec_socket = {parse_socket, fmt_socket, false};
+const carom__codec carom__codec_redis = {parse_redis, fmt_redis, false};
+const carom__codec carom__codec_password_file = {parse_password_file, fmt_password_file, false};
+const carom__codec carom__codec_fleet_host = {parse_fleet_word, fmt_fleet_host, false};
+const carom__codec carom__codec_quorum = {parse_quorum, fmt_quorum, false};
+const carom__codec carom__codec_fleet_prefix = {parse_fleet_word, fmt_fleet_prefix, false};

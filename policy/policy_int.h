@@ -102,6 +102,9 @@ typedef struct carom__codec {
     bool (*parse)(carom__parser *p, const carom__key *k, const char *v, void *obj);
     /* Writes the value as carom.ini spells it; false: print no line at all. */
     bool (*format)(const void *obj, char *out, size_t len);
+    /* The key may be written again in one section, each line adding to the last (match:
+     * one line holds at most 197 characters); any other key set twice is a problem. */
+    bool adds_up;
 } carom__codec;
 
 struct carom__key {

@@ -156,8 +156,8 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
     memcpy(vbuf, value, vl);
     vbuf[vl] = '\0';
     int k = find_key(p, name, nl);
-    /* match alone may repeat, and adds up: one line holds at most 197 characters. */
-    bool twice = k >= 0 && carom__has(&s->set, k) && k != CAROM__K_MATCH;
+    const carom__codec *c = k >= 0 ? carom__keys[k].codec : NULL;
+    bool twice = k >= 0 && carom__has(&s->set, k) && !(c && c->adds_up);
     if (k < 0 || !key_allowed(k, s->kind) || twice) {
         memcpy(nbuf, name, nl);
         nbuf[nl] = '\0';
