@@ -100,7 +100,7 @@ static int cmp_name(const void *a, const void *b, void *secs)
 {
     const carom__section *s = secs;
     int i = *(const int *)a, j = *(const int *)b;
-    int c = strcasecmp(s[i].name, s[j].name);
+    int c = carom__icmp(s[i].name, s[j].name);
     return c ? c : (i > j) - (i < j);
 }
 
@@ -162,10 +162,19 @@ static bool unique_names(carom__parser *p)
     size_t np = 0;
     for (size_t i = 0; i < p->nsecs; i++)
         if (p->secs[i].kind == CAROM__SEC_POLICY && !p->secs[i].discard) order[np++] = (int)i;
-    qsort_r(order, np, sizeof *order, cmp_name, p->secs);
+    if (np > 32) {
+        qsort_r(order, np, sizeof *order, cmp_name, p->secs);
+    } else { /* the usual few: an insertion sort, by the same order */
+        for (size_t i = 1; i < np; i++)
+            for (size_t j = i; j > 0 && cmp_name(&order[j - 1], &order[j], p->secs) > 0; j--) {
+                int x = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = x;
+            }
+    }
     for (size_t i = 1; i < np; i++) {
         carom__section *a = &p->secs[order[i - 1]], *b = &p->secs[order[i]];
-        if (strcasecmp(a->name, b->name) == 0) {
+        if (carom__icmp(a->name, b->name) == 0) {
             char key[CAROM_NAME_MAX + 4];
             snprintf(key, sizeof key, "[%s]", b->name);
             carom__report(p, b->line, key, b->name, "section repeated (first at line %u)", a->line);

@@ -23,8 +23,8 @@ static bool errno_item(carom__parser *p, const char *key, const char *it, size_t
     memcpy(name, it, len);
     name[len] = '\0';
     int v = carom_errno_value(name);
-    bool eai = strncasecmp(name, "EAI_", 4) == 0;
-    if (v == -1 && !(eai && strcasecmp(name, "EAI_BADFLAGS") == 0)) goto unknown;
+    bool eai = carom__ieq(name, "EAI_", 4);
+    if (v == -1 && !(eai && carom__icmp(name, "EAI_BADFLAGS") == 0)) goto unknown;
     if (eai) {
         if (v != EAI_AGAIN) {
             carom__report_n(p, p->lineno, key, it, len,
@@ -41,7 +41,7 @@ static bool errno_item(carom__parser *p, const char *key, const char *it, size_t
 unknown:;
     char tmp[48];
     snprintf(tmp, sizeof tmp, "%.*s", (int)(len < 40 ? len : 40), it);
-    const char *s = carom__suggest_errno(tmp, strncasecmp(tmp, "EAI_", 4) == 0);
+    const char *s = carom__suggest_errno(tmp, carom__ieq(tmp, "EAI_", 4));
     if (s)
         carom__report_n(p, p->lineno, key, it, len, "unknown errno name (did you mean \"%s\"?)", s);
     else
@@ -58,8 +58,8 @@ static const int connect_errnos[] = {ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ENET
 static bool get_open_errno(carom__parser *p, const char *key, const char *v, int *out)
 {
     int e = carom_errno_value(v);
-    if (e == -1 || strncasecmp(v, "EAI_", 4) == 0) {
-        if (strncasecmp(v, "EAI_", 4) == 0) {
+    if (e == -1 || carom__ieq(v, "EAI_", 4)) {
+        if (carom__ieq(v, "EAI_", 4)) {
             carom__report(p, p->lineno, key, v, "expected an errno name, not an EAI_ code");
             return false;
         }

@@ -475,7 +475,7 @@ int carom_errno_value(const char *name)
     for (size_t i = 0; i < carom__nerrnames; i++) {
         const char *n = carom__errnames[i].name;
         if (((unsigned char)n[1] & 0xdfu) != a || ((unsigned char)n[2] & 0xdfu) != b) continue;
-        if (strcasecmp(n, name) == 0) return carom__errnames[i].value;
+        if (carom__icmp(n, name) == 0) return carom__errnames[i].value;
     }
     return -1;
 }

@@ -201,12 +201,18 @@ static int parse_v6_part(const char *s, size_t len, carom__pattern *p, char *why
     return 0;
 }
 
+/* isspace in the C locale, without the locale look-up. */
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 int carom__pattern_parse(const char *s, size_t len, carom__pattern *p, char *why, size_t wl)
 {
     memset(p, 0, sizeof *p);
-    while (len && isspace((unsigned char)*s))
+    while (len && is_space((unsigned char)*s))
         s++, len--;
-    while (len && isspace((unsigned char)s[len - 1]))
+    while (len && is_space((unsigned char)s[len - 1]))
         len--;
     if (len == 0) {
         fail(why, wl, "empty pattern");

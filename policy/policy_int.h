@@ -312,6 +312,17 @@ static inline bool carom__ieq(const char *a, const char *b, size_t n)
     return true;
 }
 
+/* strcasecmp for ASCII text (what the C locale does), without a library call. */
+static inline int carom__icmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x - 'A' < 26u) x += 'a' - 'A';
+        if (y - 'A' < 26u) y += 'a' - 'A';
+        if (x != y || !x) return (int)x - (int)y;
+    }
+}
+
 /* Drops blanks at both ends. Blanks are spaces and tabs: the only ones a line may hold
  * (reader.c). */
 static inline void carom__trim(const char **s, size_t *len)

@@ -92,10 +92,10 @@ bool carom__each_item(carom__parser *p, const char *key, const char *v, carom__i
 {
     bool ok = true;
     if (!*v) return true;
-    const char *s = v;
+    const char *s = v, *end = v + strlen(v);
     for (;;) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
         const char *it = s;
         carom__trim(&it, &len);
         if (len == 0) {
