@@ -47,12 +47,12 @@ typedef struct carom_chaos {
     double latency; /* chance that latency_ms is added before a real call */
     uint32_t latency_ms;
     double short_write;
-    uint16_t http_status; /* 0: none; else answered with this status ... */
-    double http_status_p; /* ... with this probability */
+    uint16_t http_status;   /* 0: none; else answered with this status ... */
+    double http_status_p;   /* ... with this probability */
     double connect_latency; /* chance that connect_latency_ms is added before a connect */
     uint32_t connect_latency_ms;
-    bool dns_fail_noname;   /* dns_fail answers EAI_NONAME (HOST_NOT_FOUND), not EAI_AGAIN */
-    double blackhole;       /* chance that a connection delivers nothing, either way */
+    bool dns_fail_noname;    /* dns_fail answers EAI_NONAME (HOST_NOT_FOUND), not EAI_AGAIN */
+    double blackhole;        /* chance that a connection delivers nothing, either way */
     uint32_t bandwidth_kbps; /* 0: unpaced; else KiB per second, per socket and direction */
     uint64_t limit_data;     /* 0: none; else a direction ends after this many bytes ... */
     bool limit_data_reset;   /* ... with ECONNRESET rather than EOF */
@@ -115,19 +115,20 @@ typedef void (*carom_diag_fn)(void *ud, const char *line);
 carom_table *carom_policy_parse(const char *text, size_t len, const char *file, carom_diag_fn diag,
                                 void *ud);
 
-/* Reads and parses the file at path with open/read. A missing or unreadable file is one
- * diagnostic ("carom: PATH:0: cannot read: No such file or directory") and NULL. */
-carom_table *carom_policy_load(const char *path, carom_diag_fn diag, void *ud);
-
-/* The table every endpoint gets when no file exists: [defaults] from SPEC section 3. */
+/* The table every endpoint gets when no file exists: the built-in [defaults]. */
 carom_table *carom_policy_builtin(void);
 
-/* Finds the file SPEC section 3 names: $CAROM_CONFIG, ./carom.ini,
+/* Whether a file exists at path: the caller's own check (access(2), say), since the policy
+ * layer does no file I/O. */
+typedef bool (*carom_exists_fn)(const char *path);
+
+/* Finds the file docs/configuration.md names: $CAROM_CONFIG, ./carom.ini,
  * $XDG_CONFIG_HOME/carom/carom.ini (else ~/.config/carom/carom.ini), /etc/carom.ini.
  * Copies the path into buf and returns buf, or returns NULL when none exists (the
  * built-in defaults then apply). $CAROM_CONFIG is returned even when it does not exist,
- * so that the caller reports it. Uses secure_getenv. */
-const char *carom_policy_find(char *buf, size_t len);
+ * so that the caller reports it. Uses secure_getenv. The caller reads the file and hands
+ * its bytes to carom_policy_parse. */
+const char *carom_policy_find(char *buf, size_t len, carom_exists_fn exists);
 
 void carom_policy_free(carom_table *t);
 
@@ -154,7 +155,7 @@ bool carom_policy_chaos_enabled(const carom_table *t);     /* [chaos] enabled, d
 /* [chaos] enabled = on written in the file itself: with CAROM_CHAOS=1 (carom run --chaos),
  * what lets faults set at run time (`carom chaos`) reach a process. */
 bool carom_policy_chaos_asked(const carom_table *t);
-uint64_t carom_policy_hash(const carom_table *t);          /* of the file's content: names shm */
+uint64_t carom_policy_hash(const carom_table *t); /* of the file's content: names shm */
 
 /* [fleet]: what `carom fleet` needs to share this host's circuits through Redis
  * (docs/fleet.md). Only the daemon reads it; the shim never talks to Redis. */
@@ -175,8 +176,8 @@ const carom_fleet_cfg *carom_policy_fleet(const carom_table *t);
  * carom_policy_dump, and what `carom explain` adds after a policy. */
 void carom_policy_describe_fleet(const carom_table *t, carom_diag_fn emit, void *ud);
 
-/* Writes one "key = value" line per effective setting of p, in SPEC order, through
- * emit (one call per line, no newline). Used by `carom explain` and `carom check -v`. */
+/* Writes one "key = value" line per effective setting of p, in policy/keys.def's order,
+ * through emit (one call per line, no newline). Used by `carom explain` and `carom check -v`. */
 void carom_policy_describe(const carom_policy *p, carom_diag_fn emit, void *ud);
 
 /* The patterns that select p (a policy of t), canonical and comma-separated, as
@@ -187,7 +188,7 @@ const char *carom_policy_match_text(const carom_table *t, const carom_policy *p)
  * else carom_policy_scoreboard(t). The table itself holds only the file's value. */
 const char *carom_policy_scoreboard_path(const carom_table *t);
 
-/* carom_policy_describe's lines plus the table-wide `state` in its SPEC place: what
+/* carom_policy_describe's lines plus the table-wide `state` in its keys.def place: what
  * `carom explain` prints after its "policy NAME" line. */
 void carom_policy_explain(const carom_table *t, const carom_policy *p, carom_diag_fn emit,
                           void *ud);

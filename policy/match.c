@@ -1,29 +1,52 @@
-/* match.c: finds the policy that governs an endpoint, in the precedence order of SPEC
- * section 3, with one immutable hash table over every pattern. It must never allocate,
- * lock or print on the lookup path: the shim calls carom_policy_match for every connect. */
+/* match.c: finds the policy that governs an endpoint, in the precedence order
+ * docs/configuration.md gives, with one immutable hash table over every pattern. It must never
+ * allocate, lock or print on the lookup path: the shim calls carom_policy_match for every connect.
+ */
 #include "policy_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Word-at-a-time multiply-xorshift: keys are short (a host name at most), so this costs a
- * few multiplies where byte-wise FNV would cost one per byte. Not meant to resist chosen
- * collisions: the table holds only the config's own keys, so a hostile lookup can at worst
- * walk the longest cluster the config itself produced. */
-static uint64_t hash_key(const uint8_t *p, size_t n)
+/* Word-at-a-time multiply-xorshift: a few multiplies where byte-wise FNV would cost one
+ * per byte. Words are read little-endian, so a file hashes the same on every host (the
+ * table's hash names its shared memory; docs/configuration.md, "Table hash"). Not meant to
+ * resist chosen collisions: the pattern table holds only the config's own keys, so a
+ * hostile lookup can at worst walk the longest cluster the config itself produced. */
+static uint64_t load_le64(const uint8_t *p)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+uint64_t carom__hash(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
+    /* Two words a round for long input (a whole carom.ini): half the multiplies. */
+    while (n >= 16) {
+        h = ((h ^ load_le64(p)) * 0xc4ceb9fe1a85ec53ull) ^ load_le64(p + 8);
+        h = (h ^ (h >> 31)) * 0x9e3779b97f4a7c15ull;
+        p += 16;
+        n -= 16;
+    }
     while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+        h = (h ^ load_le64(p)) * 0xc4ceb9fe1a85ec53ull;
         h ^= h >> 31;
         p += 8;
         n -= 8;
     }
     uint64_t w = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+#else
     memcpy(&w, p, n);
+#endif
     h = (h ^ w) * 0xff51afd7ed558ccdull;
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;
@@ -99,7 +122,7 @@ uint32_t carom__table_insert(carom_table *t, const carom__pattern *p, uint32_t p
 {
     uint8_t key[CAROM__KEY_MAX];
     size_t len = carom__pattern_key(p, key);
-    uint64_t h = hash_key(key, len);
+    uint64_t h = carom__hash(key, len);
     size_t i = h & t->mask;
     for (;; i = (i + 1) & t->mask) {
         carom__slot *s = &t->slots[i];
@@ -138,7 +161,7 @@ uint32_t carom__table_insert(carom_table *t, const carom__pattern *p, uint32_t p
 
 static uint32_t find(const carom_table *t, const uint8_t *key, size_t len)
 {
-    uint64_t h = hash_key(key, len);
+    uint64_t h = carom__hash(key, len);
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         const carom__slot *s = &t->slots[i];
         if (s->policy == UINT32_MAX) return UINT32_MAX;
@@ -280,25 +303,54 @@ const carom_policy *carom_policy_at(const carom_table *t, size_t i)
     return t && i < t->n ? &t->pol[i] : NULL;
 }
 
+/* The patterns joined with ", ": made at the first call (only `carom check -v` and the
+ * tests ask), so that loading never formats what nobody reads. Two threads asking at once
+ * both make it and one copy wins; the table stays immutable as far as any caller sees. */
 const char *carom_policy_match_text(const carom_table *t, const carom_policy *p)
 {
     if (!t || !p || p->index >= t->n || &t->pol[p->index] != p) return "";
-    return t->match_text[p->index];
+    size_t i = p->index;
+    char *s = atomic_load_explicit(&t->match_text[i], memory_order_acquire);
+    if (s || t->npats[i] == 0) return s ? s : "";
+    char one[CAROM_HOST_MAX + 64];
+    size_t cap = 1;
+    for (size_t j = 0; j < t->npats[i]; j++) {
+        carom__pattern_format(&t->pats[i][j], one, sizeof one);
+        cap += strlen(one) + 2;
+    }
+    s = malloc(cap);
+    if (!s) return "";
+    size_t o = 0;
+    for (size_t j = 0; j < t->npats[i]; j++) {
+        carom__pattern_format(&t->pats[i][j], one, sizeof one);
+        size_t l = strlen(one);
+        if (j) memcpy(s + o, ", ", 2), o += 2;
+        memcpy(s + o, one, l);
+        o += l;
+    }
+    s[o] = '\0';
+    char *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&t->match_text[i], &none, s, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(s);
+        return none;
+    }
+    return s;
 }
 
 carom_state_mode carom_policy_state_mode(const carom_table *t)
 {
-    return t ? t->state : CAROM_STATE_SHARED;
+    return t ? t->g.state : CAROM_STATE_SHARED;
 }
 
 const char *carom_policy_scoreboard(const carom_table *t)
 {
-    return t ? t->scoreboard : CAROM_SCOREBOARD_DEFAULT;
+    return t ? t->g.scoreboard : CAROM_SCOREBOARD_DEFAULT;
 }
 
 uint64_t carom_policy_chaos_seed(const carom_table *t)
 {
-    return t ? t->seed : 0;
+    return t ? t->g.seed : 0;
 }
 
 bool carom_policy_chaos_asked(const carom_table *t)
@@ -308,14 +360,12 @@ bool carom_policy_chaos_asked(const carom_table *t)
 
 bool carom_policy_chaos_enabled(const carom_table *t)
 {
-    return t ? t->chaos_enabled : true;
+    return t ? t->g.chaos_enabled : true;
 }
 
 const carom_fleet_cfg *carom_policy_fleet(const carom_table *t)
 {
-    static const carom_fleet_cfg none = {.quorum = 50, .quorum_percent = true,
-                                         .prefix = "carom", .report_ttl_ms = 10000};
-    return t ? &t->fleet : &none;
+    return t ? &t->g.fleet : &carom__builtin_globals.fleet;
 }
 
 uint64_t carom_policy_hash(const carom_table *t)

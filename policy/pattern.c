@@ -95,8 +95,10 @@ bool carom__host_valid(const char *s, size_t len)
             digits_only = true;
             continue;
         }
-        if (!(isalnum(c) || c == '-' || c == '_') || c > 0x7f) return false;
-        if (!isdigit(c)) digits_only = false;
+        bool digit = c >= '0' && c <= '9';
+        if (!(digit || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '-' || c == '_'))
+            return false;
+        if (!digit) digits_only = false;
         if (++label > 63) return false;
     }
     /* "10.1.0.300" is a mistyped address, never a name: no top-level domain is numeric. */
@@ -108,8 +110,8 @@ static bool host_copy(const char *s, size_t len, char *out)
 {
     if (len > 1 && s[len - 1] == '.') len--;
     if (!carom__host_valid(s, len)) return false;
-    for (size_t i = 0; i < len; i++)
-        out[i] = (char)tolower((unsigned char)s[i]);
+    for (size_t i = 0; i < len; i++) /* ASCII only (host_valid said so) */
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
     out[len] = '\0';
     return true;
 }
@@ -199,12 +201,18 @@ static int parse_v6_part(const char *s, size_t len, carom__pattern *p, char *why
     return 0;
 }
 
+/* isspace in the C locale, without the locale look-up. */
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 int carom__pattern_parse(const char *s, size_t len, carom__pattern *p, char *why, size_t wl)
 {
     memset(p, 0, sizeof *p);
-    while (len && isspace((unsigned char)*s))
+    while (len && is_space((unsigned char)*s))
         s++, len--;
-    while (len && isspace((unsigned char)s[len - 1]))
+    while (len && is_space((unsigned char)s[len - 1]))
         len--;
     if (len == 0) {
         fail(why, wl, "empty pattern");
@@ -273,7 +281,11 @@ int carom__pattern_parse(const char *s, size_t len, carom__pattern *p, char *why
         return -1;
     }
     if (memchr(host, '/', hlen)) return parse_cidr(host, hlen, AF_INET, p, why, wl);
-    if (ip_parse_fam(host, hlen, AF_INET, &p->ip)) {
+    /* An IPv4 literal is digits and dots; anything else skips the library call. */
+    bool v4_chars = true;
+    for (size_t i = 0; i < hlen && v4_chars; i++)
+        v4_chars = (host[i] >= '0' && host[i] <= '9') || host[i] == '.';
+    if (v4_chars && ip_parse_fam(host, hlen, AF_INET, &p->ip)) {
         p->kind = CAROM__P_ADDR;
         return 0;
     }

@@ -189,6 +189,12 @@ static void process_setup(void)
     fd_table_map();
 }
 
+/* The config search asks whether a candidate exists (policy/ does no file I/O). */
+static bool config_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
 static void init_body(void);
 static void init_once_fn(void)
 {
@@ -207,7 +213,7 @@ static void init_body(void)
     if (dis && *dis && strcmp(dis, "0") != 0) return;
 
     char pathbuf[4096];
-    const char *path = carom_policy_find(pathbuf, sizeof pathbuf);
+    const char *path = carom_policy_find(pathbuf, sizeof pathbuf, config_exists);
     carom_table *t = NULL;
     struct stat st;
     if (path) {

@@ -64,4 +64,11 @@ bool carom__ctl_slot_has(carom_slot *s, const char *ep);
 void carom__ctl_announce(const carom_table *t, const char *event, const char *policy,
                          const char *ep, const char *detail);
 
+/* ---- carom.ini from the file system (tools/policy_file.c) -------------------------------- */
+/* The file the shim would use (carom_policy_find with access(2)), or NULL: built-in defaults. */
+const char *carom__config_find(char *buf, size_t len);
+/* Reads path whole and parses it. A missing or unreadable file is one diagnostic
+ * ("carom: PATH:0: cannot read: No such file or directory") and NULL. */
+carom_table *carom__config_load(const char *path, carom_diag_fn diag, void *ud);
+
 #endif

@@ -38,7 +38,7 @@ static void to_stdout(void *ud, const char *line)
 static carom_table *load(const char *file, const char **shown)
 {
     char buf[4096];
-    const char *path = file ? file : carom_policy_find(buf, sizeof buf);
+    const char *path = file ? file : carom__config_find(buf, sizeof buf);
     if (!path) {
         fprintf(stderr, "carom: no carom.ini found ($CAROM_CONFIG, ./carom.ini, "
                         "$XDG_CONFIG_HOME/carom/carom.ini or ~/.config/carom/carom.ini, "
@@ -51,7 +51,7 @@ static carom_table *load(const char *file, const char **shown)
     static char keep[4096];
     snprintf(keep, sizeof keep, "%s", path);
     *shown = keep;
-    return carom_policy_load(keep, to_stderr, NULL);
+    return carom__config_load(keep, to_stderr, NULL);
 }
 
 int carom__cmd_check(int argc, char **argv)

@@ -250,8 +250,8 @@ int carom__cmd_cushions(int argc, char **argv)
     /* The same search as the shim ($CAROM_CONFIG, ./carom.ini, ...): the table's name
      * hashes the file's content, so only the same file finds the same table. */
     char buf[4096];
-    const char *path = file ? file : carom_policy_find(buf, sizeof buf);
-    carom_table *t = path ? carom_policy_load(path, to_stderr, NULL) : carom_policy_builtin();
+    const char *path = file ? file : carom__config_find(buf, sizeof buf);
+    carom_table *t = path ? carom__config_load(path, to_stderr, NULL) : carom_policy_builtin();
     if (!t) return 1;
     const char *shown = path ? path : "(built-in defaults)";
     char name[CAROM_SHM_NAME_MAX];

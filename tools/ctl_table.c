@@ -41,8 +41,8 @@ static void to_stderr(void *ud, const char *line)
 carom_table *carom__ctl_config(const char *file, const char *who, char *name, size_t len)
 {
     char buf[4096];
-    const char *path = file ? file : carom_policy_find(buf, sizeof buf);
-    carom_table *t = path ? carom_policy_load(path, to_stderr, NULL) : carom_policy_builtin();
+    const char *path = file ? file : carom__config_find(buf, sizeof buf);
+    carom_table *t = path ? carom__config_load(path, to_stderr, NULL) : carom_policy_builtin();
     if (!t) return NULL;
     if (carom_policy_state_mode(t) == CAROM_STATE_PROCESS) {
         fprintf(stderr, "%s: %s says state = process: there is no shared table to change\n", who,

@@ -3,6 +3,7 @@
  * listener or anything but a stale socket, and never unlink a socket file it did not
  * create. */
 #include "scoreboard_int.h"
+#include "carom_tools.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -26,8 +27,8 @@ const char *carom__sb_socket_path(const char *config, char *buf, size_t len)
     carom_table *t = NULL;
     if (!env || !*env) {
         char pathbuf[4096];
-        const char *path = config ? config : carom_policy_find(pathbuf, sizeof pathbuf);
-        t = path ? carom_policy_load(path, NULL, NULL) : NULL;
+        const char *path = config ? config : carom__config_find(pathbuf, sizeof pathbuf);
+        t = path ? carom__config_load(path, NULL, NULL) : NULL;
     }
     snprintf(buf, len, "%s", carom_policy_scoreboard_path(t));
     if (t) carom_policy_free(t);

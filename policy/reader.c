@@ -1,0 +1,505 @@
+/* reader.c: carom.ini's text, line by line, into the parser's sections: the byte checks
+ * (UTF-8 text only), the line rules (the ones inih applies: "key = value" or "key: value",
+ * ";" and "#" comments, " ;" inline comments), section headers, and each key handed to its
+ * value reader. Every diagnostic knows its line, and every problem is reported, not just
+ * the first. It must never print, never read a file (the caller passes the bytes in), and
+ * never let a line it did not understand change the table. */
+#include "policy_int.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+_Static_assert(CAROM__K_COUNT < 128, "the key index (keyidx) holds fewer than 128 keys");
+
+static const char *const kind_names[] = {"[defaults]", "a policy section", "[scoreboard]",
+                                         "[chaos]", "[fleet]"};
+
+/* ---- keys by name --------------------------------------------------------------------- */
+
+/* The key index: an open-addressed hash of every key name, built per parse (about a
+ * thousand instructions) so that a look-up is one hash and, nearly always, one compare.
+ * A name is read as three words (its first 8 bytes, its last 8, bytes 8..15), which cover
+ * every name up to 24 bytes; a longer one is compared byte by byte too. */
+static void key_words(const char *s, size_t len, uint64_t w[3])
+{
+    w[0] = w[1] = w[2] = 0;
+    if (len >= 8) {
+        memcpy(&w[0], s, 8);
+        memcpy(&w[1], s + len - 8, 8);
+        if (len > 16) memcpy(&w[2], s + 8, 8);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            w[0] |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
+}
+
+static unsigned key_hash(const uint64_t w[3], size_t len)
+{
+    uint64_t h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc4ceb9fe1a85ec53ull) ^ w[2] ^ len;
+    return (unsigned)((h * 0xff51afd7ed558ccdull) >> 56);
+}
+
+static void index_keys(carom__parser *p)
+{
+    memset(p->keyidx, 0, sizeof p->keyidx);
+    for (int k = 0; k < CAROM__K_COUNT; k++) {
+        key_words(carom__keys[k].name, carom__keys[k].len, p->keyw[k]);
+        unsigned h = key_hash(p->keyw[k], carom__keys[k].len);
+        while (p->keyidx[h])
+            h = (h + 1) & 255u;
+        p->keyidx[h] = (uint8_t)(k + 1);
+    }
+}
+
+static int find_key(const carom__parser *p, const char *s, size_t len)
+{
+    if (len == 0 || len > 255) return -1;
+    uint64_t w[3];
+    key_words(s, len, w);
+    for (unsigned h = key_hash(w, len);; h = (h + 1) & 255u) {
+        int k = p->keyidx[h] - 1;
+        if (k < 0) return -1;
+        const uint64_t *kw = p->keyw[k];
+        if (carom__keys[k].len == len && kw[0] == w[0] && kw[1] == w[1] && kw[2] == w[2] &&
+            (len <= 24 || memcmp(carom__keys[k].name, s, len) == 0))
+            return k;
+    }
+}
+
+static bool key_allowed(int k, int kind)
+{
+    switch (carom__keys[k].scope) {
+    case CAROM__SCOPE_POLICY:
+        return kind == CAROM__SEC_DEFAULTS || kind == CAROM__SEC_POLICY;
+    case CAROM__SCOPE_DEFAULTS:
+        return kind == CAROM__SEC_DEFAULTS;
+    case CAROM__SCOPE_NAMED:
+        return kind == CAROM__SEC_POLICY;
+    case CAROM__SCOPE_SCOREBOARD:
+        return kind == CAROM__SEC_SCOREBOARD;
+    case CAROM__SCOPE_CHAOS:
+        return kind == CAROM__SEC_CHAOS;
+    default:
+        return kind == CAROM__SEC_FLEET;
+    }
+}
+
+/* Why a known key is not allowed where it is written. */
+static const char *misplaced(int k, int kind)
+{
+    switch (carom__keys[k].scope) {
+    case CAROM__SCOPE_POLICY:
+        return "policy settings go in [defaults] or a policy section";
+    case CAROM__SCOPE_DEFAULTS:
+        return "it applies to the whole table, so it goes in [defaults]";
+    case CAROM__SCOPE_NAMED:
+        return kind == CAROM__SEC_DEFAULTS ? "[defaults] governs every endpoint no policy matches"
+                                           : "it goes in a policy section";
+    case CAROM__SCOPE_SCOREBOARD:
+        return "it goes in [scoreboard]";
+    case CAROM__SCOPE_CHAOS:
+        return "it goes in [chaos]";
+    default:
+        return "it goes in [fleet]";
+    }
+}
+
+static void unknown_key(carom__parser *p, const carom__section *s, const char *name,
+                        const char *value)
+{
+    int k = find_key(p, name, strlen(name));
+    if (k >= 0) {
+        carom__report(p, p->lineno, name, value, "not allowed in %s: %s", kind_names[s->kind],
+                      misplaced(k, s->kind));
+        return;
+    }
+    if (s->kind == CAROM__SEC_CHAOS || s->kind == CAROM__SEC_SCOREBOARD ||
+        s->kind == CAROM__SEC_FLEET) {
+        char alt[CAROM__LINE_MAX + 8];
+        snprintf(alt, sizeof alt, "chaos.%s", name);
+        int a = find_key(p, alt, strlen(alt));
+        if (a >= 0 && carom__keys[a].scope == CAROM__SCOPE_POLICY) {
+            carom__report(p, p->lineno, name, value,
+                          "unknown key in %s (per-policy chaos keys go in [defaults] or a policy "
+                          "section, as \"%s\")",
+                          kind_names[s->kind], alt);
+            return;
+        }
+    }
+    /* The closest allowed key; on a tie the policy settings win, then keys.def's order. */
+    const char *best = NULL;
+    unsigned bd = 99;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < CAROM__K_COUNT; i++) {
+            if ((carom__keys[i].scope == CAROM__SCOPE_POLICY) != (pass == 0)) continue;
+            if (!key_allowed(i, s->kind)) continue;
+            unsigned d = carom__edit_distance(name, carom__keys[i].name);
+            if (d < bd) bd = d, best = carom__keys[i].name;
+        }
+    if (best && carom__close_enough(name, bd))
+        carom__report(p, p->lineno, name, value, "unknown key (did you mean \"%s\"?)", best);
+    else
+        carom__report(p, p->lineno, name, value, "unknown key in %s", kind_names[s->kind]);
+}
+
+/* One "name = value" line of the current section, both already trimmed. */
+static void key_line(carom__parser *p, const char *name, size_t nl, const char *value, size_t vl)
+{
+    carom__section *s = &p->secs[p->cur];
+    char nbuf[CAROM__LINE_MAX + 1], vbuf[CAROM__LINE_MAX + 1];
+    memcpy(vbuf, value, vl);
+    vbuf[vl] = '\0';
+    int k = find_key(p, name, nl);
+    const carom__codec *c = k >= 0 ? carom__keys[k].codec : NULL;
+    bool twice = k >= 0 && carom__has(&s->set, k) && !(c && c->adds_up);
+    if (k < 0 || !key_allowed(k, s->kind) || twice) {
+        memcpy(nbuf, name, nl);
+        nbuf[nl] = '\0';
+        if (k < 0 || !key_allowed(k, s->kind))
+            unknown_key(p, s, nbuf, vbuf);
+        else
+            carom__report(p, p->lineno, nbuf, vbuf, "set twice in [%s] (first at line %u)", s->name,
+                          s->kline[k]);
+        return;
+    }
+    /* A value in double quotes means the text inside: paths and responses read naturally
+     * that way, and no value of ours ever starts and ends with a quote. */
+    char *v = vbuf;
+    if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+        v[vl - 1] = '\0';
+        v++;
+    }
+    if (!carom__has(&s->set, k)) s->kline[k] = p->lineno;
+    carom__add(&s->set, k);
+    if (!carom__value_parse(p, s, k, v)) carom__add(&s->bad, k);
+}
+
+/* ---- sections ------------------------------------------------------------------------ */
+
+static int kind_of(const char *name, size_t len)
+{
+    if (len == 8 && carom__ieq(name, "defaults", 8)) return CAROM__SEC_DEFAULTS;
+    if (len == 10 && carom__ieq(name, "scoreboard", 10)) return CAROM__SEC_SCOREBOARD;
+    if (len == 5 && carom__ieq(name, "chaos", 5)) return CAROM__SEC_CHAOS;
+    if (len == 5 && carom__ieq(name, "fleet", 5)) return CAROM__SEC_FLEET;
+    return CAROM__SEC_POLICY;
+}
+
+static void new_section(carom__parser *p, const char *name, size_t len, int kind, bool discard)
+{
+    if (p->nsecs == CAROM__MAX_SECTIONS) {
+        if (!p->too_many)
+            carom__report_n(p, p->lineno, "section", name, len, "more than %d sections",
+                            CAROM__MAX_SECTIONS);
+        p->too_many = true;
+        p->cur = -2; /* the rest of the file is skipped: this problem is already reported */
+        return;
+    }
+    if (p->nsecs == p->capsecs) {
+        size_t cap = p->capsecs ? p->capsecs * 2 : 8;
+        carom__section *ns = realloc(p->secs, cap * sizeof *ns);
+        if (!ns) {
+            p->oom = true;
+            p->cur = -2;
+            return;
+        }
+        p->secs = ns;
+        p->capsecs = cap;
+    }
+    /* Only the header is cleared: kline is read only for keys in set, and v starts as the
+     * built-in policy. */
+    carom__section *s = &p->secs[p->nsecs];
+    memset(s, 0, offsetof(carom__section, kline));
+    s->pats = NULL;
+    s->npats = s->cappats = 0;
+    s->patline = NULL;
+    s->name = malloc(len + 1);
+    if (!s->name) {
+        p->oom = true;
+        p->cur = -2;
+        return;
+    }
+    memcpy(s->name, name, len);
+    s->name[len] = '\0';
+    s->kind = kind;
+    s->discard = discard;
+    s->line = p->lineno;
+    s->v = carom__builtin_policy;
+    p->cur = (int)p->nsecs++;
+    if (kind != CAROM__SEC_POLICY && !discard) {
+        if (p->idx[kind] >= 0) {
+            char key[16];
+            snprintf(key, sizeof key, "[%s]",
+                     kind == CAROM__SEC_DEFAULTS ? "defaults"
+                     : kind == CAROM__SEC_CHAOS  ? "chaos"
+                     : kind == CAROM__SEC_FLEET  ? "fleet"
+                                                 : "scoreboard");
+            carom__report_n(p, p->lineno, key, name, len, "section repeated (first at line %u)",
+                            p->secs[p->idx[kind]].line);
+            s->discard = true;
+        } else {
+            p->idx[kind] = p->cur;
+        }
+    }
+}
+
+static void section_header(carom__parser *p, const char *ln, size_t len)
+{
+    int depth = 0;
+    size_t close = 0;
+    for (size_t i = 0; i < len && !close; i++) {
+        if (ln[i] == '[') depth++;
+        if (ln[i] == ']' && --depth == 0) close = i;
+    }
+    if (!close) {
+        /* Keys below still get checked, against the section this most likely meant. */
+        const char *n = ln + 1;
+        size_t nl = len - 1;
+        for (size_t i = 0; i < nl; i++)
+            if (n[i] == ';' || n[i] == '#') nl = i;
+        carom__trim(&n, &nl);
+        carom__report_n(p, p->lineno, "section", ln, len, "header not closed (missing \"]\")");
+        new_section(p, n, nl, kind_of(n, nl), true);
+        return;
+    }
+    const char *name = ln + 1, *rest = ln + close + 1;
+    size_t nl = close - 1, rl = len - close - 1;
+    carom__trim(&name, &nl);
+    carom__trim(&rest, &rl);
+    if (rl && rest[0] != ';' && rest[0] != '#') {
+        carom__report_n(p, p->lineno, "section", ln, len, "unexpected text after \"]\"");
+        new_section(p, name, nl, kind_of(name, nl), true);
+        return;
+    }
+    if (nl == 0) {
+        carom__report_n(p, p->lineno, "section", ln, len, "empty section name");
+        new_section(p, "", 0, CAROM__SEC_POLICY, true);
+        return;
+    }
+    int kind = kind_of(name, nl);
+    bool bad = false;
+    if (nl >= CAROM_NAME_MAX) {
+        carom__report_n(p, p->lineno, "section", name, nl,
+                        "name longer than %d characters (give the policy a short name and list "
+                        "patterns with \"match =\")",
+                        CAROM_NAME_MAX - 1);
+        bad = true;
+    } else if (kind == CAROM__SEC_POLICY) {
+        for (size_t i = 0; i < nl; i++) {
+            unsigned char c = (unsigned char)name[i];
+            if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                char key[CAROM_NAME_MAX + 8];
+                snprintf(key, sizeof key, "[%.*s]", (int)nl, name);
+                carom__report_n(p, p->lineno, key, name, nl,
+                                "policy names are printable ASCII without spaces, quotes or "
+                                "backslashes");
+                bad = true;
+                break;
+            }
+        }
+    }
+    new_section(p, name, nl, kind, bad);
+}
+
+/* ---- lines ------------------------------------------------------------------------------ */
+
+/* Returns the offset of the first byte that is not printable UTF-8 text (tabs allowed),
+ * or len. */
+static size_t first_bad_byte(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3, cp = c & 0x07;
+        else
+            return i;
+        if (i + n >= len) return i;
+        for (size_t j = 1; j <= n; j++) {
+            if (i + j >= len || (s[i + j] & 0xc0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* A line that is not printable ASCII (with tabs) is checked byte by byte and, when it is
+ * not UTF-8 text either, reported: the file is not text. */
+static bool binary_line(carom__parser *p, const char *ln, size_t len)
+{
+    size_t bad = first_bad_byte((const unsigned char *)ln, len);
+    if (bad == len) return false;
+    char what[64];
+    unsigned char c = (unsigned char)ln[bad];
+    if (c == 0)
+        snprintf(what, sizeof what, "a NUL byte");
+    else if (c < 0x20 || c == 0x7f)
+        snprintf(what, sizeof what, "control character 0x%02x", c);
+    else if (c == 0xc2 && bad + 1 < len && (unsigned char)ln[bad + 1] >= 0x80 &&
+             (unsigned char)ln[bad + 1] <= 0x9f)
+        snprintf(what, sizeof what, "control character U+%04X", (unsigned char)ln[bad + 1]);
+    else
+        snprintf(what, sizeof what, "invalid UTF-8");
+    p->binary = true;
+    carom__report_n(p, p->lineno, "line", ln, len, "binary data (%s at column %zu)", what, bad + 1);
+    p->binary = false;
+    return true;
+}
+
+/* The bytes that can end a key: "=", ":", and ";" (after a blank, a comment). */
+static const bool stops_key[256] = {['='] = true, [':'] = true, [';'] = true};
+
+/* The offset of the first "=", ":" or ";" among ln's len bytes, or len; end: where the
+ * text ends (the vector reads may look past the line, never past the text). */
+static size_t first_stop(const char *ln, size_t len, const char *end)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i eq = _mm_set1_epi8('='), colon = _mm_set1_epi8(':'), semi = _mm_set1_epi8(';');
+    while (i < len && end - (ln + i) >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(ln + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, colon)),
+                                   _mm_cmpeq_epi8(v, semi));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m) {
+            size_t j = i + (unsigned)__builtin_ctz(m);
+            return j < len ? j : len;
+        }
+        i += 16;
+    }
+#endif
+    while (i < len && !stops_key[(unsigned char)ln[i]])
+        i++;
+    return i < len ? i : len;
+}
+
+/* One line of len bytes (no "\n"); plain: every byte is printable ASCII or a tab, apart
+ * from a last "\r". */
+static void line(carom__parser *p, const char *ln, size_t len, bool plain)
+{
+    if (len && ln[len - 1] == '\r') len--;
+    if (p->lineno == 1 && len >= 3 && memcmp(ln, "\xef\xbb\xbf", 3) == 0) ln += 3, len -= 3;
+    if (!plain && binary_line(p, ln, len)) return;
+    if (len > CAROM__LINE_MAX) {
+        carom__report_n(p, p->lineno, "line", ln, len, "too long (%zu characters, at most %d)", len,
+                        CAROM__LINE_MAX);
+        return;
+    }
+    /* Leading blanks go: inih would read an indented line as a continuation of the previous
+     * value, which would silently turn "  retries = 5" into part of another key. */
+    while (len && (*ln == ' ' || *ln == '\t'))
+        ln++, len--;
+    if (len == 0 || *ln == ';' || *ln == '#') return;
+    if (*ln == '[') {
+        section_header(p, ln, len);
+        return;
+    }
+    /* The first '=' or ':', unless a " ;" comment comes first. */
+    const char *end = p->text + p->len;
+    size_t i = first_stop(ln, len, end);
+    while (i < len && ln[i] == ';' && !(i > 0 && (ln[i - 1] == ' ' || ln[i - 1] == '\t')))
+        i += 1 + first_stop(ln + i + 1, len - i - 1, end);
+    if (i == len || ln[i] == ';') {
+        carom__report_n(p, p->lineno, "line", ln, len, "expected \"key = value\" or \"[section]\"");
+        return;
+    }
+    const char *key = ln, *val = ln + i + 1;
+    size_t kl = i, vl = len - i - 1;
+    carom__trim(&key, &kl);
+    if (kl == 0) {
+        carom__report_n(p, p->lineno, "line", ln, len, "missing key before \"%c\"", ln[i]);
+        return;
+    }
+    if (p->cur == -2) return;
+    if (p->cur < 0) {
+        carom__trim(&val, &vl);
+        for (size_t j = 0; j + 1 < vl; j++)
+            if ((val[j] == ' ' || val[j] == '\t') && val[j + 1] == ';') vl = j;
+        carom__trim(&val, &vl);
+        char k[64];
+        snprintf(k, sizeof k, "%.*s", (int)(kl < 60 ? kl : 60), key);
+        carom__report_n(p, p->lineno, k, val, vl,
+                        "outside any section (put it under [defaults] or a policy section)");
+        return;
+    }
+    /* The value ends at the first ";" after a blank (the blank may be the first byte after
+     * the "="), as inih ends it. */
+    for (const char *c = val; (c = memchr(c, ';', vl - (size_t)(c - val))) != NULL; c++)
+        if (c > val && (c[-1] == ' ' || c[-1] == '\t')) {
+            vl = (size_t)(c - val);
+            break;
+        }
+    carom__trim(&val, &vl);
+    key_line(p, key, kl, val, vl);
+}
+
+/* The offset of the first byte at or after i that is not printable ASCII: 16 bytes at a
+ * time, since nearly every byte of a carom.ini is (the comments most of all). */
+static size_t skip_plain(const unsigned char *s, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    /* Signed, the bytes 0x80..0xff are below 0x20 too. */
+    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    while (i + 16 <= len) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i odd = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del));
+        unsigned m = (unsigned)_mm_movemask_epi8(odd);
+        if (m) return i + (unsigned)__builtin_ctz(m);
+        i += 16;
+    }
+#endif
+    while (i < len && s[i] >= 0x20 && s[i] <= 0x7e)
+        i++;
+    return i;
+}
+
+void carom__read(carom__parser *p)
+{
+    const unsigned char *s = (const unsigned char *)p->text;
+    size_t len = p->len, at = 0;
+    index_keys(p);
+    while (at < len) {
+        /* Find the line's end while checking that every byte is plain text. */
+        size_t i = at;
+        bool plain = true;
+        for (;;) {
+            i = skip_plain(s, i, len);
+            if (i == len || s[i] == '\n') break;
+            if (s[i] == '\t') {
+                i++;
+                continue;
+            }
+            if (s[i] == '\r' && (i + 1 == len || s[i + 1] == '\n')) {
+                i++;
+                continue;
+            }
+            plain = false;
+            const unsigned char *nl = memchr(s + i, '\n', len - i);
+            i = nl ? (size_t)(nl - s) : len;
+            break;
+        }
+        p->lineno++;
+        line(p, p->text + at, i - at, plain);
+        at = i + 1;
+    }
+}
