@@ -33,14 +33,6 @@ ifneq ($(SANITIZER),)
   BUILD := build-$(subst $(comma),-,$(SANITIZER))
 endif
 
-# inih is always linked statically (see the shim's link rule). The path is looked up when a
-# link runs, not when make starts, so a first `make demo` on a fresh machine finds the
-# libinih.a that `make deps` installed moments before; without one the link stops with an
-# error instead of falling back to libinih.so. Override INIH_A=/path/libinih.a elsewhere.
-INIH_A   = $(or $(shell for f in /usr/lib/$(MULTIARCH)/libinih.a /usr/lib/libinih.a \
-  /usr/lib64/libinih.a; do [ -f "$$f" ] && { echo "$$f"; break; }; done),$(error libinih.a \
-  not found: run `make deps` (Debian package libinih-dev) or set INIH_A=/path/to/libinih.a))
-
 CORE_SRC   := $(wildcard core/*.c)
 POLICY_SRC := $(wildcard policy/*.c)
 SHIM_SRC   := $(wildcard shim/*.c)
@@ -71,7 +63,7 @@ BPROGS     := $(patsubst bench/prog/%.c,$(BUILD)/bench-prog/%,$(wildcard bench/p
 all: $(SHIM) $(CAROM)
 
 # Goals that install packages first: everything they build waits for `make deps` to finish
-# (also under -j), so no header or libinih.a is looked for before it is there.
+# (also under -j), so no header or library is looked for before it is there.
 ifneq ($(filter deps demo test bench fuzz deb,$(MAKECMDGOALS)),)
 $(CORE_OBJ) $(POLICY_OBJ) $(SHIM_OBJ) $(TOOLS_OBJ) $(SHIM) $(CAROM) $(UNIT) $(TPROGS) \
   $(BENCHES) $(BPROGS): | deps
@@ -105,8 +97,8 @@ $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(TOOLS_DEFS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 
-# The shim links inih statically and its version script makes every symbol but the
-# wrapped calls local, so a host program's own ini_parse can neither replace ours nor be
+# The shim's version script makes every symbol but the wrapped calls local, so no
+# library the host program carries (its own ini parser, say) can replace ours or be
 # replaced by it. libcurl is never linked: its symbols are looked up at run time. No
 # -z now: binding the shim's ~80 libc imports at load cost every process 50,000
 # instructions, most of its start-up; lazily, a process pays only for what it calls
@@ -114,12 +106,12 @@ $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/c
 $(SHIM): $(SHIM_OBJ) $(CORE_OBJ) $(POLICY_OBJ) shim/carom_shim.map
 	$(CC) -shared -Wl,-soname,libcarom_shim.so -Wl,--version-script=shim/carom_shim.map \
 	  -Wl,-z,lazy $(if $(SANITIZER),,-Wl,--no-undefined) $(SANFLAGS) -pthread $(LDFLAGS) \
-	  -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -ldl -lrt
+	  -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl -lrt
 
 # hiredis is for `carom fleet` alone: the command links it, the shim never does
 # (docs/fleet.md; tests/e2e/fleet_shim.sh checks).
 $(CAROM): $(TOOLS_OBJ) $(POLICY_OBJ) $(CORE_OBJ)
-	$(CC) $(SANFLAGS) -pthread $(LDFLAGS) -o $@ $^ $(INIH_A) -lhiredis -lrt -lm
+	$(CC) $(SANFLAGS) -pthread $(LDFLAGS) -o $@ $^ -lhiredis -lrt -lm
 
 # ---- tests ------------------------------------------------------------------------------
 # Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274): TSan builds run the
@@ -132,7 +124,7 @@ endif
 $(UNIT): $(UNIT_SRC) $(POLICY_OBJ) $(CORE_OBJ) $(wildcard tests/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $(UNIT_SRC) \
-	  $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) $(UNIT_RUNNER) -lm
+	  $(POLICY_OBJ) $(CORE_OBJ) $(UNIT_RUNNER) -lm
 
 $(BUILD)/tests/prog/%: tests/prog/%.c
 	@mkdir -p $(@D)
@@ -160,14 +152,14 @@ e2e: all $(TPROGS)
 # ---- benchmarks -------------------------------------------------------------------------
 $(BUILD)/bench/%: bench/%.c $(POLICY_OBJ) $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $< $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -lrt -lm
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $< $(POLICY_OBJ) $(CORE_OBJ) -lrt -lm
 
 # The scoreboard emitter is timed as the shim runs it: its own object files (the emitter
 # and the vfork check it makes), linked in.
 BENCH_EVENTS_OBJ := $(BUILD)/shim/events.o $(BUILD)/shim/proc.o
 $(BUILD)/bench/bench_events: bench/bench_events.c $(BENCH_EVENTS_OBJ) $(POLICY_OBJ) $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $< $(BENCH_EVENTS_OBJ) $(POLICY_OBJ) $(CORE_OBJ) $(INIH_A) -lrt -lm
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Wno-missing-prototypes $(SANFLAGS) -o $@ $< $(BENCH_EVENTS_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -lrt -lm
 
 # Programs the shim benchmarks run under valgrind; plain C, not linked with carom.
 $(BUILD)/bench-prog/%: bench/prog/%.c
@@ -191,7 +183,7 @@ fuzz: deps
 	  n=$$(basename $$f .c); \
 	  extra=; [ $$n = fuzz_fleet_msg ] && extra=tools/fleet_msg.c; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o $(FUZZ_BUILD)/$$n $$f $$extra $(POLICY_SRC) $(CORE_SRC) $(INIH_A) -lm; \
+	    -o $(FUZZ_BUILD)/$$n $$f $$extra $(POLICY_SRC) $(CORE_SRC) -lm; \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
 	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
 	  if ! $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
@@ -204,7 +196,7 @@ fuzz: deps
 
 # ---- set-up ------------------------------------------------------------------------------
 # Installs only what is missing, so a second run costs a dpkg query and nothing else.
-DEB_PKGS := build-essential libinih-dev libcriterion-dev libcurl4-openssl-dev pkg-config \
+DEB_PKGS := build-essential libcriterion-dev libcurl4-openssl-dev pkg-config \
   curl wget netcat-openbsd redis-tools python3 python3-prometheus-client strace valgrind \
   clang clang-format libclang-rt-14-dev haproxy git procps iproute2 util-linux \
   debhelper dpkg-dev fakeroot lintian man-db prometheus \
