@@ -59,7 +59,8 @@ static inline unsigned level_of(uint64_t s)
     return (unsigned)(s >> LEVEL_SHIFT) & LEVEL_MASK;
 }
 
-static inline uint64_t pack(unsigned mode, unsigned probes, unsigned level, uint32_t gen, uint32_t t)
+static inline uint64_t pack(unsigned mode, unsigned probes, unsigned level, uint32_t gen,
+                            uint32_t t)
 {
     return (uint64_t)mode | ((uint64_t)(probes & PROBES_MASK) << PROBES_SHIFT) |
            ((uint64_t)(level & LEVEL_MASK) << LEVEL_SHIFT) |
@@ -176,20 +177,21 @@ static CAROM__NOINLINE carom_verdict allow_slow(carom_cushion *c, const carom_cu
                 /* Every slot was taken and nobody reported for a whole period: the probes
                  * died with their process. A new generation lets fresh probes in and
                  * silences the old ones should they wake up. */
-                next = pack(CAROM_CUSHION_HALF_OPEN, 1, level_of(s), gen_of(s) + 1, (uint32_t)now_ms);
+                next =
+                    pack(CAROM_CUSHION_HALF_OPEN, 1, level_of(s), gen_of(s) + 1, (uint32_t)now_ms);
             } else {
                 *ticket = gen_of(s) | TICKET_REJECT;
                 return CAROM_REJECT;
             }
             break;
         default:
-            if (fleeted(s) && now_ms >= atomic_load_explicit(&c->fleet_until, memory_order_relaxed)) {
+            if (fleeted(s) &&
+                now_ms >= atomic_load_explicit(&c->fleet_until, memory_order_relaxed)) {
                 /* The lease ran out: whoever marked it no longer says so. This caller
                  * probes, as after fleet_clear. */
                 next = pack(CAROM_CUSHION_HALF_OPEN, 1, 0, gen_of(s) + 1, (uint32_t)now_ms);
-                if (atomic_compare_exchange_strong_explicit(&c->state, &s, next,
-                                                            memory_order_acq_rel,
-                                                            memory_order_acquire)) {
+                if (atomic_compare_exchange_strong_explicit(
+                        &c->state, &s, next, memory_order_acq_rel, memory_order_acquire)) {
                     *ticket = gen_of(next) | TICKET_PROBE;
                     return CAROM_PROBE;
                 }
@@ -274,9 +276,9 @@ int carom_cushion_record(carom_cushion *c, const carom_cushion_cfg *cfg, uint64_
     if (ticket & TICKET_PROBE) {
         /* A failed probe doubles the break; a good one closes and starts again from the
          * first break. */
-        const uint64_t next =
-            ok ? pack(CAROM_CUSHION_CLOSED, 0, 0, gen + 1, (uint32_t)now_ms)
-               : pack(CAROM_CUSHION_OPEN, 0, next_level(cfg, level_of(s)), gen + 1, (uint32_t)now_ms);
+        const uint64_t next = ok ? pack(CAROM_CUSHION_CLOSED, 0, 0, gen + 1, (uint32_t)now_ms)
+                                 : pack(CAROM_CUSHION_OPEN, 0, next_level(cfg, level_of(s)),
+                                        gen + 1, (uint32_t)now_ms);
         for (;;) {
             if (mode_of(s) != CAROM_CUSHION_HALF_OPEN || gen_of(s) != gen)
                 return -1; /* another probe decided first */

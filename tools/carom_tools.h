@@ -6,16 +6,25 @@
 #ifndef CAROM_TOOLS_H
 #define CAROM_TOOLS_H
 
-int carom__cmd_check(int argc, char **argv);      /* carom check [-v] [FILE]          (tools/cmd_check.c) */
-int carom__cmd_explain(int argc, char **argv);    /* carom explain HOST:PORT [FILE]   (tools/cmd_check.c) */
-int carom__cmd_run(int argc, char **argv);        /* carom run [-c FILE] [--chaos] -- PROGRAM ... (tools/cmd_run.c) */
-int carom__cmd_scoreboard(int argc, char **argv); /* carom scoreboard [-c FILE] [--json | --prometheus HOST:PORT] (tools/cmd_scoreboard.c) */
-int carom__cmd_cushions(int argc, char **argv);   /* carom cushions [-c FILE] [--json] [--watch] [--path] (tools/cmd_cushions.c) */
-int carom__cmd_chaos(int argc, char **argv);      /* carom chaos [-c FILE] ENDPOINT KEY=VALUE... | --list | --clear [EP] (tools/cmd_control.c) */
+int carom__cmd_check(int argc,
+                     char **argv); /* carom check [-v] [FILE]          (tools/cmd_check.c) */
+int carom__cmd_explain(int argc,
+                       char **argv); /* carom explain HOST:PORT [FILE]   (tools/cmd_check.c) */
+int carom__cmd_run(
+    int argc, char **argv); /* carom run [-c FILE] [--chaos] -- PROGRAM ... (tools/cmd_run.c) */
+int carom__cmd_scoreboard(int argc,
+                          char **argv); /* carom scoreboard [-c FILE] [--json | --prometheus
+                                           HOST:PORT] (tools/cmd_scoreboard.c) */
+int carom__cmd_cushions(
+    int argc,
+    char **argv); /* carom cushions [-c FILE] [--json] [--watch] [--path] (tools/cmd_cushions.c) */
+int carom__cmd_chaos(int argc, char **argv); /* carom chaos [-c FILE] ENDPOINT KEY=VALUE... | --list
+                                                | --clear [EP] (tools/cmd_control.c) */
 /* carom cushions --open|--close ENDPOINT, --reset [ENDPOINT] (action "open", "close",
  * "reset"; ep NULL: every circuit, for reset only) (tools/cmd_control.c). */
 int carom__cushions_control(const char *action, const char *ep, const char *file);
-int carom__cmd_fleet(int argc, char **argv);      /* carom fleet [-c FILE] [--once] (tools/cmd_fleet.c) */
+int carom__cmd_fleet(int argc,
+                     char **argv); /* carom fleet [-c FILE] [--once] (tools/cmd_fleet.c) */
 /* carom cushions --fleet: which hosts report each endpoint open (tools/cmd_fleet.c). */
 int carom__fleet_show(const char *file, int json);
 

@@ -91,7 +91,8 @@ int carom__cushions_control(const char *action, const char *ep, const char *file
             }
             if (!was_closed)
                 carom__ctl_announce(t, "close", p ? p->name : "?", key,
-                         reset ? "manual: carom cushions --reset" : "manual: carom cushions --close");
+                                    reset ? "manual: carom cushions --reset"
+                                          : "manual: carom cushions --close");
             changed++;
         }
         if (ep && !changed) {
@@ -127,9 +128,8 @@ static const char chaos_usage[] =
 static bool rule_write(carom_chaos_rule *r, const char *ep, const char *text)
 {
     uint64_t s = atomic_load_explicit(&r->seq, memory_order_acquire);
-    if ((s & 1) ||
-        !atomic_compare_exchange_strong_explicit(&r->seq, &s, s + 1, memory_order_acq_rel,
-                                                 memory_order_acquire))
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                       &r->seq, &s, s + 1, memory_order_acq_rel, memory_order_acquire))
         return false;
     memset(r->endpoint, 0, sizeof r->endpoint);
     memset(r->text, 0, sizeof r->text);
@@ -183,7 +183,8 @@ int carom__cmd_chaos(int argc, char **argv)
             }
         }
     }
-    if ((list && (clear || ep)) || (clear && first_kv >= 0) || (!list && !clear && (!ep || first_kv < 0))) {
+    if ((list && (clear || ep)) || (clear && first_kv >= 0) ||
+        (!list && !clear && (!ep || first_kv < 0))) {
         fputs(chaos_usage, stderr);
         return 2;
     }
@@ -214,7 +215,8 @@ int carom__cmd_chaos(int argc, char **argv)
             }
             tn += (size_t)w;
         }
-        carom_table *check = n < sizeof ini ? carom_policy_parse(ini, n, "chaos", diag_collect, NULL) : NULL;
+        carom_table *check =
+            n < sizeof ini ? carom_policy_parse(ini, n, "chaos", diag_collect, NULL) : NULL;
         if (!check) {
             carom_policy_free(t);
             return 1;

@@ -47,8 +47,10 @@ static int cmp_row(const void *a, const void *b)
 {
     const struct row *x = a, *y = b;
     /* Open first, then half-open, then closed: what needs attention on top. */
-    static const int rank[] = {[CAROM_CUSHION_CLOSED] = 3, [CAROM_CUSHION_OPEN] = 1,
-                               [CAROM_CUSHION_HALF_OPEN] = 2, [CAROM_CUSHION_FORCED_OPEN] = 0,
+    static const int rank[] = {[CAROM_CUSHION_CLOSED] = 3,
+                               [CAROM_CUSHION_OPEN] = 1,
+                               [CAROM_CUSHION_HALF_OPEN] = 2,
+                               [CAROM_CUSHION_FORCED_OPEN] = 0,
                                [CAROM_CUSHION_FLEET_OPEN] = 0};
     if (rank[x->v.mode] != rank[y->v.mode]) return rank[x->v.mode] - rank[y->v.mode];
     int c = strcmp(x->endpoint, y->endpoint);
@@ -69,34 +71,37 @@ static size_t collect(const struct carom__shm *tb, const carom_table *t, struct 
         struct row *r = &rows[n];
         memset(r, 0, sizeof *r);
         r->slot = (unsigned)i;
-        size_t km = h[CAROM_SHM_H_KEY_MAX] < sizeof r->endpoint ? h[CAROM_SHM_H_KEY_MAX] : sizeof r->endpoint;
+        size_t km = h[CAROM_SHM_H_KEY_MAX] < sizeof r->endpoint ? h[CAROM_SHM_H_KEY_MAX]
+                                                                : sizeof r->endpoint;
         memcpy(r->endpoint, s + h[CAROM_SHM_H_OFF_KEY], km);
         r->endpoint[km - 1] = 0;
         uint32_t pol;
         memcpy(&pol, s + h[CAROM_SHM_H_OFF_POLICY], sizeof pol);
-        uint64_t used = atomic_load_explicit((const _Atomic uint64_t *)(s + h[CAROM_SHM_H_OFF_LAST_USED]),
-                                             memory_order_relaxed);
+        uint64_t used = atomic_load_explicit(
+            (const _Atomic uint64_t *)(s + h[CAROM_SHM_H_OFF_LAST_USED]), memory_order_relaxed);
         r->idle_ms = now > used ? now - used : 0;
         const carom_policy *p = carom_policy_at(t, pol);
         if (!p) continue; /* not this config's policy: cannot interpret its cushion */
         snprintf(r->policy, sizeof r->policy, "%s", p->name);
         r->window = p->cushion.window;
-        carom_cushion_peek((const carom_cushion *)(s + h[CAROM_SHM_H_OFF_CUSHION]), &p->cushion, now, &r->v);
+        carom_cushion_peek((const carom_cushion *)(s + h[CAROM_SHM_H_OFF_CUSHION]), &p->cushion,
+                           now, &r->v);
         /* Limits: offsets 0 mean a table made before them (a slot's first field is the key). */
         if (p->rate_limit && h[CAROM_SHM_H_OFF_BUCKET]) {
-            unsigned burst = p->rate_burst ? p->rate_burst
+            unsigned burst = p->rate_burst                            ? p->rate_burst
                              : p->rate_limit < CAROM_BUCKET_BURST_MAX ? p->rate_limit
                                                                       : CAROM_BUCKET_BURST_MAX;
-            const carom_bucket_cfg bc = {.rate_per_s = p->rate_limit, .burst = burst,
-                                         .max_wait_ms = p->limit_wait_ms};
+            const carom_bucket_cfg bc = {
+                .rate_per_s = p->rate_limit, .burst = burst, .max_wait_ms = p->limit_wait_ms};
             r->rate_limit = p->rate_limit;
             r->rate_burst = burst;
-            r->tokens = carom_bucket_tokens((const carom_bucket *)(s + h[CAROM_SHM_H_OFF_BUCKET]), &bc, now);
+            r->tokens = carom_bucket_tokens((const carom_bucket *)(s + h[CAROM_SHM_H_OFF_BUCKET]),
+                                            &bc, now);
         }
         if (p->max_connections && h[CAROM_SHM_H_OFF_LEASES]) {
             r->max_connections = p->max_connections;
-            r->connections = carom_leases_count((const carom_leases *)(s + h[CAROM_SHM_H_OFF_LEASES]),
-                                                p->max_connections);
+            r->connections = carom_leases_count(
+                (const carom_leases *)(s + h[CAROM_SHM_H_OFF_LEASES]), p->max_connections);
         }
         if (atomic_load_explicit(kh, memory_order_acquire) != k) continue;
         n++;
@@ -161,8 +166,8 @@ static void safe(char *dst, size_t cap, const char *src)
 
 static void print_text(FILE *out, const struct row *rows, size_t n, const char *name)
 {
-    fprintf(out, "%-40s %-20s %-11s %8s  %-22s %7s %5s\n", "ENDPOINT", "POLICY", "STATE", "FAILURES",
-            "HALF-OPEN IN", "TOKENS", "CONNS");
+    fprintf(out, "%-40s %-20s %-11s %8s  %-22s %7s %5s\n", "ENDPOINT", "POLICY", "STATE",
+            "FAILURES", "HALF-OPEN IN", "TOKENS", "CONNS");
     for (size_t i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         char ep[256], pol[CAROM_NAME_MAX], fails[24], in[24];
@@ -180,9 +185,10 @@ static void print_text(FILE *out, const struct row *rows, size_t n, const char *
             snprintf(in, sizeof in, "-");
         char tok[24] = "-", conns[24] = "-"; /* limit: tokens now, open connections */
         if (r->rate_limit) snprintf(tok, sizeof tok, "%u/%u", r->tokens, r->rate_burst);
-        if (r->max_connections) snprintf(conns, sizeof conns, "%u/%u", r->connections, r->max_connections);
-        fprintf(out, "%-40s %-20s %-11s %8s  %-22s %7s %5s\n", ep, pol, mode_name(r->v.mode), fails, in,
-                tok, conns);
+        if (r->max_connections)
+            snprintf(conns, sizeof conns, "%u/%u", r->connections, r->max_connections);
+        fprintf(out, "%-40s %-20s %-11s %8s  %-22s %7s %5s\n", ep, pol, mode_name(r->v.mode), fails,
+                in, tok, conns);
     }
     if (!n) fprintf(out, "(no circuits in %s yet)\n", name);
 }
