@@ -530,6 +530,10 @@ carom_slot *carom_slots_find(carom_slot *base, unsigned n, uint32_t pol, const c
                              uint64_t now_ms, const carom_slots_env *env);
 /* The same without claiming: NULL when the key has no slot. */
 carom_slot *carom_slots_lookup(carom_slot *base, unsigned n, uint32_t pol, const char *key);
+/* Whether slot s still holds the key whose carom_slot_hash is h (a caller's remembered
+ * answer of carom_slots_find): true, and s counts as used now, unless it was evicted or is
+ * being claimed since. The hash covers the policy index, so h alone says whose it is. */
+bool carom_slots_still(carom_slot *s, uint64_t h, uint64_t now_ms);
 
 /* ---- runtime chaos rules ---------------------------------------------------------------- */
 

@@ -161,6 +161,9 @@ void carom__sleep_ms(uint32_t ms);
  * (returning what to resume), so a siglongjmp out of a blocking call leaves it clear. */
 bool carom__enter(void *frame);
 void carom__leave(void);
+/* True when carom__enter(frame) would refuse: a live guard above frame (no mask taken, no
+ * change). Lets a call run its fast path unguarded (connect.c, docs/performance.md). */
+bool carom__guard_nested(void *frame);
 /* The asynchronous signals: every one but the faults a crash raises. */
 /* Builds the set carom__async_signals hands out, once, at load. */
 void carom__async_signals_prepare(void);
@@ -177,6 +180,16 @@ void carom__guard_resume(void *saved);
 /* The slot for policy p and endpoint key (created on first use). NULL only when the table
  * is full of recently used slots; callers then act without a cushion. */
 struct carom_slot *carom__slot_find(const carom_policy *p, const char *key);
+/* The same, first trying the slot hint remembers (one load and a compare when it still
+ * holds): hint is the caller's, updated on a miss. Callers keep one per endpoint. */
+struct carom__slot_hint {
+    const void *tab; /* the slot table it was found in */
+    const carom_policy *pol;
+    struct carom_slot *slot;
+    uint64_t h; /* carom_slot_hash(pol->index, key) */
+};
+struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
+                                           struct carom__slot_hint *hint, uint64_t now_ms);
 /* The slots now follow table t (a reload with a new config): its shared table, or this
  * process's own. Slots handed out before stay valid. */
 void carom__slots_switch(const carom_table *t);
@@ -277,6 +290,11 @@ bool carom__proc_owner_known(void);
 /* Binds policy and slot for the fd's peer; returns the policy. */
 const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len);
+/* The same at now, the config check left to the caller (carom__control_check). */
+const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const struct sockaddr *addr,
+                                             socklen_t len, uint64_t now);
+/* Set once any name has been learned (dns.c): until then a connect skips the names table. */
+extern _Atomic bool carom__names_used;
 /* Feeds an I/O error on a connected socket to its endpoint's cushion. */
 void carom__io_failed(struct carom__fd_rec *f, int err);
 /* A non-blocking connect's failure surfaced (SO_ERROR, second connect, first I/O): retry it

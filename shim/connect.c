@@ -40,19 +40,31 @@ static void sa_format(const struct sockaddr *a, char *buf, size_t len)
     }
 }
 
-/* Formatting the key is most of a connect's cost (inet_ntop and snprintf), and programs
- * connect to the same few endpoints again and again: each thread keeps its last few keys. */
-#define KEY_CACHE 4
-struct key_cached {
+/* Formatting the key is most of a connect's cost (inet_ntop and snprintf), and finding its
+ * slot the next largest; programs connect to the same few endpoints again and again, so
+ * each thread remembers its last few: the key and the slot it found (validated at every
+ * use by the slot's own hash word, so an eviction or a reload is never missed).
+ *
+ * The fast path of connect() runs without the recursion guard (below), so a signal
+ * handler that calls connect() may land in the middle of an update of this very cache on
+ * the same thread, and one that siglongjmp()s may abandon it half-written. Each entry is
+ * a per-thread seqlock: odd while written, claimed by a compare-and-swap (a nested writer
+ * finds it odd and leaves it alone), and read only when its sequence was even and the
+ * same before and after the copy. An abandoned write leaves its entry odd: unused, never
+ * wrong. */
+#define EP_CACHE 4
+struct ep_cached {
+    _Atomic unsigned seq;   /* 0: empty; odd: being written */
     unsigned char addr[19]; /* family (1), port (2, network order), address (up to 16) */
     char key[INET6_ADDRSTRLEN + 10];
+    struct carom__slot_hint hint;
 };
-static __thread struct key_cached key_cache[KEY_CACHE];
-static __thread unsigned key_next;
+static __thread struct ep_cached ep_cache[EP_CACHE];
+static __thread unsigned ep_next;
 
-static void sa_key(const struct sockaddr *a, char *buf, size_t len)
+static void sa_id(const struct sockaddr *a, unsigned char id[19])
 {
-    unsigned char id[19] = {0};
+    memset(id, 0, 19);
     id[0] = (unsigned char)a->sa_family;
     if (a->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)a;
@@ -63,36 +75,73 @@ static void sa_key(const struct sockaddr *a, char *buf, size_t len)
         memcpy(id + 1, &s->sin6_port, 2);
         memcpy(id + 3, &s->sin6_addr, 16);
     }
-    for (unsigned i = 0; i < KEY_CACHE; i++)
-        if (key_cache[i].key[0] && memcmp(key_cache[i].addr, id, sizeof id) == 0) {
-            memcpy(buf, key_cache[i].key,
-                   sizeof key_cache[i].key < len ? sizeof key_cache[i].key : len);
-            return;
-        }
-    struct key_cached *c = &key_cache[key_next++ % KEY_CACHE];
-    sa_format(a, c->key, sizeof c->key);
-    memcpy(c->addr, id, sizeof id);
-    memcpy(buf, c->key, sizeof c->key < len ? sizeof c->key : len);
 }
 
-const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
-                                          socklen_t len)
+/* The cached entry for id, copied whole into *out; its index, or -1. */
+static int ep_get(const unsigned char id[19], struct ep_cached *out)
+{
+    for (unsigned i = 0; i < EP_CACHE; i++) {
+        struct ep_cached *e = &ep_cache[i];
+        unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+        if (s == 0 || (s & 1)) continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (memcmp(e->addr, id, sizeof e->addr) != 0) continue;
+        memcpy(out->key, e->key, sizeof out->key);
+        out->hint = e->hint;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&e->seq, memory_order_relaxed) != s) continue;
+        return (int)i;
+    }
+    return -1;
+}
+
+/* Stores v for id in entry i (-1: the next in turn), unless that entry is being written by
+ * a call this one interrupted. */
+static void ep_put(int i, const unsigned char id[19], const struct ep_cached *v)
+{
+    struct ep_cached *e = &ep_cache[i >= 0 ? (unsigned)i : ep_next++ % EP_CACHE];
+    unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &s, s + 1,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed))
+        return;
+    atomic_signal_fence(memory_order_seq_cst);
+    memcpy(e->addr, id, sizeof e->addr);
+    memcpy(e->key, v->key, sizeof e->key);
+    e->hint = v->hint;
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&e->seq, s + 2, memory_order_relaxed);
+}
+
+/* Set by dns.c before it first learns a name: until then no address has one, and a
+ * connect skips the look-up. */
+_Atomic bool carom__names_used;
+
+const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const struct sockaddr *addr,
+                                             socklen_t len, uint64_t now)
 {
     char name[CAROM_HOST_MAX];
-    uint64_t now = carom__now_ms();
-    carom__control_check(now);
-    bool named = carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
+    bool named = atomic_load_explicit(&carom__names_used, memory_order_relaxed) &&
+                 carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
     uint16_t port = sa_port(addr);
     f->pol =
         carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
                               named ? name : NULL, addr, port);
-    char key[CAROM_EP_KEY_MAX];
-    sa_key(addr, key, sizeof key);
+    unsigned char id[19];
+    sa_id(addr, id);
+    struct ep_cached c;
+    int at = ep_get(id, &c);
+    if (at < 0) {
+        sa_format(addr, c.key, sizeof c.key);
+        memset(&c.hint, 0, sizeof c.hint);
+    }
+    struct carom__slot_hint was = c.hint;
+    f->slot = carom__slot_find_hinted(f->pol, c.key, &c.hint, now);
+    if (at < 0 || memcmp(&was, &c.hint, sizeof was) != 0) ep_put(at, id, &c);
     if (named)
         snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
     else
-        memcpy(f->ep, key, sizeof f->ep);
-    f->slot = carom__slot_find(f->pol, key);
+        memcpy(f->ep, c.key, sizeof c.key);
     f->chaos_io = carom__chaos_io(f->pol);
     memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
     if (len > sizeof f->peer) len = sizeof f->peer;
@@ -101,8 +150,19 @@ const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct 
     return f->pol;
 }
 
+const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
+                                          socklen_t len)
+{
+    uint64_t now = carom__now_ms();
+    carom__control_check(now);
+    return carom__fd_bind_policy_at(f, addr, len, now);
+}
+
 /* ---- events -----------------------------------------------------------------------------------
  */
+
+/* An event has been sent from connect (the emitter is set up): see carom_connect. */
+static _Atomic bool emit_warm;
 
 static void emit(const char *what, struct carom__fd_rec *f, int attempt, int64_t delay,
                  int64_t elapsed, int err)
@@ -116,6 +176,8 @@ static void emit(const char *what, struct carom__fd_rec *f, int attempt, int64_t
                               .elapsed_ms = elapsed,
                               .error = err ? carom_errno_name(err) : NULL};
     carom__emit(&ev);
+    if (CAROM_UNLIKELY(!atomic_load_explicit(&emit_warm, memory_order_relaxed)))
+        atomic_store_explicit(&emit_warm, true, memory_order_relaxed);
 }
 
 /* Reports the cushion transition a recorded outcome caused. */
@@ -201,13 +263,20 @@ static int wait_connected(int fd, int timeout_ms)
     return err;
 }
 
+/* Whether chaos_connect can do anything for p (chaos on, a connect fault configured). */
+static bool connect_chaos(const carom_policy *p)
+{
+    return carom__g.chaos_on && (p->chaos.latency > 0 || p->chaos.connect_latency > 0 ||
+                                 p->chaos.connect_refuse > 0 || p->chaos.connect_timeout > 0);
+}
+
 /* Connect faults, injected below the retry engine: a refusal sends no packet at all; a
  * timeout waits out the attempt's timeout (1 s when none is set). Returns 0 or the errno
  * the real connect would have failed with. */
 static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
 {
     const carom_policy *p = f->pol;
-    if (!p || !carom__g.chaos_on) return 0;
+    if (!p || !connect_chaos(p)) return 0;
     carom__chaos_latency(p, f->ep, "connect");
     carom__chaos_connect_latency(p, f->ep);
     if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
@@ -226,11 +295,11 @@ static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
  * it during the wait, the number may be someone else's socket by then, whose flags must
  * not be touched. Returns 0 or an errno. */
 static int attempt(int fd, const struct carom__fd_rec *owner, struct carom__fd_rec *f,
-                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
+                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms, int fl)
 {
     int chaos = chaos_connect(f, timeout_ms);
     if (chaos) return chaos;
-    int fl = carom__real.fcntl(fd, F_GETFL);
+    if (fl < 0) fl = carom__real.fcntl(fd, F_GETFL); /* fl: the caller's fresh answer, or -1 */
     if (fl < 0) return errno;
     /* Both waits below can block for long: a handler may siglongjmp out of them, so the
      * guard is not held across them (hostile_sigsleep.sh, phase 3). */
@@ -319,7 +388,7 @@ static int retry_once(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
 {
     int nfd = fresh(fd, f, a->sa_family, err);
     if (nfd < 0) return -1;
-    int e = attempt(nfd, NULL, f, a, l, tmo);
+    int e = attempt(nfd, NULL, f, a, l, tmo, -1);
     if (e) {
         carom__real.close(nfd);
         return e;
@@ -621,21 +690,42 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             f->state = CAROM_FD_CONNECTED; /* the I/O faults apply to libcurl's sockets too */
         return r;
     }
-    if (!CAROM_ENTER()) return carom__real.connect(fd, a, l);
+    /* The recursion guard, and the signal mask it sets, are taken only off the fast path:
+     * a first attempt through a closed circuit with no chaos, limit or config check due
+     * runs unguarded, because everything it touches is safe to re-enter from a signal
+     * handler on this thread and to abandon by a siglongjmp at any instruction (the
+     * endpoint cache above, lock-free shared slots, no lock, no allocation). A nested call
+     * from inside a guarded stretch still passes through (docs/performance.md). */
+    void *frame = __builtin_frame_address(0);
+    if (carom__guard_nested(frame)) return carom__real.connect(fd, a, l);
+    bool guarded = false;
     int r;
-    if (f->state == CAROM_FD_CONNECTING) {
-        r = second_connect(fd, f, a, l);
-        goto out;
+    uint64_t t0 = carom__now_ms();
+    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING || carom__g.chaos_asked || carom__limit_any() ||
+                       t0 >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed))) {
+        if (!carom__enter(frame)) return carom__real.connect(fd, a, l);
+        guarded = true;
+        carom__control_check(t0);
+        if (f->state == CAROM_FD_CONNECTING) {
+            r = second_connect(fd, f, a, l);
+            goto out;
+        }
     }
-    const carom_policy *p = carom__fd_bind_policy(f, a, l);
+    const carom_policy *p = carom__fd_bind_policy_at(f, a, l, t0);
     note_bind(fd, f);
     int fl = carom__real.fcntl(fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
     carom_shot s;
-    uint64_t t0 = carom__now_ms();
     shot_start(f, &s, t0);
     carom_shot_step st = carom_shot_next(&s, t0, carom__rng());
+    if (!guarded && (st.act != CAROM_SHOT_GO || st.probe || connect_chaos(p))) {
+        if (!carom__enter(frame)) { /* cannot happen: nothing above takes the guard */
+            carom_shot_abandon(&s);
+            return carom__real.connect(fd, a, l);
+        }
+        guarded = true;
+    }
     /* An open circuit whose half-open moment this shot's schedule reaches: wait for it (an
      * event loop that must never block fails fast instead). */
     while (st.act == CAROM_SHOT_WAIT && !(nb && !p->retry_nonblocking)) {
@@ -693,7 +783,8 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             }
         }
     } else {
-        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms));
+        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms),
+                      fl);
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
             carom_shot_abandon(&s);
             r = fail(err);
@@ -705,9 +796,25 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         carom_shot_report(&s, now, CAROM_RESULT_OK);
         shot_end(f, &s, true, now);
         f->state = CAROM_FD_CONNECTED;
+        /* The process's first event sets the emitter up (a pthread_once a handler must not
+         * land in): under the guard, once. */
+        if (CAROM_UNLIKELY(!guarded && !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
+            carom__enter(frame))
+            guarded = true;
         emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&s.clk, now), 0);
         r = 0;
         goto out;
+    }
+    /* A failed first attempt: what follows may sleep, wait and retry, under the guard. */
+    if (!guarded) {
+        if (!carom__enter(frame)) { /* cannot happen, as above: settle the shot as failed */
+            uint64_t now = carom__now_ms();
+            carom_shot_report(&s, now, CAROM_RESULT_FATAL);
+            shot_end(f, &s, false, now);
+            f->state = CAROM_FD_FAILED;
+            return fail(err);
+        }
+        guarded = true;
     }
     if (nb && !p->retry_nonblocking) {
         uint64_t now = carom__now_ms();
@@ -725,7 +832,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     }
     r = err ? fail(err) : 0;
 out:
-    carom__leave();
+    if (guarded) carom__leave();
     return r;
 }
 

@@ -149,8 +149,16 @@ static void dns_event(const char *what, const carom_policy *p, const char *node,
     carom__emit(&ev);
 }
 
+/* Before the first name is learned: a connect looks names up only once one may exist. */
+static void names_will_learn(void)
+{
+    if (!atomic_load_explicit(&carom__names_used, memory_order_relaxed))
+        atomic_store_explicit(&carom__names_used, true, memory_order_relaxed);
+}
+
 static void learn(const char *node, const struct addrinfo *res)
 {
+    names_will_learn();
     uint64_t now = carom__now_ms();
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
         if (ai->ai_addr && (ai->ai_family == AF_INET || ai->ai_family == AF_INET6))
@@ -356,6 +364,7 @@ CAROM_EXPORT void freeaddrinfo(struct addrinfo *ai)
 static void learn_hostent(const char *name, const struct hostent *h)
 {
     if (!h || (h->h_addrtype != AF_INET && h->h_addrtype != AF_INET6)) return;
+    names_will_learn();
     uint64_t now = carom__now_ms();
     for (char **a = h->h_addr_list; a && *a; a++) {
         struct sockaddr_storage ss = {0};

@@ -65,6 +65,11 @@ bool carom__enter(void *frame)
     return true;
 }
 
+bool carom__guard_nested(void *frame)
+{
+    return guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame;
+}
+
 void carom__leave(void)
 {
     if (!guard_frame) return;
