@@ -133,7 +133,6 @@ extern __thread int carom__curl_depth;
 enum { CAROM_ATFORK_PREPARE = 0, CAROM_ATFORK_PARENT = 1, CAROM_ATFORK_CHILD = 2 };
 void carom__curl_atfork(int phase); /* curl_rec.c */
 void carom__dns_atfork(int phase);  /* dns.c */
-void carom__fd_atfork(int phase);   /* fd.c */
 void carom__rng_atfork(int phase);  /* guard.c */
 
 /* ---- guard.c: the clock, the PRNG, sleeping, the recursion guard ------------------------- */
@@ -232,31 +231,36 @@ struct carom_opt {
 };
 
 struct carom__fd_rec {
-    struct carom__fd_rec *next_free;
+    /* The pool's own words (fd.c): never cleared or copied with the rest. */
+    _Atomic uint32_t pool_next; /* index of the next free record (0: none) */
+    uint32_t pool_idx;          /* this record's index (>= 1) */
+    /* From here to `opts`, everything starts zeroed (carom__fd_track). */
     int domain, type, protocol;
     bool nonblock;     /* as far as socket()/fcntl() told us */
     bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
     bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
     uint8_t state;     /* enum carom__fd_state */
+    bool ticket_open;  /* `shot` is in flight: its outcome is still owed */
     unsigned nopts;
-    struct carom_opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
     struct carom_slot *slot;
-    carom_shot shot;  /* a non-blocking connect's shot, carried until its outcome surfaces */
-    bool ticket_open; /* that shot is in flight: its outcome is still owed */
-    int pending_err;  /* a settled connect's errno, owed to the next SO_ERROR query */
-    struct sockaddr_storage peer;
-    socklen_t peerlen;
-    struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
-    socklen_t boundlen;            /* 0: it made none */
-    char ep[CAROM_EP_KEY_MAX];
-    struct carom_fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
-    _Atomic int replacing;    /* a retry is putting a fresh socket in place (connect.c) */
+    int pending_err;    /* a settled connect's errno, owed to the next SO_ERROR query */
+    socklen_t peerlen;  /* 0: no peer yet */
+    socklen_t boundlen; /* 0: the program made no bind() of its own */
+    _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
     uint16_t lease;
     uint32_t lease_holder;
     carom_leases *lease_in;
+    struct carom_fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
+    /* Below: read only as far as the fields above say (nopts, ticket_open, peerlen,
+     * boundlen, pol), so a fresh record leaves them as they were. */
+    struct carom_opt opts[CAROM_OPTS_MAX];
+    carom_shot shot; /* a non-blocking connect's shot, carried until its outcome surfaces */
+    struct sockaddr_storage peer;
+    struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
+    char ep[CAROM_EP_KEY_MAX];     /* set with pol */
 };
 
 /* Indexed by fd, sized from RLIMIT_NOFILE at init; NULL entries are untracked fds. Reads
