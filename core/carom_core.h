@@ -362,6 +362,24 @@ void carom_shot_holder_gone(carom_shot *s, uint32_t holder);
  * the endpoint's failing spell: the caller must then wake the herd's waiters. Call once;
  * a shot stopped while the circuit was open (never admitted) records nothing. */
 int carom_shot_end(carom_shot *s, uint64_t now_ms, bool ok, bool *wake);
+/* The first attempt without the engine's state, for the common case (a call that mostly
+ * succeeds at once): carom_shot_fast_begin does what carom_shot_begin and the first
+ * carom_shot_next do when the cushion lets the call through (the ticket, the first
+ * attempt counted in the budget) and returns true; false (the circuit is open, nothing
+ * changed) means: run the engine from carom_shot_begin. A success then ends the shot with
+ * carom_shot_fast_end (as carom_shot_report OK and carom_shot_end would); anything else
+ * first makes the full shot with carom_shot_resume, exactly as the engine would stand
+ * after saying GO for this attempt, and goes on with it. */
+typedef struct carom_shot_fast {
+    carom_ticket ticket;
+    bool ticketed, probe; /* probe: the attempt is the half-open probe */
+} carom_shot_fast;
+bool carom_shot_fast_begin(carom_shot_fast *q, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                           uint64_t now_ms);
+int carom_shot_fast_end(const carom_shot_fast *q, const carom_shot_cfg *cfg,
+                        const carom_shot_env *env, uint64_t now_ms, bool *wake);
+void carom_shot_resume(carom_shot *s, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                       const carom_shot_fast *q, uint64_t start_ms);
 /* The nominal length of n retries' delays (jitter = none), the reach an open circuit's
  * wait is measured against. */
 uint64_t carom_shot_reach(const carom_bounce_cfg *b, uint32_t n);

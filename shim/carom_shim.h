@@ -321,6 +321,10 @@ bool carom__retryable(const carom_policy *p, int err);
  * longest one attempt may hold the herd's lease. */
 void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
                        uint32_t attempt_ms, uint64_t now_ms);
+/* The same shot's configuration and shared state, for the engine's fast first attempt
+ * (carom_shot_fast_begin) and carom_shot_resume. */
+void carom__shot_prepare(carom_shot_cfg *cfg, carom_shot_env *env, const carom_policy *p,
+                         struct carom_slot *slot, uint32_t attempt_ms);
 /* Names the caller in s's herd (the thread id): call once the first attempt has failed,
  * before the engine is asked for a retry. */
 void carom__shot_retrying(carom_shot *s);

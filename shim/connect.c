@@ -194,13 +194,6 @@ static void transition(struct carom__fd_rec *f, int tr)
  * hung or killed holder is replaced within a couple of seconds (docs/configuration.md). */
 #define CONNECT_HOLD_MS 2000u
 
-static void shot_start(struct carom__fd_rec *f, carom_shot *s, uint64_t now)
-{
-    carom__shot_start(s, f->pol, f->slot,
-                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS,
-                      now);
-}
-
 /* The shot's one outcome enters the cushion; a success that ends a failing spell wakes the
  * herd. */
 static void shot_end(struct carom__fd_rec *f, carom_shot *s, bool ok, uint64_t now)
@@ -716,10 +709,29 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     int fl = carom__real.fcntl(fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
+    /* The shot. On the fast path (unguarded, no connect chaos, the circuit lets the call
+     * through and it is no probe) its first attempt runs without the engine's state
+     * (`quick`): s is made (carom_shot_resume) only if that attempt does not simply
+     * succeed. */
     carom_shot s;
-    shot_start(f, &s, t0);
-    carom_shot_step st = carom_shot_next(&s, t0, carom__rng());
-    if (!guarded && (st.act != CAROM_SHOT_GO || st.probe || connect_chaos(p))) {
+    carom_shot_cfg cfg;
+    carom_shot_env env;
+    carom_shot_fast q;
+    carom__shot_prepare(&cfg, &env, p, f->slot,
+                        p->connect_timeout_ms ? p->connect_timeout_ms : CONNECT_HOLD_MS);
+    bool quick = false;
+    carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
+    if (!guarded && !connect_chaos(p) && carom_shot_fast_begin(&q, &cfg, &env, t0)) {
+        quick = !q.probe;
+        if (!quick) {
+            carom_shot_resume(&s, &cfg, &env, &q, t0);
+            st.probe = true;
+        }
+    } else {
+        carom_shot_begin(&s, &cfg, &env, t0);
+        st = carom_shot_next(&s, t0, carom__rng());
+    }
+    if (!guarded && !quick) {
         if (!carom__enter(frame)) { /* cannot happen: nothing above takes the guard */
             carom_shot_abandon(&s);
             return carom__real.connect(fd, a, l);
@@ -748,8 +760,9 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         goto out;
     }
     /* limit: a connection slot and a token before the first attempt (shim/limit.c). The
-     * endpoint was never tried: no outcome for the cushion (the shot is abandoned). */
-    int lim = carom__limit_connect(fd, f, &s.clk);
+     * endpoint was never tried: no outcome for the cushion (the shot is abandoned). A
+     * policy with limits is never quick (carom__limit_any, above). */
+    int lim = quick ? 0 : carom__limit_connect(fd, f, &s.clk);
     if (lim) {
         carom_shot_abandon(&s);
         if (lim != EBADF) /* EBADF: closed during the wait, f may be another's by now */
@@ -769,6 +782,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             if (err == EINPROGRESS) {
                 /* The program owns the wait; the shot is settled where its outcome
                  * surfaces (SO_ERROR, poll, a second connect, the first I/O). */
+                if (quick) carom_shot_resume(&s, &cfg, &env, &q, t0);
                 f->state = CAROM_FD_CONNECTING;
                 f->shot = s;
                 f->pending_err = 0;
@@ -777,35 +791,50 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
                 goto out;
             }
             if (err == EINTR || err == EALREADY || err == EISCONN || err == EAGAIN) {
-                carom_shot_abandon(&s);
+                if (!quick) carom_shot_abandon(&s); /* quick: nothing held to give back */
                 r = fail(err);
                 goto out;
             }
         }
     } else {
-        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms),
-                      fl);
+        uint32_t tmo = p->connect_timeout_ms;
+        if (!quick) {
+            tmo = carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms);
+        } else if (p->deadline_ms) {
+            carom_shot_clock clk;
+            carom_clock_start(&clk, t0, p->deadline_ms);
+            tmo = carom_clock_attempt_ms(&clk, t0, p->connect_timeout_ms);
+        }
+        err = attempt(fd, f, f, a, l, tmo, fl);
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
-            carom_shot_abandon(&s);
+            if (!quick) carom_shot_abandon(&s);
             r = fail(err);
             goto out;
         }
     }
     if (err == 0) {
         uint64_t now = carom__now_ms();
-        carom_shot_report(&s, now, CAROM_RESULT_OK);
-        shot_end(f, &s, true, now);
+        if (quick) {
+            bool wake = false;
+            int tr = carom_shot_fast_end(&q, &cfg, &env, now, &wake);
+            if (wake) carom__herd_wake(env.herd);
+            transition(f, tr);
+        } else {
+            carom_shot_report(&s, now, CAROM_RESULT_OK);
+            shot_end(f, &s, true, now);
+        }
         f->state = CAROM_FD_CONNECTED;
         /* The process's first event sets the emitter up (a pthread_once a handler must not
          * land in): under the guard, once. */
         if (CAROM_UNLIKELY(!guarded && !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
             carom__enter(frame))
             guarded = true;
-        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&s.clk, now), 0);
+        emit("shot", f, 1, -1, (int64_t)(now >= t0 ? now - t0 : 0), 0);
         r = 0;
         goto out;
     }
     /* A failed first attempt: what follows may sleep, wait and retry, under the guard. */
+    if (quick) carom_shot_resume(&s, &cfg, &env, &q, t0);
     if (!guarded) {
         if (!carom__enter(frame)) { /* cannot happen, as above: settle the shot as failed */
             uint64_t now = carom__now_ms();
