@@ -336,7 +336,8 @@ static int finish(const carom_shot_cfg *cfg, const carom_shot_env *env, bool tic
 {
     int tr = -1;
     if (ticketed) tr = carom_cushion_record(env->cushion, cfg->cushion, now_ms, ticket, ok);
-    if (tr == -1 && ok && ticketed) {
+    /* (Not when the ticket's period is still the cushion's own: nothing moved on.) */
+    if (tr == -1 && ok && ticketed && carom_cushion_current(env->cushion) != ticket) {
         /* The circuit moved on while this shot was under way (others' shots opened it).
          * Its success is news: once half-open, it answers as a probe would. */
         carom_ticket t;

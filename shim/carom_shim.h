@@ -239,6 +239,7 @@ struct carom__fd_rec {
     bool nonblock;     /* as far as socket()/fcntl() told us */
     bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
     bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
+    bool chaos_connect; /* the policy injects connect faults (connect.c) */
     uint8_t state;     /* enum carom__fd_state */
     bool ticket_open;  /* `shot` is in flight: its outcome is still owed */
     unsigned nopts;

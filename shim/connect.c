@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define NAME_MAX_AGE_MS (24ull * 3600 * 1000)
@@ -40,6 +41,13 @@ static void sa_format(const struct sockaddr *a, char *buf, size_t len)
     }
 }
 
+/* Whether chaos_connect can do anything for p (chaos on, a connect fault configured). */
+static bool connect_chaos(const carom_policy *p)
+{
+    return carom__g.chaos_on && (p->chaos.latency > 0 || p->chaos.connect_latency > 0 ||
+                                 p->chaos.connect_refuse > 0 || p->chaos.connect_timeout > 0);
+}
+
 /* Formatting the key is most of a connect's cost (inet_ntop and snprintf), and finding its
  * slot the next largest; programs connect to the same few endpoints again and again, so
  * each thread remembers its last few: the key and the slot it found (validated at every
@@ -54,40 +62,44 @@ static void sa_format(const struct sockaddr *a, char *buf, size_t len)
  * wrong. */
 #define EP_CACHE 4
 struct ep_cached {
-    _Atomic unsigned seq;   /* 0: empty; odd: being written */
-    unsigned char addr[19]; /* family (1), port (2, network order), address (up to 16) */
+    _Atomic unsigned seq; /* 0: empty; odd: being written */
+    uint64_t addr[3];     /* family and port (network order), then the address (sa_id) */
+    bool chaos_io, chaos_connect; /* of hint.pol, asked once per policy */
     char key[INET6_ADDRSTRLEN + 10];
     struct carom__slot_hint hint;
 };
 static __thread struct ep_cached ep_cache[EP_CACHE];
 static __thread unsigned ep_next;
 
-static void sa_id(const struct sockaddr *a, unsigned char id[19])
+/* An endpoint as three words: family and port, then the address (IPv4 in the first). */
+static void sa_id(const struct sockaddr *a, uint64_t id[3])
 {
-    memset(id, 0, 19);
-    id[0] = (unsigned char)a->sa_family;
     if (a->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)a;
-        memcpy(id + 1, &s->sin_port, 2);
-        memcpy(id + 3, &s->sin_addr, 4);
+        id[0] = (uint64_t)AF_INET << 16 | s->sin_port;
+        id[1] = s->sin_addr.s_addr;
+        id[2] = 0;
     } else {
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
-        memcpy(id + 1, &s->sin6_port, 2);
-        memcpy(id + 3, &s->sin6_addr, 16);
+        id[0] = (uint64_t)AF_INET6 << 16 | s->sin6_port;
+        memcpy(&id[1], &s->sin6_addr, 16);
     }
 }
 
-/* The cached entry for id, copied whole into *out; its index, or -1. */
-static int ep_get(const unsigned char id[19], struct ep_cached *out)
+/* The cached entry for id: its key copied into key (room for ep_cached.key), the rest into
+ * *out; its index, or -1 (key then holds nothing useful). */
+static int ep_get(const uint64_t id[3], char *key, struct ep_cached *out)
 {
     for (unsigned i = 0; i < EP_CACHE; i++) {
         struct ep_cached *e = &ep_cache[i];
         unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
         if (s == 0 || (s & 1)) continue;
         atomic_signal_fence(memory_order_seq_cst);
-        if (memcmp(e->addr, id, sizeof e->addr) != 0) continue;
-        memcpy(out->key, e->key, sizeof out->key);
+        if (e->addr[0] != id[0] || e->addr[1] != id[1] || e->addr[2] != id[2]) continue;
+        memcpy(key, e->key, sizeof e->key);
         out->hint = e->hint;
+        out->chaos_io = e->chaos_io;
+        out->chaos_connect = e->chaos_connect;
         atomic_signal_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&e->seq, memory_order_relaxed) != s) continue;
         return (int)i;
@@ -95,9 +107,9 @@ static int ep_get(const unsigned char id[19], struct ep_cached *out)
     return -1;
 }
 
-/* Stores v for id in entry i (-1: the next in turn), unless that entry is being written by
- * a call this one interrupted. */
-static void ep_put(int i, const unsigned char id[19], const struct ep_cached *v)
+/* Stores v (its key in key) for id in entry i (-1: the next in turn), unless that entry is
+ * being written by a call this one interrupted. */
+static void ep_put(int i, const uint64_t id[3], const char *key, const struct ep_cached *v)
 {
     struct ep_cached *e = &ep_cache[i >= 0 ? (unsigned)i : ep_next++ % EP_CACHE];
     unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
@@ -107,8 +119,10 @@ static void ep_put(int i, const unsigned char id[19], const struct ep_cached *v)
         return;
     atomic_signal_fence(memory_order_seq_cst);
     memcpy(e->addr, id, sizeof e->addr);
-    memcpy(e->key, v->key, sizeof e->key);
+    memcpy(e->key, key, sizeof e->key);
     e->hint = v->hint;
+    e->chaos_io = v->chaos_io;
+    e->chaos_connect = v->chaos_connect;
     atomic_signal_fence(memory_order_seq_cst);
     atomic_store_explicit(&e->seq, s + 2, memory_order_relaxed);
 }
@@ -116,6 +130,8 @@ static void ep_put(int i, const unsigned char id[19], const struct ep_cached *v)
 /* Set by dns.c before it first learns a name: until then no address has one, and a
  * connect skips the look-up. */
 _Atomic bool carom__names_used;
+
+_Static_assert(sizeof((struct ep_cached *)0)->key <= CAROM_EP_KEY_MAX, "a key fits in f->ep");
 
 const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const struct sockaddr *addr,
                                              socklen_t len, uint64_t now)
@@ -127,25 +143,32 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     f->pol =
         carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
                               named ? name : NULL, addr, port);
-    unsigned char id[19];
+    uint64_t id[3];
     sa_id(addr, id);
     struct ep_cached c;
-    int at = ep_get(id, &c);
+    /* The key goes straight to f->ep: it is the endpoint's name unless a host name is. */
+    int at = ep_get(id, f->ep, &c);
     if (at < 0) {
-        sa_format(addr, c.key, sizeof c.key);
+        sa_format(addr, f->ep, sizeof c.key);
         memset(&c.hint, 0, sizeof c.hint);
     }
-    struct carom__slot_hint was = c.hint;
-    f->slot = carom__slot_find_hinted(f->pol, c.key, &c.hint, now);
-    if (at < 0 || memcmp(&was, &c.hint, sizeof was) != 0) ep_put(at, id, &c);
-    if (named)
-        snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
-    else
-        memcpy(f->ep, c.key, sizeof c.key);
-    f->chaos_io = carom__chaos_io(f->pol);
+    const carom_policy *was = c.hint.pol;
+    struct carom_slot *had = c.hint.slot;
+    f->slot = carom__slot_find_hinted(f->pol, f->ep, &c.hint, now);
+    if (at < 0 || c.hint.pol != was) {
+        c.chaos_io = carom__chaos_io(f->pol);
+        c.chaos_connect = connect_chaos(f->pol);
+    }
+    if (at < 0 || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
+    f->chaos_io = c.chaos_io;
+    f->chaos_connect = c.chaos_connect;
+    if (named) snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
     memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
     if (len > sizeof f->peer) len = sizeof f->peer;
-    memcpy(&f->peer, addr, len);
+    if (len == sizeof(struct sockaddr_in))
+        memcpy(&f->peer, addr, sizeof(struct sockaddr_in));
+    else
+        memcpy(&f->peer, addr, len);
     f->peerlen = len;
     return f->pol;
 }
@@ -256,20 +279,13 @@ static int wait_connected(int fd, int timeout_ms)
     return err;
 }
 
-/* Whether chaos_connect can do anything for p (chaos on, a connect fault configured). */
-static bool connect_chaos(const carom_policy *p)
-{
-    return carom__g.chaos_on && (p->chaos.latency > 0 || p->chaos.connect_latency > 0 ||
-                                 p->chaos.connect_refuse > 0 || p->chaos.connect_timeout > 0);
-}
-
 /* Connect faults, injected below the retry engine: a refusal sends no packet at all; a
  * timeout waits out the attempt's timeout (1 s when none is set). Returns 0 or the errno
  * the real connect would have failed with. */
 static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
 {
     const carom_policy *p = f->pol;
-    if (!p || !connect_chaos(p)) return 0;
+    if (!p || !f->chaos_connect) return 0; /* connect_chaos(p), asked when p was bound */
     carom__chaos_latency(p, f->ep, "connect");
     carom__chaos_connect_latency(p, f->ep);
     if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
@@ -706,7 +722,9 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     }
     const carom_policy *p = carom__fd_bind_policy_at(f, a, l, t0);
     note_bind(fd, f);
-    int fl = carom__real.fcntl(fd, F_GETFL);
+    /* The raw system call: libc's fcntl unpacks its variadic argument first (F_GETFL
+     * takes none), a third of a connect's own cost on this path. */
+    int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
     /* The shot. On the fast path (unguarded, no connect chaos, the circuit lets the call
@@ -721,7 +739,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
                         p->connect_timeout_ms ? p->connect_timeout_ms : CONNECT_HOLD_MS);
     bool quick = false;
     carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
-    if (!guarded && !connect_chaos(p) && carom_shot_fast_begin(&q, &cfg, &env, t0)) {
+    if (!guarded && !f->chaos_connect && carom_shot_fast_begin(&q, &cfg, &env, t0)) {
         quick = !q.probe;
         if (!quick) {
             carom_shot_resume(&s, &cfg, &env, &q, t0);
