@@ -152,7 +152,7 @@ int cmd_sigclose(long ms)
 /* A first attempt through a closed circuit runs without the shim's guard (no signal mask):
  * a handler may land anywhere in it, call connect() itself, or siglongjmp() out of it. For
  * ms milliseconds a SIGALRM every 50 us does one of those while the main loop connects to a
- * live listener from frames of varying depth; then a connect, from a deeper frame still,
+ * live listener from frames of varying depth (tick_us: the period, 50 us by default); then a connect, from a deeper frame still,
  * to a server that starts late must be retried (no guard left behind), and the listener
  * must still be reached (the endpoint cache was left usable). */
 static int fast_port;
@@ -213,7 +213,7 @@ static int __attribute__((noinline)) fast_deep(int d, int late)
     return dial_echo("sigfast: after storm", late);
 }
 
-int cmd_sigfast(long ms, int late)
+int cmd_sigfast(long ms, int late, long tick_us)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in la = loopback(0);
@@ -233,7 +233,7 @@ int cmd_sigfast(long ms, int late)
     struct sigaction sa = {.sa_handler = on_fast, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    set_timer(50, 50);
+    set_timer(tick_us, tick_us);
     long long until = ms_now() + ms;
     long n = 0, ok = 0;
     while (ms_now() < until) fast_dial((int)(n++ % 7), &ok);
