@@ -369,7 +369,8 @@ int carom_shot_end(carom_shot *s, uint64_t now_ms, bool ok, bool *wake);
  * changed) means: run the engine from carom_shot_begin. A success then ends the shot with
  * carom_shot_fast_end (as carom_shot_report OK and carom_shot_end would); anything else
  * first makes the full shot with carom_shot_resume, exactly as the engine would stand
- * after saying GO for this attempt, and goes on with it. */
+ * after saying GO for this attempt, and goes on with it. The fast calls read only
+ * cfg->cushion and env (a caller may leave the rest of cfg unset until it resumes). */
 typedef struct carom_shot_fast {
     carom_ticket ticket;
     bool ticketed, probe; /* probe: the attempt is the half-open probe */

@@ -735,17 +735,28 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     carom_shot_cfg cfg;
     carom_shot_env env;
     carom_shot_fast q;
-    carom__shot_prepare(&cfg, &env, p, f->slot,
-                        p->connect_timeout_ms ? p->connect_timeout_ms : CONNECT_HOLD_MS);
+    /* The fast begin and end read only the cushion's configuration and the slot's state:
+     * the rest of cfg is filled in (PREPARE) only when the full shot is made. */
+    const uint32_t hold = p->connect_timeout_ms ? p->connect_timeout_ms : CONNECT_HOLD_MS;
+#define PREPARE() carom__shot_prepare(&cfg, &env, p, f->slot, hold)
+    cfg.cushion = p->cushion_on ? &p->cushion : NULL;
+    env = (carom_shot_env){0};
+    if (f->slot) {
+        env.cushion = &f->slot->cushion;
+        env.budget = &f->slot->budget;
+        env.herd = &f->slot->herd;
+    }
     bool quick = false;
     carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
     if (!guarded && !f->chaos_connect && carom_shot_fast_begin(&q, &cfg, &env, t0)) {
         quick = !q.probe;
         if (!quick) {
+            PREPARE();
             carom_shot_resume(&s, &cfg, &env, &q, t0);
             st.probe = true;
         }
     } else {
+        PREPARE();
         carom_shot_begin(&s, &cfg, &env, t0);
         st = carom_shot_next(&s, t0, carom__rng());
     }
@@ -800,7 +811,10 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             if (err == EINPROGRESS) {
                 /* The program owns the wait; the shot is settled where its outcome
                  * surfaces (SO_ERROR, poll, a second connect, the first I/O). */
-                if (quick) carom_shot_resume(&s, &cfg, &env, &q, t0);
+                if (quick) {
+                    PREPARE();
+                    carom_shot_resume(&s, &cfg, &env, &q, t0);
+                }
                 f->state = CAROM_FD_CONNECTING;
                 f->shot = s;
                 f->pending_err = 0;
@@ -852,7 +866,11 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         goto out;
     }
     /* A failed first attempt: what follows may sleep, wait and retry, under the guard. */
-    if (quick) carom_shot_resume(&s, &cfg, &env, &q, t0);
+    if (quick) {
+        PREPARE();
+        carom_shot_resume(&s, &cfg, &env, &q, t0);
+    }
+#undef PREPARE
     if (!guarded) {
         if (!carom__enter(frame)) { /* cannot happen, as above: settle the shot as failed */
             uint64_t now = carom__now_ms();
