@@ -236,18 +236,18 @@ struct carom__fd_rec {
     uint32_t pool_idx;          /* this record's index (>= 1) */
     /* From here to `opts`, everything starts zeroed (carom__fd_track). */
     int domain, type, protocol;
-    bool nonblock;     /* as far as socket()/fcntl() told us */
-    bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
-    bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
+    bool nonblock;      /* as far as socket()/fcntl() told us */
+    bool curl_guarded;  /* a libcurl hook retries this transfer: no socket retries */
+    bool chaos_io;      /* the policy injects I/O faults: the I/O path asks chaos.c */
     bool chaos_connect; /* the policy injects connect faults (connect.c) */
-    uint8_t state;     /* enum carom__fd_state */
-    bool ticket_open;  /* `shot` is in flight: its outcome is still owed */
+    uint8_t state;      /* enum carom__fd_state */
+    bool ticket_open;   /* `shot` is in flight: its outcome is still owed */
     unsigned nopts;
     const carom_policy *pol;
     struct carom_slot *slot;
-    int pending_err;    /* a settled connect's errno, owed to the next SO_ERROR query */
-    socklen_t peerlen;  /* 0: no peer yet */
-    socklen_t boundlen; /* 0: the program made no bind() of its own */
+    int pending_err;       /* a settled connect's errno, owed to the next SO_ERROR query */
+    socklen_t peerlen;     /* 0: no peer yet */
+    socklen_t boundlen;    /* 0: the program made no bind() of its own */
     _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */

@@ -62,8 +62,8 @@ static bool connect_chaos(const carom_policy *p)
  * wrong. */
 #define EP_CACHE 4
 struct ep_cached {
-    _Atomic unsigned seq; /* 0: empty; odd: being written */
-    uint64_t addr[3];     /* family and port (network order), then the address (sa_id) */
+    _Atomic unsigned seq;         /* 0: empty; odd: being written */
+    uint64_t addr[3];             /* family and port (network order), then the address (sa_id) */
     bool chaos_io, chaos_connect; /* of hint.pol, asked once per policy */
     char key[INET6_ADDRSTRLEN + 10];
     struct carom__slot_hint hint;
@@ -113,9 +113,8 @@ static void ep_put(int i, const uint64_t id[3], const char *key, const struct ep
 {
     struct ep_cached *e = &ep_cache[i >= 0 ? (unsigned)i : ep_next++ % EP_CACHE];
     unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
-    if ((s & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &s, s + 1,
-                                                            memory_order_relaxed,
-                                                            memory_order_relaxed))
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                       &e->seq, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
         return;
     atomic_signal_fence(memory_order_seq_cst);
     memcpy(e->addr, id, sizeof e->addr);
@@ -710,7 +709,8 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     bool guarded = false;
     int r;
     uint64_t t0 = carom__now_ms();
-    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING || carom__g.chaos_asked || carom__limit_any() ||
+    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING || carom__g.chaos_asked ||
+                       carom__limit_any() ||
                        t0 >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed))) {
         if (!carom__enter(frame)) return carom__real.connect(fd, a, l);
         guarded = true;

@@ -183,7 +183,8 @@ static void learn(const char *node, const struct addrinfo *res)
     atomic_fetch_add(&learns_done, 1);
 }
 
-/* ---- the answer just seen ---------------------------------------------------------------------- */
+/* ---- the answer just seen ----------------------------------------------------------------------
+ */
 
 /* A program that resolves the same name again and again gets the same answer: learning it
  * (a names-table write per address) and storing it as the stale answer (under the stale
@@ -269,8 +270,8 @@ static void answer_put(uint64_t qh, uint64_t ah, uint64_t now)
     if (begun != done) return;
     struct answer_seen *e = &answers[answer_next++ % ANSWERS];
     unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
-    if ((s & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &s, s + 1, memory_order_relaxed,
-                                                            memory_order_relaxed))
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                       &e->seq, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
         return;
     atomic_signal_fence(memory_order_seq_cst);
     e->qhash = qh;

@@ -78,8 +78,8 @@ static struct carom__fd_rec *pool_get(void)
     uint64_t h = atomic_load_explicit(&pool_head, memory_order_acquire);
     while ((uint32_t)h) {
         struct carom__fd_rec *f = rec_of((uint32_t)h);
-        uint64_t nh = ((h >> 32) + 1) << 32 |
-                      atomic_load_explicit(&f->pool_next, memory_order_relaxed);
+        uint64_t nh =
+            ((h >> 32) + 1) << 32 | atomic_load_explicit(&f->pool_next, memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&pool_head, &h, nh, memory_order_acquire,
                                                   memory_order_acquire))
             return f;
