@@ -194,7 +194,7 @@ static void learn(const char *node, const struct addrinfo *res)
  * stored again: the names are still in the table, and the stale answer's age lags by at
  * most that long. A per-thread seqlock like connect's endpoint cache (shim/connect.c): the
  * look-up runs without the guard. */
-#define ANSWER_FRESH_MS 1000u
+#define ANSWER_FRESH_MS 5000u
 #define ANSWERS 2
 struct answer_seen {
     _Atomic unsigned seq; /* 0: empty; odd: being written */
@@ -220,9 +220,10 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
         memcpy(&w, b, 8);
         h = mix(h, w);
     }
-    w = 0;
-    memcpy(&w, b, n);
-    return mix(h, w ^ ((uint64_t)n << 56));
+    w = (uint64_t)n << 56;
+    for (size_t i = 0; i < n; i++)
+        w ^= (uint64_t)b[i] << (8 * i);
+    return mix(h, w);
 }
 
 static uint64_t query_hash(const char *node, const char *service, const struct addrinfo *h)
@@ -346,14 +347,15 @@ typedef int (*dns_once)(void *ctx); /* one attempt: 0, `again` (retry it), or an
  * lookup costs what it did before the engine. Returns the last attempt's code; *n gets the
  * attempt count. */
 static int dns_shot(const carom_policy *p, const char *node, uint16_t port, const char *call,
-                    dns_once once, void *ctx, int again, unsigned *n, void *frame, bool *guarded)
+                    dns_once once, void *ctx, int again, unsigned *n, void *frame, bool *guarded,
+                    uint64_t t0)
 {
     /* The endpoint's name is only needed by chaos (its events and draws): formatting it
      * was most of a healthy lookup's cost. */
-    char ep[CAROM_EP_KEY_MAX] = "";
+    char ep[CAROM_EP_KEY_MAX];
+    ep[0] = 0;
     bool chaos = carom__g.chaos_on && (p->chaos.dns_fail > 0 || p->chaos.latency > 0);
     if (chaos) snprintf(ep, sizeof ep, "%.80s:%u", node, port);
-    uint64_t t0 = carom__now_ms();
     carom_shot s;
     bool started = false; /* the engine is started at the first failure: see above */
     carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
@@ -467,8 +469,11 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
     }
     struct gai_ctx c = {.node = node, .service = service, .hints = hints, .res = res};
     unsigned n = 0;
-    int r = dns_shot(p, node, port, "getaddrinfo", gai_once, &c, EAI_AGAIN, &n, frame, &guarded);
-    uint64_t now = carom__now_ms();
+    int r =
+        dns_shot(p, node, port, "getaddrinfo", gai_once, &c, EAI_AGAIN, &n, frame, &guarded, t0);
+    /* A lookup that succeeded at once is timed by its start (the answer memo needs no
+     * finer); one that retried or failed reads the clock again for its events. */
+    uint64_t now = n > 1 || r != 0 ? carom__now_ms() : t0;
     int64_t elapsed = (int64_t)(now - t0);
     if (r != 0 && !guarded && carom__enter(frame)) guarded = true; /* the stale answer, events */
     if (r == 0) {
@@ -545,7 +550,8 @@ static int hb_retry(const char *name, hb_call call, void *ctx)
         carom__control_policy(carom_policy_match(carom__g.table, name, NULL, 0), name, NULL, 0);
     unsigned n = 0;
     bool guarded = true; /* the gethostbyname family holds the guard throughout */
-    return dns_shot(p, name, 0, "gethostbyname", call, ctx, TRY_AGAIN, &n, NULL, &guarded);
+    return dns_shot(p, name, 0, "gethostbyname", call, ctx, TRY_AGAIN, &n, NULL, &guarded,
+                    carom__now_ms());
 }
 
 struct hb_ctx {
