@@ -384,6 +384,25 @@ void carom_shot_holder_gone(carom_shot *s, uint32_t holder);
  * the endpoint's failing spell: the caller must then wake the herd's waiters. Call once;
  * a shot stopped while the circuit was open (never admitted) records nothing. */
 int carom_shot_end(carom_shot *s, uint64_t now_ms, bool ok, bool *wake);
+/* The first attempt without the engine's state, for the common case (a call that mostly
+ * succeeds at once): carom_shot_fast_begin does what carom_shot_begin and the first
+ * carom_shot_next do when the cushion lets the call through (the ticket, the first
+ * attempt counted in the budget) and returns true; false (the circuit is open, nothing
+ * changed) means: run the engine from carom_shot_begin. A success then ends the shot with
+ * carom_shot_fast_end (as carom_shot_report OK and carom_shot_end would); anything else
+ * first makes the full shot with carom_shot_resume, exactly as the engine would stand
+ * after saying GO for this attempt, and goes on with it. The fast calls read only
+ * cfg->cushion and env (a caller may leave the rest of cfg unset until it resumes). */
+typedef struct carom_shot_fast {
+    carom_ticket ticket;
+    bool ticketed, probe; /* probe: the attempt is the half-open probe */
+} carom_shot_fast;
+bool carom_shot_fast_begin(carom_shot_fast *q, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                           uint64_t now_ms);
+int carom_shot_fast_end(const carom_shot_fast *q, const carom_shot_cfg *cfg,
+                        const carom_shot_env *env, uint64_t now_ms, bool *wake);
+void carom_shot_resume(carom_shot *s, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                       const carom_shot_fast *q, uint64_t start_ms);
 /* The nominal length of n retries' delays (jitter = none), the reach an open circuit's
  * wait is measured against. */
 uint64_t carom_shot_reach(const carom_bounce_cfg *b, uint32_t n);
@@ -559,6 +578,10 @@ carom_slot *carom_slots_find(carom_slot *base, unsigned n, uint32_t pol, const c
                              uint64_t now_ms, const carom_slots_env *env);
 /* The same without claiming: NULL when the key has no slot. */
 carom_slot *carom_slots_lookup(carom_slot *base, unsigned n, uint32_t pol, const char *key);
+/* Whether slot s still holds the key whose carom_slot_hash is h (a caller's remembered
+ * answer of carom_slots_find): true, and s counts as used now, unless it was evicted or is
+ * being claimed since. The hash covers the policy index, so h alone says whose it is. */
+bool carom_slots_still(carom_slot *s, uint64_t h, uint64_t now_ms);
 
 /* ---- runtime chaos rules ---------------------------------------------------------------- */
 

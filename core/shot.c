@@ -329,23 +329,66 @@ void carom_shot_holder_gone(carom_shot *s, uint32_t holder)
     if (s->env.herd) carom_herd_expire(s->env.herd, holder);
 }
 
+/* The one outcome of a shot into its cushion (when it was let through), then the herd's
+ * news: carom_shot_end and carom_shot_fast_end. */
+static int finish(const carom_shot_cfg *cfg, const carom_shot_env *env, bool ticketed,
+                  carom_ticket ticket, uint64_t now_ms, bool ok, bool *wake)
+{
+    int tr = -1;
+    if (ticketed) tr = carom_cushion_record(env->cushion, cfg->cushion, now_ms, ticket, ok);
+    /* (Not when the ticket's period is still the cushion's own: nothing moved on.) */
+    if (tr == -1 && ok && ticketed && carom_cushion_current(env->cushion) != ticket) {
+        /* The circuit moved on while this shot was under way (others' shots opened it).
+         * Its success is news: once half-open, it answers as a probe would. */
+        carom_ticket t;
+        if (carom_cushion_allow(env->cushion, cfg->cushion, now_ms, &t) == CAROM_PROBE)
+            tr = carom_cushion_record(env->cushion, cfg->cushion, now_ms, t, true);
+    }
+    /* Published after the cushion has heard it, so a woken waiter finds the circuit
+     * closed, not a half-open one whose probe slot is still taken. */
+    *wake = ok && env->herd && carom_herd_succeeded(env->herd);
+    return tr;
+}
+
 int carom_shot_end(carom_shot *s, uint64_t now_ms, bool ok, bool *wake)
 {
     if (s->leader && s->env.herd) carom_herd_release(s->env.herd, s->env.self);
     s->leader = false;
     s->phase = PH_DONE;
-    int tr = -1;
-    if (s->ticketed) tr = carom_cushion_record(s->env.cushion, s->cfg.cushion, now_ms, s->ticket, ok);
-    if (tr == -1 && ok && s->ticketed) {
-        /* The circuit moved on while this shot was under way (others' shots opened it).
-         * Its success is news: once half-open, it answers as a probe would. */
-        carom_ticket t;
-        if (carom_cushion_allow(s->env.cushion, s->cfg.cushion, now_ms, &t) == CAROM_PROBE)
-            tr = carom_cushion_record(s->env.cushion, s->cfg.cushion, now_ms, t, true);
-    }
+    bool ticketed = s->ticketed;
     s->ticketed = false;
-    /* Published after the cushion has heard it, so a woken waiter finds the circuit
-     * closed, not a half-open one whose probe slot is still taken. */
-    *wake = ok && s->env.herd && carom_herd_succeeded(s->env.herd);
-    return tr;
+    return finish(&s->cfg, &s->env, ticketed, s->ticket, now_ms, ok, wake);
+}
+
+/* ---- the first attempt, without the engine's state ------------------------------------- */
+
+bool carom_shot_fast_begin(carom_shot_fast *q, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                           uint64_t now_ms)
+{
+    /* begin(), for a verdict other than REJECT; a rejection changes nothing, so the
+     * engine may then start over. */
+    carom_verdict v = CAROM_ALLOW;
+    q->ticket = 0;
+    q->ticketed = cfg->cushion && env->cushion;
+    if (q->ticketed) v = carom_cushion_allow(env->cushion, cfg->cushion, now_ms, &q->ticket);
+    if (v == CAROM_REJECT) return false;
+    q->probe = v == CAROM_PROBE;
+    if (env->budget) carom_budget_first(env->budget, now_ms);
+    return true;
+}
+
+int carom_shot_fast_end(const carom_shot_fast *q, const carom_shot_cfg *cfg,
+                        const carom_shot_env *env, uint64_t now_ms, bool *wake)
+{
+    return finish(cfg, env, q->ticketed, q->ticket, now_ms, true, wake);
+}
+
+void carom_shot_resume(carom_shot *s, const carom_shot_cfg *cfg, const carom_shot_env *env,
+                       const carom_shot_fast *q, uint64_t start_ms)
+{
+    carom_shot_begin(s, cfg, env, start_ms);
+    s->ticket = q->ticket;
+    s->ticketed = q->ticketed;
+    s->probe = q->probe;
+    (void)go(s, 0, false, false);
 }

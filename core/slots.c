@@ -162,6 +162,13 @@ carom_slot *carom_slots_find(carom_slot *base, unsigned n, uint32_t pol, const c
     return got;
 }
 
+bool carom_slots_still(carom_slot *s, uint64_t h, uint64_t now_ms)
+{
+    if (atomic_load_explicit(&s->key_hash, memory_order_acquire) != h) return false;
+    touch(s, now_ms);
+    return true;
+}
+
 carom_slot *carom_slots_lookup(carom_slot *base, unsigned n, uint32_t pol, const char *key)
 {
     uint64_t h = carom_slot_hash(pol, key);

@@ -133,7 +133,6 @@ extern __thread int carom__curl_depth;
 enum { CAROM_ATFORK_PREPARE = 0, CAROM_ATFORK_PARENT = 1, CAROM_ATFORK_CHILD = 2 };
 void carom__curl_atfork(int phase); /* curl_rec.c */
 void carom__dns_atfork(int phase);  /* dns.c */
-void carom__fd_atfork(int phase);   /* fd.c */
 void carom__rng_atfork(int phase);  /* guard.c */
 
 /* ---- guard.c: the clock, the PRNG, sleeping, the recursion guard ------------------------- */
@@ -161,6 +160,9 @@ void carom__sleep_ms(uint32_t ms);
  * (returning what to resume), so a siglongjmp out of a blocking call leaves it clear. */
 bool carom__enter(void *frame);
 void carom__leave(void);
+/* True when carom__enter(frame) would refuse: a live guard above frame (no mask taken, no
+ * change). Lets a call run its fast path unguarded (connect.c, docs/performance.md). */
+bool carom__guard_nested(void *frame);
 /* The asynchronous signals: every one but the faults a crash raises. */
 /* Builds the set carom__async_signals hands out, once, at load. */
 void carom__async_signals_prepare(void);
@@ -177,6 +179,16 @@ void carom__guard_resume(void *saved);
 /* The slot for policy p and endpoint key (created on first use). NULL only when the table
  * is full of recently used slots; callers then act without a cushion. */
 struct carom_slot *carom__slot_find(const carom_policy *p, const char *key);
+/* The same, first trying the slot hint remembers (one load and a compare when it still
+ * holds): hint is the caller's, updated on a miss. Callers keep one per endpoint. */
+struct carom__slot_hint {
+    const void *tab; /* the slot table it was found in */
+    const carom_policy *pol;
+    struct carom_slot *slot;
+    uint64_t h; /* carom_slot_hash(pol->index, key) */
+};
+struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
+                                           struct carom__slot_hint *hint, uint64_t now_ms);
 /* The slots now follow table t (a reload with a new config): its shared table, or this
  * process's own. Slots handed out before stay valid. */
 void carom__slots_switch(const carom_table *t);
@@ -219,31 +231,37 @@ struct carom__opt {
 };
 
 struct carom__fd_rec {
-    struct carom__fd_rec *next_free;
+    /* The pool's own words (fd.c): never cleared or copied with the rest. */
+    _Atomic uint32_t pool_next; /* index of the next free record (0: none) */
+    uint32_t pool_idx;          /* this record's index (>= 1) */
+    /* From here to `opts`, everything starts zeroed (carom__fd_track). */
     int domain, type, protocol;
-    bool nonblock;     /* as far as socket()/fcntl() told us */
-    bool curl_guarded; /* a libcurl hook retries this transfer: no socket retries */
-    bool chaos_io;     /* the policy injects I/O faults: the I/O path asks chaos.c */
-    uint8_t state;     /* enum carom__fd_state */
+    bool nonblock;      /* as far as socket()/fcntl() told us */
+    bool curl_guarded;  /* a libcurl hook retries this transfer: no socket retries */
+    bool chaos_io;      /* the policy injects I/O faults: the I/O path asks chaos.c */
+    bool chaos_connect; /* the policy injects connect faults (connect.c) */
+    uint8_t state;      /* enum carom__fd_state */
+    bool ticket_open;   /* `shot` is in flight: its outcome is still owed */
     unsigned nopts;
-    struct carom__opt opts[CAROM_OPTS_MAX];
     const carom_policy *pol;
     struct carom_slot *slot;
-    carom_shot shot;  /* a non-blocking connect's shot, carried until its outcome surfaces */
-    bool ticket_open; /* that shot is in flight: its outcome is still owed */
-    int pending_err;  /* a settled connect's errno, owed to the next SO_ERROR query */
-    struct sockaddr_storage peer;
-    socklen_t peerlen;
-    struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
-    socklen_t boundlen;            /* 0: it made none */
-    char ep[CAROM_EP_KEY_MAX];
-    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
-    _Atomic int replacing;     /* a retry is putting a fresh socket in place (connect.c) */
+    int pending_err;       /* a settled connect's errno, owed to the next SO_ERROR query */
+    socklen_t peerlen;     /* 0: no peer yet */
+    socklen_t boundlen;    /* 0: the program made no bind() of its own */
+    _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
     uint16_t lease;
     uint32_t lease_holder;
     carom_leases *lease_in;
+    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
+    /* Below: read only as far as the fields above say (nopts, ticket_open, peerlen,
+     * boundlen, pol), so a fresh record leaves them as they were. */
+    struct carom__opt opts[CAROM_OPTS_MAX];
+    carom_shot shot; /* a non-blocking connect's shot, carried until its outcome surfaces */
+    struct sockaddr_storage peer;
+    struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
+    char ep[CAROM_EP_KEY_MAX];     /* set with pol */
 };
 
 /* Indexed by fd, sized from RLIMIT_NOFILE at init; NULL entries are untracked fds. Reads
@@ -277,6 +295,11 @@ bool carom__proc_owner_known(void);
 /* Binds policy and slot for the fd's peer; returns the policy. */
 const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len);
+/* The same at now, the config check left to the caller (carom__control_check). */
+const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const struct sockaddr *addr,
+                                             socklen_t len, uint64_t now);
+/* Set once any name has been learned (dns.c): until then a connect skips the names table. */
+extern _Atomic bool carom__names_used;
 /* Feeds an I/O error on a connected socket to its endpoint's cushion. */
 void carom__io_failed(struct carom__fd_rec *f, int err);
 /* A non-blocking connect's failure surfaced (SO_ERROR, second connect, first I/O): retry it
@@ -299,6 +322,10 @@ bool carom__retryable(const carom_policy *p, int err);
  * longest one attempt may hold the herd's lease. */
 void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
                        uint32_t attempt_ms, uint64_t now_ms);
+/* The same shot's configuration and shared state, for the engine's fast first attempt
+ * (carom_shot_fast_begin) and carom_shot_resume. */
+void carom__shot_prepare(carom_shot_cfg *cfg, carom_shot_env *env, const carom_policy *p,
+                         struct carom_slot *slot, uint32_t attempt_ms);
 /* Names the caller in s's herd (the thread id): call once the first attempt has failed,
  * before the engine is asked for a retry. */
 void carom__shot_retrying(carom_shot *s);

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define NAME_MAX_AGE_MS (24ull * 3600 * 1000)
@@ -40,69 +41,150 @@ static void sa_format(const struct sockaddr *a, char *buf, size_t len)
     }
 }
 
-/* Formatting the key is most of a connect's cost (inet_ntop and snprintf), and programs
- * connect to the same few endpoints again and again: each thread keeps its last few keys. */
-#define KEY_CACHE 4
-struct key_cached {
-    unsigned char addr[19]; /* family (1), port (2, network order), address (up to 16) */
-    char key[INET6_ADDRSTRLEN + 10];
-};
-static __thread struct key_cached key_cache[KEY_CACHE];
-static __thread unsigned key_next;
-
-static void sa_key(const struct sockaddr *a, char *buf, size_t len)
+/* Whether chaos_connect can do anything for p (chaos on, a connect fault configured). */
+static bool connect_chaos(const carom_policy *p)
 {
-    unsigned char id[19] = {0};
-    id[0] = (unsigned char)a->sa_family;
+    return carom__g.chaos_on && (p->chaos.latency > 0 || p->chaos.connect_latency > 0 ||
+                                 p->chaos.connect_refuse > 0 || p->chaos.connect_timeout > 0);
+}
+
+/* Formatting the key is most of a connect's cost (inet_ntop and snprintf), and finding its
+ * slot the next largest; programs connect to the same few endpoints again and again, so
+ * each thread remembers its last few: the key and the slot it found (validated at every
+ * use by the slot's own hash word, so an eviction or a reload is never missed).
+ *
+ * The fast path of connect() runs without the recursion guard (below), so a signal
+ * handler that calls connect() may land in the middle of an update of this very cache on
+ * the same thread, and one that siglongjmp()s may abandon it half-written. Each entry is
+ * a per-thread seqlock: odd while written, claimed by a compare-and-swap (a nested writer
+ * finds it odd and leaves it alone), and read only when its sequence was even and the
+ * same before and after the copy. An abandoned write leaves its entry odd: unused, never
+ * wrong. */
+#define EP_CACHE 4
+struct ep_cached {
+    _Atomic unsigned seq;         /* 0: empty; odd: being written */
+    uint64_t addr[3];             /* family and port (network order), then the address (sa_id) */
+    bool chaos_io, chaos_connect; /* of hint.pol, asked once per policy */
+    char key[INET6_ADDRSTRLEN + 10];
+    struct carom__slot_hint hint;
+};
+static __thread struct ep_cached ep_cache[EP_CACHE];
+static __thread unsigned ep_next;
+
+/* An endpoint as three words: family and port, then the address (IPv4 in the first). */
+static void sa_id(const struct sockaddr *a, uint64_t id[3])
+{
     if (a->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)a;
-        memcpy(id + 1, &s->sin_port, 2);
-        memcpy(id + 3, &s->sin_addr, 4);
+        id[0] = (uint64_t)AF_INET << 16 | s->sin_port;
+        id[1] = s->sin_addr.s_addr;
+        id[2] = 0;
     } else {
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
-        memcpy(id + 1, &s->sin6_port, 2);
-        memcpy(id + 3, &s->sin6_addr, 16);
+        id[0] = (uint64_t)AF_INET6 << 16 | s->sin6_port;
+        memcpy(&id[1], &s->sin6_addr, 16);
     }
-    for (unsigned i = 0; i < KEY_CACHE; i++)
-        if (key_cache[i].key[0] && memcmp(key_cache[i].addr, id, sizeof id) == 0) {
-            memcpy(buf, key_cache[i].key,
-                   sizeof key_cache[i].key < len ? sizeof key_cache[i].key : len);
-            return;
-        }
-    struct key_cached *c = &key_cache[key_next++ % KEY_CACHE];
-    sa_format(a, c->key, sizeof c->key);
-    memcpy(c->addr, id, sizeof id);
-    memcpy(buf, c->key, sizeof c->key < len ? sizeof c->key : len);
+}
+
+/* The cached entry for id: its key copied into key (room for ep_cached.key), the rest into
+ * *out; its index, or -1 (key then holds nothing useful). */
+static int ep_get(const uint64_t id[3], char *key, struct ep_cached *out)
+{
+    for (unsigned i = 0; i < EP_CACHE; i++) {
+        struct ep_cached *e = &ep_cache[i];
+        unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+        if (s == 0 || (s & 1)) continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (e->addr[0] != id[0] || e->addr[1] != id[1] || e->addr[2] != id[2]) continue;
+        memcpy(key, e->key, sizeof e->key);
+        out->hint = e->hint;
+        out->chaos_io = e->chaos_io;
+        out->chaos_connect = e->chaos_connect;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&e->seq, memory_order_relaxed) != s) continue;
+        return (int)i;
+    }
+    return -1;
+}
+
+/* Stores v (its key in key) for id in entry i (-1: the next in turn), unless that entry is
+ * being written by a call this one interrupted. */
+static void ep_put(int i, const uint64_t id[3], const char *key, const struct ep_cached *v)
+{
+    struct ep_cached *e = &ep_cache[i >= 0 ? (unsigned)i : ep_next++ % EP_CACHE];
+    unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                       &e->seq, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
+        return;
+    atomic_signal_fence(memory_order_seq_cst);
+    memcpy(e->addr, id, sizeof e->addr);
+    memcpy(e->key, key, sizeof e->key);
+    e->hint = v->hint;
+    e->chaos_io = v->chaos_io;
+    e->chaos_connect = v->chaos_connect;
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&e->seq, s + 2, memory_order_relaxed);
+}
+
+/* Set by dns.c before it first learns a name: until then no address has one, and a
+ * connect skips the look-up. */
+_Atomic bool carom__names_used;
+
+_Static_assert(sizeof((struct ep_cached *)0)->key <= CAROM_EP_KEY_MAX, "a key fits in f->ep");
+
+const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const struct sockaddr *addr,
+                                             socklen_t len, uint64_t now)
+{
+    char name[CAROM_HOST_MAX];
+    bool named = atomic_load_explicit(&carom__names_used, memory_order_relaxed) &&
+                 carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
+    uint16_t port = sa_port(addr);
+    f->pol =
+        carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
+                              named ? name : NULL, addr, port);
+    uint64_t id[3];
+    sa_id(addr, id);
+    struct ep_cached c;
+    /* The key goes straight to f->ep: it is the endpoint's name unless a host name is. */
+    int at = ep_get(id, f->ep, &c);
+    if (at < 0) {
+        sa_format(addr, f->ep, sizeof c.key);
+        memset(&c.hint, 0, sizeof c.hint);
+    }
+    const carom_policy *was = c.hint.pol;
+    struct carom_slot *had = c.hint.slot;
+    f->slot = carom__slot_find_hinted(f->pol, f->ep, &c.hint, now);
+    if (at < 0 || c.hint.pol != was) {
+        c.chaos_io = carom__chaos_io(f->pol);
+        c.chaos_connect = connect_chaos(f->pol);
+    }
+    if (at < 0 || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
+    f->chaos_io = c.chaos_io;
+    f->chaos_connect = c.chaos_connect;
+    if (named) snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
+    memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
+    if (len > sizeof f->peer) len = sizeof f->peer;
+    if (len == sizeof(struct sockaddr_in))
+        memcpy(&f->peer, addr, sizeof(struct sockaddr_in));
+    else
+        memcpy(&f->peer, addr, len);
+    f->peerlen = len;
+    return f->pol;
 }
 
 const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
                                           socklen_t len)
 {
-    char name[CAROM_HOST_MAX];
     uint64_t now = carom__now_ms();
     carom__control_check(now);
-    bool named = carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
-    uint16_t port = sa_port(addr);
-    f->pol =
-        carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
-                              named ? name : NULL, addr, port);
-    char key[CAROM_EP_KEY_MAX];
-    sa_key(addr, key, sizeof key);
-    if (named)
-        snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
-    else
-        memcpy(f->ep, key, sizeof f->ep);
-    f->slot = carom__slot_find(f->pol, key);
-    f->chaos_io = carom__chaos_io(f->pol);
-    memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
-    if (len > sizeof f->peer) len = sizeof f->peer;
-    memcpy(&f->peer, addr, len);
-    f->peerlen = len;
-    return f->pol;
+    return carom__fd_bind_policy_at(f, addr, len, now);
 }
 
 /* ---- events -----------------------------------------------------------------------------------
  */
+
+/* An event has been sent from connect (the emitter is set up): see carom_connect. */
+static _Atomic bool emit_warm;
 
 static void emit(const char *what, struct carom__fd_rec *f, int attempt, int64_t delay,
                  int64_t elapsed, int err)
@@ -116,6 +198,8 @@ static void emit(const char *what, struct carom__fd_rec *f, int attempt, int64_t
                               .elapsed_ms = elapsed,
                               .error = err ? carom_errno_name(err) : NULL};
     carom__emit(&ev);
+    if (CAROM_UNLIKELY(!atomic_load_explicit(&emit_warm, memory_order_relaxed)))
+        atomic_store_explicit(&emit_warm, true, memory_order_relaxed);
 }
 
 /* Reports the cushion transition a recorded outcome caused. */
@@ -131,13 +215,6 @@ static void transition(struct carom__fd_rec *f, int tr)
  * connect_timeout_ms: longer than a refusal or a loopback handshake, short enough that a
  * hung or killed holder is replaced within a couple of seconds (docs/configuration.md). */
 #define CONNECT_HOLD_MS 2000u
-
-static void shot_start(struct carom__fd_rec *f, carom_shot *s, uint64_t now)
-{
-    carom__shot_start(s, f->pol, f->slot,
-                      f->pol->connect_timeout_ms ? f->pol->connect_timeout_ms : CONNECT_HOLD_MS,
-                      now);
-}
 
 /* The shot's one outcome enters the cushion; a success that ends a failing spell wakes the
  * herd. */
@@ -196,7 +273,7 @@ static int wait_connected(int fd, int timeout_ms)
 static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
 {
     const carom_policy *p = f->pol;
-    if (!p || !carom__g.chaos_on) return 0;
+    if (!p || !f->chaos_connect) return 0; /* connect_chaos(p), asked when p was bound */
     carom__chaos_latency(p, f->ep, "connect");
     carom__chaos_connect_latency(p, f->ep);
     if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
@@ -215,11 +292,11 @@ static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
  * it during the wait, the number may be someone else's socket by then, whose flags must
  * not be touched. Returns 0 or an errno. */
 static int attempt(int fd, const struct carom__fd_rec *owner, struct carom__fd_rec *f,
-                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms)
+                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms, int fl)
 {
     int chaos = chaos_connect(f, timeout_ms);
     if (chaos) return chaos;
-    int fl = carom__real.fcntl(fd, F_GETFL);
+    if (fl < 0) fl = carom__real.fcntl(fd, F_GETFL); /* fl: the caller's fresh answer, or -1 */
     if (fl < 0) return errno;
     /* Both waits below can block for long: a handler may siglongjmp out of them, so the
      * guard is not held across them (hostile_sigsleep.sh, phase 3). */
@@ -308,7 +385,7 @@ static int retry_once(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
 {
     int nfd = fresh(fd, f, a->sa_family, err);
     if (nfd < 0) return -1;
-    int e = attempt(nfd, NULL, f, a, l, tmo);
+    int e = attempt(nfd, NULL, f, a, l, tmo, -1);
     if (e) {
         carom__real.close(nfd);
         return e;
@@ -610,21 +687,75 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             f->state = CAROM_FD_CONNECTED; /* the I/O faults apply to libcurl's sockets too */
         return r;
     }
-    if (!CAROM_ENTER()) return carom__real.connect(fd, a, l);
+    /* The recursion guard, and the signal mask it sets, are taken only off the fast path:
+     * a first attempt through a closed circuit with no chaos, limit or config check due
+     * runs unguarded, because everything it touches is safe to re-enter from a signal
+     * handler on this thread and to abandon by a siglongjmp at any instruction (the
+     * endpoint cache above, lock-free shared slots, no lock, no allocation). A nested call
+     * from inside a guarded stretch still passes through (docs/performance.md). */
+    void *frame = __builtin_frame_address(0);
+    if (carom__guard_nested(frame)) return carom__real.connect(fd, a, l);
+    bool guarded = false;
     int r;
-    if (f->state == CAROM_FD_CONNECTING) {
-        r = second_connect(fd, f, a, l);
-        goto out;
+    uint64_t t0 = carom__now_ms();
+    if (CAROM_UNLIKELY(f->state == CAROM_FD_CONNECTING || carom__g.chaos_asked ||
+                       carom__limit_any() ||
+                       t0 >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed))) {
+        if (!carom__enter(frame)) return carom__real.connect(fd, a, l);
+        guarded = true;
+        carom__control_check(t0);
+        if (f->state == CAROM_FD_CONNECTING) {
+            r = second_connect(fd, f, a, l);
+            goto out;
+        }
     }
-    const carom_policy *p = carom__fd_bind_policy(f, a, l);
+    const carom_policy *p = carom__fd_bind_policy_at(f, a, l, t0);
     note_bind(fd, f);
-    int fl = carom__real.fcntl(fd, F_GETFL);
+    /* The raw system call: libc's fcntl unpacks its variadic argument first (F_GETFL
+     * takes none), a third of a connect's own cost on this path. */
+    int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
+    /* The shot. On the fast path (unguarded, no connect chaos, the circuit lets the call
+     * through and it is no probe) its first attempt runs without the engine's state
+     * (`quick`): s is made (carom_shot_resume) only if that attempt does not simply
+     * succeed. */
     carom_shot s;
-    uint64_t t0 = carom__now_ms();
-    shot_start(f, &s, t0);
-    carom_shot_step st = carom_shot_next(&s, t0, carom__rng());
+    carom_shot_cfg cfg;
+    carom_shot_env env;
+    carom_shot_fast q;
+    /* The fast begin and end read only the cushion's configuration and the slot's state:
+     * the rest of cfg is filled in (PREPARE) only when the full shot is made. */
+    const uint32_t hold = p->connect_timeout_ms ? p->connect_timeout_ms : CONNECT_HOLD_MS;
+#define PREPARE() carom__shot_prepare(&cfg, &env, p, f->slot, hold)
+    cfg.cushion = p->cushion_on ? &p->cushion : NULL;
+    env = (carom_shot_env){0};
+    if (f->slot) {
+        env.cushion = &f->slot->cushion;
+        env.budget = &f->slot->budget;
+        env.herd = &f->slot->herd;
+    }
+    bool quick = false;
+    carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
+    if (!guarded && !f->chaos_connect && carom_shot_fast_begin(&q, &cfg, &env, t0)) {
+        quick = !q.probe;
+        if (!quick) {
+            PREPARE();
+            carom_shot_resume(&s, &cfg, &env, &q, t0);
+            st.probe = true;
+        }
+    } else {
+        PREPARE();
+        carom_shot_begin(&s, &cfg, &env, t0);
+        st = carom_shot_next(&s, t0, carom__rng());
+    }
+    if (!guarded && !quick) {
+        if (!carom__enter(frame)) { /* cannot happen: nothing above takes the guard */
+            carom_shot_abandon(&s);
+            return carom__real.connect(fd, a, l);
+        }
+        guarded = true;
+    }
     /* An open circuit whose half-open moment this shot's schedule reaches: wait for it (an
      * event loop that must never block fails fast instead). */
     while (st.act == CAROM_SHOT_WAIT && !(nb && !p->retry_nonblocking)) {
@@ -647,8 +778,9 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         goto out;
     }
     /* limit: a connection slot and a token before the first attempt (shim/limit.c). The
-     * endpoint was never tried: no outcome for the cushion (the shot is abandoned). */
-    int lim = carom__limit_connect(fd, f, &s.clk);
+     * endpoint was never tried: no outcome for the cushion (the shot is abandoned). A
+     * policy with limits is never quick (carom__limit_any, above). */
+    int lim = quick ? 0 : carom__limit_connect(fd, f, &s.clk);
     if (lim) {
         carom_shot_abandon(&s);
         if (lim != EBADF) /* EBADF: closed during the wait, f may be another's by now */
@@ -668,6 +800,10 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             if (err == EINPROGRESS) {
                 /* The program owns the wait; the shot is settled where its outcome
                  * surfaces (SO_ERROR, poll, a second connect, the first I/O). */
+                if (quick) {
+                    PREPARE();
+                    carom_shot_resume(&s, &cfg, &env, &q, t0);
+                }
                 f->state = CAROM_FD_CONNECTING;
                 f->shot = s;
                 f->pending_err = 0;
@@ -676,27 +812,66 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
                 goto out;
             }
             if (err == EINTR || err == EALREADY || err == EISCONN || err == EAGAIN) {
-                carom_shot_abandon(&s);
+                if (!quick) carom_shot_abandon(&s); /* quick: nothing held to give back */
                 r = fail(err);
                 goto out;
             }
         }
     } else {
-        err = attempt(fd, f, f, a, l, carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms));
+        uint32_t tmo = p->connect_timeout_ms;
+        if (!quick) {
+            tmo = carom_clock_attempt_ms(&s.clk, t0, p->connect_timeout_ms);
+        } else if (p->deadline_ms) {
+            carom_shot_clock clk;
+            carom_clock_start(&clk, t0, p->deadline_ms);
+            tmo = carom_clock_attempt_ms(&clk, t0, p->connect_timeout_ms);
+        }
+        if (quick && tmo == 0 && fl >= 0) /* attempt() with no chaos, no guard and no timeout */
+            err = carom__real.connect(fd, a, l) == 0 ? 0 : errno;
+        else
+            err = attempt(fd, f, f, a, l, tmo, fl);
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
-            carom_shot_abandon(&s);
+            if (!quick) carom_shot_abandon(&s);
             r = fail(err);
             goto out;
         }
     }
     if (err == 0) {
         uint64_t now = carom__now_ms();
-        carom_shot_report(&s, now, CAROM_RESULT_OK);
-        shot_end(f, &s, true, now);
+        if (quick) {
+            bool wake = false;
+            int tr = carom_shot_fast_end(&q, &cfg, &env, now, &wake);
+            if (wake) carom__herd_wake(env.herd);
+            transition(f, tr);
+        } else {
+            carom_shot_report(&s, now, CAROM_RESULT_OK);
+            shot_end(f, &s, true, now);
+        }
         f->state = CAROM_FD_CONNECTED;
-        emit("shot", f, 1, -1, (int64_t)carom_clock_elapsed(&s.clk, now), 0);
+        /* The process's first event sets the emitter up (a pthread_once a handler must not
+         * land in): under the guard, once. */
+        if (CAROM_UNLIKELY(!guarded && !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
+            carom__enter(frame))
+            guarded = true;
+        emit("shot", f, 1, -1, (int64_t)(now >= t0 ? now - t0 : 0), 0);
         r = 0;
         goto out;
+    }
+    /* A failed first attempt: what follows may sleep, wait and retry, under the guard. */
+    if (quick) {
+        PREPARE();
+        carom_shot_resume(&s, &cfg, &env, &q, t0);
+    }
+#undef PREPARE
+    if (!guarded) {
+        if (!carom__enter(frame)) { /* cannot happen, as above: settle the shot as failed */
+            uint64_t now = carom__now_ms();
+            carom_shot_report(&s, now, CAROM_RESULT_FATAL);
+            shot_end(f, &s, false, now);
+            f->state = CAROM_FD_FAILED;
+            return fail(err);
+        }
+        guarded = true;
     }
     if (nb && !p->retry_nonblocking) {
         uint64_t now = carom__now_ms();
@@ -714,7 +889,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     }
     r = err ? fail(err) : 0;
 out:
-    carom__leave();
+    if (guarded) carom__leave();
     return r;
 }
 

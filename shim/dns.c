@@ -121,6 +121,11 @@ static struct addrinfo *stale_serve(const char *node, const char *service, const
 
 static bool numeric_host(const char *node)
 {
+    /* A character no address can hold ends it at once ("localhost" at its first 'l'). */
+    for (const char *c = node; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || (*c >= 'A' && *c <= 'F') ||
+              *c == '.' || *c == ':'))
+            return false;
     unsigned char buf[sizeof(struct in6_addr)];
     return inet_pton(AF_INET, node, buf) == 1 || inet_pton(AF_INET6, node, buf) == 1;
 }
@@ -128,6 +133,12 @@ static bool numeric_host(const char *node)
 static uint16_t service_port(const char *service)
 {
     if (!service) return 0;
+    /* Plain digits, the common case, without strtoul; anything else as strtoul reads it. */
+    unsigned v0 = 0;
+    const char *c = service;
+    while (*c >= '0' && *c <= '9' && v0 <= 65535)
+        v0 = v0 * 10 + (unsigned)(*c++ - '0');
+    if (c != service && !*c) return v0 <= 65535 ? (uint16_t)v0 : 0;
     char *end;
     unsigned long v = strtoul(service, &end, 10);
     return (*service && !*end && v <= 65535) ? (uint16_t)v : 0;
@@ -149,12 +160,127 @@ static void dns_event(const char *what, const carom_policy *p, const char *node,
     carom__emit(&ev);
 }
 
+/* Before the first name is learned: a connect looks names up only once one may exist. */
+static void names_will_learn(void)
+{
+    if (!atomic_load_explicit(&carom__names_used, memory_order_relaxed))
+        atomic_store_explicit(&carom__names_used, true, memory_order_relaxed);
+}
+
+/* Learns begun and learns finished, by any thread: while both are unchanged since an
+ * answer was learned (and none was under way then), nothing can have evicted its names
+ * (see answer_known). */
+static _Atomic uint64_t learns_begun, learns_done;
+
 static void learn(const char *node, const struct addrinfo *res)
 {
+    names_will_learn();
+    atomic_fetch_add(&learns_begun, 1);
     uint64_t now = carom__now_ms();
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
         if (ai->ai_addr && (ai->ai_family == AF_INET || ai->ai_family == AF_INET6))
             carom_names_learn(carom__g.names, node, ai->ai_addr, now);
+    atomic_fetch_add(&learns_done, 1);
+}
+
+/* ---- the answer just seen ----------------------------------------------------------------------
+ */
+
+/* A program that resolves the same name again and again gets the same answer: learning it
+ * (a names-table write per address) and storing it as the stale answer (under the stale
+ * cache's lock) each time was most of a lookup's cost. Each thread remembers its last few
+ * answers, by a hash of the query and one of the answer; the same answer to the same query
+ * within ANSWER_FRESH_MS, with no name learned by anyone since, is neither learned nor
+ * stored again: the names are still in the table, and the stale answer's age lags by at
+ * most that long. A per-thread seqlock like connect's endpoint cache (shim/connect.c): the
+ * look-up runs without the guard. */
+#define ANSWER_FRESH_MS 5000u
+#define ANSWERS 2
+struct answer_seen {
+    _Atomic unsigned seq; /* 0: empty; odd: being written */
+    uint64_t qhash, ahash;
+    uint64_t learns; /* learns_begun when it was learned */
+    uint64_t at_ms;
+};
+static __thread struct answer_seen answers[ANSWERS];
+static __thread unsigned answer_next;
+
+/* A word-at-a-time hash for these private memos (nothing outside this file sees it). */
+static uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t w;
+    for (; n >= 8; n -= 8, b += 8) {
+        memcpy(&w, b, 8);
+        h = mix(h, w);
+    }
+    w = (uint64_t)n << 56;
+    for (size_t i = 0; i < n; i++)
+        w ^= (uint64_t)b[i] << (8 * i);
+    return mix(h, w);
+}
+
+static uint64_t query_hash(const char *node, const char *service, const struct addrinfo *h)
+{
+    uint64_t x = hash_bytes(1, node, strlen(node));
+    x = service ? hash_bytes(x, service, strlen(service)) : mix(x, 0xfeedull);
+    uint64_t fam = h ? (uint32_t)h->ai_family : 0, st = h ? (uint32_t)h->ai_socktype : 0;
+    return mix(mix(x, fam << 32 | st), h ? (uint32_t)h->ai_protocol : 0);
+}
+
+static uint64_t answer_hash(const struct addrinfo *res)
+{
+    uint64_t x = 2;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        x = mix(x, (uint64_t)(uint32_t)ai->ai_family << 32 | (uint32_t)ai->ai_socktype);
+        x = mix(x, (uint64_t)(uint32_t)ai->ai_protocol << 32 | (uint32_t)ai->ai_addrlen);
+        if (ai->ai_addr && ai->ai_addrlen <= sizeof(struct sockaddr_storage))
+            x = hash_bytes(x, ai->ai_addr, ai->ai_addrlen);
+    }
+    return x;
+}
+
+static bool answer_known(uint64_t qh, uint64_t ah, uint64_t now)
+{
+    uint64_t begun = atomic_load(&learns_begun);
+    for (unsigned i = 0; i < ANSWERS; i++) {
+        struct answer_seen *e = &answers[i];
+        unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+        if (s == 0 || (s & 1)) continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        bool hit = e->qhash == qh && e->ahash == ah && e->learns == begun && now >= e->at_ms &&
+                   now - e->at_ms < ANSWER_FRESH_MS;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (hit && atomic_load_explicit(&e->seq, memory_order_relaxed) == s) return true;
+    }
+    return false;
+}
+
+/* After learning and storing an answer: remembered only if no other learn was under way
+ * meanwhile (its write could land after ours and evict our names). */
+static void answer_put(uint64_t qh, uint64_t ah, uint64_t now)
+{
+    uint64_t done = atomic_load(&learns_done);
+    uint64_t begun = atomic_load(&learns_begun);
+    if (begun != done) return;
+    struct answer_seen *e = &answers[answer_next++ % ANSWERS];
+    unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+    if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+                       &e->seq, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
+        return;
+    atomic_signal_fence(memory_order_seq_cst);
+    e->qhash = qh;
+    e->ahash = ah;
+    e->learns = begun;
+    e->at_ms = now;
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&e->seq, s + 2, memory_order_relaxed);
 }
 
 static bool circuit_open(const struct sockaddr *a, uint16_t port)
@@ -221,14 +347,15 @@ typedef int (*dns_once)(void *ctx); /* one attempt: 0, `again` (retry it), or an
  * lookup costs what it did before the engine. Returns the last attempt's code; *n gets the
  * attempt count. */
 static int dns_shot(const carom_policy *p, const char *node, uint16_t port, const char *call,
-                    dns_once once, void *ctx, int again, unsigned *n)
+                    dns_once once, void *ctx, int again, unsigned *n, void *frame, bool *guarded,
+                    uint64_t t0)
 {
     /* The endpoint's name is only needed by chaos (its events and draws): formatting it
      * was most of a healthy lookup's cost. */
-    char ep[CAROM_EP_KEY_MAX] = "";
+    char ep[CAROM_EP_KEY_MAX];
+    ep[0] = 0;
     bool chaos = carom__g.chaos_on && (p->chaos.dns_fail > 0 || p->chaos.latency > 0);
     if (chaos) snprintf(ep, sizeof ep, "%.80s:%u", node, port);
-    uint64_t t0 = carom__now_ms();
     carom_shot s;
     bool started = false; /* the engine is started at the first failure: see above */
     carom_shot_step st = {.act = CAROM_SHOT_GO, .attempt = 1};
@@ -259,6 +386,14 @@ static int dns_shot(const carom_policy *p, const char *node, uint16_t port, cons
             if (!retry) { /* the healthy path: no engine, no shared state */
                 *n = 1;
                 return r;
+            }
+            /* Retries sleep, wait and send events: under the guard (docs/performance.md). */
+            if (!*guarded) {
+                if (!carom__enter(frame)) { /* cannot happen: the caller checked */
+                    *n = 1;
+                    return r;
+                }
+                *guarded = true;
             }
             started = true;
             carom__shot_start(&s, p, NULL, DNS_HOLD_MS, t0);
@@ -300,25 +435,54 @@ static int gai_once(void *vc)
     return carom__real.getaddrinfo(c->node, c->service, c->hints, c->res);
 }
 
+/* Whether the lookup's chaos can do anything (dns_shot). */
+static bool dns_chaos(const carom_policy *p)
+{
+    return carom__g.chaos_on && (p->chaos.dns_fail > 0 || p->chaos.latency > 0);
+}
+
 static int carom_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                              struct addrinfo **res)
 {
     if (!node || numeric_host(node)) return carom__real.getaddrinfo(node, service, hints, res);
     carom__init();
-    if (!carom__g.active || !CAROM_ENTER())
-        return carom__real.getaddrinfo(node, service, hints, res);
+    if (!carom__g.active) return carom__real.getaddrinfo(node, service, hints, res);
+    /* As connect (shim/connect.c): a lookup that succeeds at once with an answer this thread
+     * has just learned runs without the guard and its signal mask; the guard is taken for
+     * a config check, chaos, retries, learning a new answer and the stale answer. */
+    void *frame = __builtin_frame_address(0);
+    if (carom__guard_nested(frame)) return carom__real.getaddrinfo(node, service, hints, res);
+    bool guarded = false;
+    uint64_t t0 = carom__now_ms();
+    if (CAROM_UNLIKELY(carom__g.chaos_asked ||
+                       t0 >= atomic_load_explicit(&carom__control_next_ms, memory_order_relaxed))) {
+        if (!carom__enter(frame)) return carom__real.getaddrinfo(node, service, hints, res);
+        guarded = true;
+        carom__control_check(t0);
+    }
     uint16_t port = service_port(service);
-    carom__control_check(carom__now_ms());
     const carom_policy *p = carom__control_policy(
         carom_policy_match(carom__g.table, node, NULL, port), node, NULL, port);
-    uint64_t t0 = carom__now_ms();
+    if (!guarded && dns_chaos(p)) {
+        if (!carom__enter(frame)) return carom__real.getaddrinfo(node, service, hints, res);
+        guarded = true;
+    }
     struct gai_ctx c = {.node = node, .service = service, .hints = hints, .res = res};
     unsigned n = 0;
-    int r = dns_shot(p, node, port, "getaddrinfo", gai_once, &c, EAI_AGAIN, &n);
-    int64_t elapsed = (int64_t)(carom__now_ms() - t0);
+    int r =
+        dns_shot(p, node, port, "getaddrinfo", gai_once, &c, EAI_AGAIN, &n, frame, &guarded, t0);
+    /* A lookup that succeeded at once is timed by its start (the answer memo needs no
+     * finer); one that retried or failed reads the clock again for its events. */
+    uint64_t now = n > 1 || r != 0 ? carom__now_ms() : t0;
+    int64_t elapsed = (int64_t)(now - t0);
+    if (r != 0 && !guarded && carom__enter(frame)) guarded = true; /* the stale answer, events */
     if (r == 0) {
-        learn(node, *res);
-        stale_store(node, service, hints, *res);
+        uint64_t qh = query_hash(node, service, hints), ah = answer_hash(*res);
+        if (!answer_known(qh, ah, now) && (guarded || (guarded = carom__enter(frame)))) {
+            learn(node, *res);
+            stale_store(node, service, hints, *res);
+            answer_put(qh, ah, now);
+        }
         *res = open_last(*res, port);
         if (n > 1) dns_event("shot", p, node, port, (int)n, -1, elapsed, NULL);
     } else if (r == EAI_AGAIN || r == EAI_FAIL || r == EAI_SYSTEM) {
@@ -335,7 +499,7 @@ static int carom_getaddrinfo(const char *node, const char *service, const struct
                       r == EAI_AGAIN ? "EAI_AGAIN" : "EAI_FAIL");
         }
     }
-    carom__leave();
+    if (guarded) carom__leave();
     return r;
 }
 
@@ -356,6 +520,8 @@ CAROM_EXPORT void freeaddrinfo(struct addrinfo *ai)
 static void learn_hostent(const char *name, const struct hostent *h)
 {
     if (!h || (h->h_addrtype != AF_INET && h->h_addrtype != AF_INET6)) return;
+    names_will_learn();
+    atomic_fetch_add(&learns_begun, 1);
     uint64_t now = carom__now_ms();
     for (char **a = h->h_addr_list; a && *a; a++) {
         struct sockaddr_storage ss = {0};
@@ -370,6 +536,7 @@ static void learn_hostent(const char *name, const struct hostent *h)
         }
         carom_names_learn(carom__g.names, name, (struct sockaddr *)&ss, now);
     }
+    atomic_fetch_add(&learns_done, 1);
 }
 
 /* Retries while the resolver says TRY_AGAIN; `call` makes one attempt and returns its
@@ -382,7 +549,9 @@ static int hb_retry(const char *name, hb_call call, void *ctx)
     const carom_policy *p =
         carom__control_policy(carom_policy_match(carom__g.table, name, NULL, 0), name, NULL, 0);
     unsigned n = 0;
-    return dns_shot(p, name, 0, "gethostbyname", call, ctx, TRY_AGAIN, &n);
+    bool guarded = true; /* the gethostbyname family holds the guard throughout */
+    return dns_shot(p, name, 0, "gethostbyname", call, ctx, TRY_AGAIN, &n, NULL, &guarded,
+                    carom__now_ms());
 }
 
 struct hb_ctx {

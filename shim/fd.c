@@ -2,13 +2,14 @@
  * system) and the descriptor lifecycle calls that keep it true: close, close_range,
  * closefrom, dup, dup2, dup3 and fcntl's F_DUPFD. On an untracked fd each wrapper costs one
  * table look-up and then the real call; it must never allocate, lock or make an extra
- * syscall there, never wait unboundedly for the pool lock (a signal handler may close a
- * socket while its thread holds it), and never use stdio. */
+ * syscall there, never wait for anything in the record pool (a signal handler may close a
+ * socket while its thread is half-way through the same), and never use stdio. */
 #include "carom_shim.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -23,57 +24,86 @@ unsigned carom__nfds;
 
 /* fd records come from a pool that is never returned to the system: a thread that races
  * a close() with I/O on the same fd (a program bug) reads a recycled record, not freed
- * memory. */
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct carom__fd_rec *pool_free;
-/* Set while this thread wants or holds pool_lock. socket() and close() are
- * async-signal-safe, so a signal handler may call them while the thread it interrupted
- * holds the lock: waiting for it then never ends (hostile_sigclose.sh). Such a nested call
- * takes no record (the socket goes untracked) or leaks one (never freed memory anyway). */
-static __thread volatile bool in_pool;
+ * memory. The free list is a lock-free stack of record indexes with a generation tag in
+ * the same word (no ABA): socket() and close() are async-signal-safe, so a signal handler
+ * may take or give back a record while the thread it interrupted is half-way through
+ * doing the same (hostile_sigclose.sh), and a fork may come at any moment; neither can
+ * wait for anything here. A record's index finds it through the chunk directory. */
+#define CHUNK 64u
+#define CHUNKS_MAX (((1u << 20) + CHUNK - 1) / CHUNK * 2) /* twice the largest table */
+static struct carom__fd_rec *_Atomic chunks[CHUNKS_MAX];
+static _Atomic unsigned nchunks;
+static _Atomic uint64_t pool_head; /* generation << 32 | index of the top record (0: empty) */
+
+static struct carom__fd_rec *rec_of(uint32_t idx)
+{
+    struct carom__fd_rec *c =
+        atomic_load_explicit(&chunks[(idx - 1) / CHUNK], memory_order_acquire);
+    return &c[(idx - 1) % CHUNK];
+}
+
+/* Pushes the chain first..last (linked through pool_next) on the free stack. */
+static void push_chain(struct carom__fd_rec *first, struct carom__fd_rec *last)
+{
+    uint64_t h = atomic_load_explicit(&pool_head, memory_order_relaxed);
+    for (;;) {
+        atomic_store_explicit(&last->pool_next, (uint32_t)h, memory_order_relaxed);
+        uint64_t nh = ((h >> 32) + 1) << 32 | first->pool_idx;
+        if (atomic_compare_exchange_weak_explicit(&pool_head, &h, nh, memory_order_release,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+/* A new chunk: its first record for the caller, the rest on the free stack. */
+static struct carom__fd_rec *grow(void)
+{
+    unsigned c = atomic_fetch_add_explicit(&nchunks, 1, memory_order_relaxed);
+    if (c >= CHUNKS_MAX) return NULL;
+    struct carom__fd_rec *chunk = mmap(NULL, CHUNK * sizeof *chunk, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (chunk == MAP_FAILED) return NULL;
+    for (uint32_t i = 0; i < CHUNK; i++) {
+        chunk[i].pool_idx = c * CHUNK + i + 1;
+        atomic_store_explicit(&chunk[i].pool_next, i + 1 < CHUNK ? c * CHUNK + i + 2 : 0,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&chunks[c], chunk, memory_order_release);
+    push_chain(&chunk[1], &chunk[CHUNK - 1]);
+    return &chunk[0];
+}
 
 static struct carom__fd_rec *pool_get(void)
 {
-    if (in_pool) return NULL;
-    in_pool = true; /* before the lock: a handler may land while we wait for it */
-    pthread_mutex_lock(&pool_lock);
-    struct carom__fd_rec *f = pool_free;
-    if (f) {
-        pool_free = f->next_free;
-    } else {
-        size_t n = 64;
-        struct carom__fd_rec *chunk = mmap(NULL, n * sizeof *chunk, PROT_READ | PROT_WRITE,
-                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (chunk != MAP_FAILED) {
-            for (size_t i = 1; i < n; i++) {
-                chunk[i].next_free = pool_free;
-                pool_free = &chunk[i];
-            }
-            f = &chunk[0];
-        }
+    uint64_t h = atomic_load_explicit(&pool_head, memory_order_acquire);
+    while ((uint32_t)h) {
+        struct carom__fd_rec *f = rec_of((uint32_t)h);
+        uint64_t nh =
+            ((h >> 32) + 1) << 32 | atomic_load_explicit(&f->pool_next, memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&pool_head, &h, nh, memory_order_acquire,
+                                                  memory_order_acquire))
+            return f;
     }
-    pthread_mutex_unlock(&pool_lock);
-    in_pool = false;
-    return f;
+    return grow();
 }
 
 static void pool_put(struct carom__fd_rec *f)
 {
-    if (in_pool) return;
-    in_pool = true;
-    pthread_mutex_lock(&pool_lock);
-    f->next_free = pool_free;
-    pool_free = f;
-    pthread_mutex_unlock(&pool_lock);
-    in_pool = false;
+    push_chain(f, f);
 }
+
+/* The part of a record below the pool's words. */
+#define REC_BODY(f) ((char *)(f) + offsetof(struct carom__fd_rec, domain))
+#define REC_ZEROED (offsetof(struct carom__fd_rec, opts) - offsetof(struct carom__fd_rec, domain))
+#define REC_BODY_LEN (sizeof(struct carom__fd_rec) - offsetof(struct carom__fd_rec, domain))
 
 struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol)
 {
     if ((unsigned)fd >= carom__nfds) return NULL;
     struct carom__fd_rec *f = pool_get();
     if (!f) return NULL;
-    memset(f, 0, sizeof *f);
+    memset(REC_BODY(f), 0, REC_ZEROED);
+    f->ep[0] = 0;
     f->domain = domain;
     f->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     f->nonblock = (type & SOCK_NONBLOCK) != 0;
@@ -144,8 +174,7 @@ void carom__fd_copy(int from, int to)
     if ((unsigned)to >= carom__nfds) return;
     struct carom__fd_rec *f = pool_get();
     if (!f) return;
-    *f = *src;
-    f->next_free = NULL;
+    memcpy(REC_BODY(f), REC_BODY(src), REC_BODY_LEN);
     atomic_store(&f->replacing, 0);
     f->ticket_open = false; /* one outcome is owed once, by the original */
     f->lease = 0;           /* limit: and its connection slot is held by the original */
@@ -154,15 +183,6 @@ void carom__fd_copy(int from, int to)
         carom__limit_release(old); /* limit: */
         pool_put(old);
     }
-}
-
-/* The pool lock, in the atfork list (init.c). */
-void carom__fd_atfork(int phase)
-{
-    if (phase == CAROM_ATFORK_PREPARE)
-        pthread_mutex_lock(&pool_lock);
-    else
-        pthread_mutex_unlock(&pool_lock);
 }
 
 /* ---- the lifecycle calls */

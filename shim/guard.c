@@ -20,7 +20,10 @@ static __thread sigset_t guard_mask; /* the program's signal mask, while the gua
  * and pass straight through for the rest of the thread's life (hostile_sigsleep.sh). The
  * guarded stretches never block (suspend below drops the guard and restores the mask
  * around every call that can), so a signal waits microseconds at most. Faults stay
- * deliverable: a crash must still reach its handler. */
+ * deliverable: a crash must still reach its handler. The mask costs two system calls per
+ * guard, so the fast paths of connect and getaddrinfo run without the guard at all and
+ * take it only where they leave the fast path (docs/performance.md, "The recursion guard,
+ * off the fast path"). */
 static sigset_t async_set;
 static bool async_ready;
 
@@ -63,6 +66,11 @@ bool carom__enter(void *frame)
     if (!guard_frame) block_signals();
     guard_frame = frame;
     return true;
+}
+
+bool carom__guard_nested(void *frame)
+{
+    return guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame;
 }
 
 void carom__leave(void)

@@ -23,10 +23,10 @@ uint32_t carom__self(void)
     return (uint32_t)syscall(SYS_gettid);
 }
 
-void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
-                       uint32_t attempt_ms, uint64_t now_ms)
+void carom__shot_prepare(carom_shot_cfg *cfg, carom_shot_env *env, const carom_policy *p,
+                         struct carom_slot *slot, uint32_t attempt_ms)
 {
-    carom_shot_cfg cfg = {
+    *cfg = (carom_shot_cfg){
         .bounce = &p->bounce,
         .cushion = p->cushion_on ? &p->cushion : NULL,
         .budget = &p->budget,
@@ -37,12 +37,20 @@ void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *
     };
     /* self (the thread id) is filled in by the first retry (carom__shot_retrying): a shot
      * that succeeds at once never needs it. */
-    carom_shot_env env = {0};
+    *env = (carom_shot_env){0};
     if (slot) {
-        env.cushion = &slot->cushion;
-        env.budget = &slot->budget;
-        env.herd = &slot->herd;
+        env->cushion = &slot->cushion;
+        env->budget = &slot->budget;
+        env->herd = &slot->herd;
     }
+}
+
+void carom__shot_start(carom_shot *s, const carom_policy *p, struct carom_slot *slot,
+                       uint32_t attempt_ms, uint64_t now_ms)
+{
+    carom_shot_cfg cfg;
+    carom_shot_env env;
+    carom__shot_prepare(&cfg, &env, p, slot, attempt_ms);
     carom_shot_begin(s, &cfg, &env, now_ms);
 }
 

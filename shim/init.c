@@ -61,7 +61,6 @@ static void (*const atfork_list[])(int phase) = {
     carom__curl_atfork, /* libcurl records (curl_rec.c) */
     init_atfork,        /* init in progress */
     carom__dns_atfork,  /* stale DNS answers (dns.c) */
-    carom__fd_atfork,   /* the fd record pool (fd.c) */
     carom__rng_atfork,  /* child only: a fresh random stream (guard.c) */
 };
 #define NATFORK (sizeof atfork_list / sizeof atfork_list[0])

@@ -306,10 +306,35 @@ _Atomic uint64_t *carom__slots_header(void)
     return st ? st->header : NULL;
 }
 
+static struct slot_table *slots_current(void)
+{
+    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    if (CAROM_LIKELY(st != NULL)) return st;
+    pthread_once(&slots_once, slots_attach);
+    return atomic_load_explicit(&slot_tab, memory_order_acquire);
+}
+
 struct carom_slot *carom__slot_find(const carom_policy *p, const char *key)
 {
-    pthread_once(&slots_once, slots_attach);
-    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    struct slot_table *st = slots_current();
     if (!st) return NULL;
     return carom_slots_find(st->slots, st->n, p->index, key, carom__now_ms(), &st->env);
+}
+
+struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
+                                           struct carom__slot_hint *hint, uint64_t now_ms)
+{
+    struct slot_table *st = slots_current();
+    if (!st) return NULL;
+    /* The remembered slot, if it is still this key's in the table in force (a reload's
+     * new table, a policy of a new table, an eviction or a claim all make it miss). */
+    if (hint->tab == st && hint->pol == p && hint->slot &&
+        carom_slots_still(hint->slot, hint->h, now_ms))
+        return hint->slot;
+    struct carom_slot *s = carom_slots_find(st->slots, st->n, p->index, key, now_ms, &st->env);
+    hint->tab = st;
+    hint->pol = p;
+    hint->slot = s;
+    hint->h = carom_slot_hash(p->index, key); /* never s's word: it may be another's by now */
+    return s;
 }

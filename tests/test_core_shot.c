@@ -422,3 +422,130 @@ Test(core_shot, a_fleet_open_circuit_fails_at_once_and_its_clearing_probes)
     carom_shot_report(&s, 3002, CAROM_RESULT_OK);
     cr_assert_eq(carom_shot_end(&s, 3002, true, &wake), CAROM_CUSHION_CLOSED);
 }
+
+/* ---- the fast first attempt ----------------------------------------------------------- */
+
+static carom_shot_env env_of(struct ep *e, uint32_t self)
+{
+    carom_shot_env env = {.cushion = &e->c, .budget = &e->b, .herd = &e->h, .self = self};
+    return env;
+}
+
+Test(core_shot, fast_first_attempt_through_a_closed_circuit_counts_in_the_budget)
+{
+    struct ep e;
+    ep_init(&e);
+    carom_shot_cfg c = cfg_of(3, 0);
+    carom_shot_env env = env_of(&e, 1);
+    carom_shot_fast q;
+    cr_assert(carom_shot_fast_begin(&q, &c, &env, 1000));
+    cr_assert(q.ticketed && !q.probe);
+    bool wake = true;
+    cr_assert_eq(carom_shot_fast_end(&q, &c, &env, 1001, &wake), -1);
+    cr_assert(!wake, "no failing spell ended");
+    cr_assert_eq(mode(&e, 1001), CAROM_CUSHION_CLOSED);
+    /* The first attempt counted: the budget's retry allowance is the engine's. */
+    carom_shot s;
+    start(&s, &e, 1, 3, 1002);
+    cr_assert_eq(carom_shot_next(&s, 1002, &rng).act, CAROM_SHOT_GO);
+}
+
+Test(core_shot, fast_begin_refuses_an_open_circuit_and_changes_nothing)
+{
+    struct ep e;
+    ep_init(&e);
+    open_it(&e.c, 1000);
+    carom_shot_cfg c = cfg_of(0, 0);
+    carom_shot_env env = env_of(&e, 1);
+    carom_shot_fast q;
+    carom_ticket before = carom_cushion_current(&e.c);
+    cr_assert(!carom_shot_fast_begin(&q, &c, &env, 1100));
+    cr_assert_eq(carom_cushion_current(&e.c), before);
+    /* The engine then decides as it always did: beyond reach, it fails fast. */
+    carom_shot s;
+    carom_shot_begin(&s, &c, &env, 1100);
+    carom_shot_step st = carom_shot_next(&s, 1100, &rng);
+    cr_assert_eq(st.act, CAROM_SHOT_STOP);
+    cr_assert_eq(st.why, CAROM_SHOT_OPEN);
+}
+
+Test(core_shot, fast_begin_at_the_half_open_moment_is_the_probe)
+{
+    struct ep e;
+    ep_init(&e);
+    open_it(&e.c, 1000);
+    carom_shot_cfg c = cfg_of(0, 0);
+    carom_shot_env env = env_of(&e, 1);
+    carom_shot_fast q;
+    cr_assert(carom_shot_fast_begin(&q, &c, &env, 2000)); /* first_break_ms = 1000 */
+    cr_assert(q.probe);
+    bool wake;
+    cr_assert_eq(carom_shot_fast_end(&q, &c, &env, 2001, &wake), CAROM_CUSHION_CLOSED);
+}
+
+Test(core_shot, resume_stands_where_the_engine_stands_after_its_first_go)
+{
+    struct ep a, b;
+    ep_init(&a);
+    ep_init(&b);
+    carom_shot_cfg c = cfg_of(2, 0);
+    carom_shot_env ea = env_of(&a, 1), eb = env_of(&b, 1);
+    /* The engine's own way, and the fast begin plus resume: the same retries, the same
+     * outcome in the cushion. */
+    carom_shot s1, s2;
+    carom_shot_begin(&s1, &c, &ea, 1000);
+    cr_assert_eq(carom_shot_next(&s1, 1000, &rng).act, CAROM_SHOT_GO);
+    carom_shot_fast q;
+    cr_assert(carom_shot_fast_begin(&q, &c, &eb, 1000));
+    carom_shot_resume(&s2, &c, &eb, &q, 1000);
+    cr_assert_eq(s2.attempts, s1.attempts);
+    uint64_t now = 1000;
+    carom_shot_step st1, st2;
+    carom_shot_report(&s1, now, CAROM_RESULT_RETRY);
+    carom_shot_report(&s2, now, CAROM_RESULT_RETRY);
+    for (;;) {
+        st1 = carom_shot_next(&s1, now, &rng);
+        st2 = carom_shot_next(&s2, now, &rng);
+        cr_assert_eq(st1.act, st2.act);
+        cr_assert_eq(st1.ms, st2.ms);
+        if (st1.act != CAROM_SHOT_GO) break;
+        now += st1.ms;
+        carom_shot_report(&s1, now, CAROM_RESULT_RETRY);
+        carom_shot_report(&s2, now, CAROM_RESULT_RETRY);
+    }
+    cr_assert_eq(st1.why, CAROM_SHOT_RETRIES);
+    cr_assert_eq(st2.why, CAROM_SHOT_RETRIES);
+    cr_assert_eq(s2.attempts, 3);
+    bool w1, w2;
+    cr_assert_eq(carom_shot_end(&s1, now, false, &w1), carom_shot_end(&s2, now, false, &w2));
+    cr_assert_eq(mode(&a, now), mode(&b, now));
+}
+
+Test(core_shot, fast_end_after_others_opened_and_half_opened_answers_as_a_probe)
+{
+    struct ep e;
+    ep_init(&e);
+    carom_shot_cfg c = cfg_of(0, 0);
+    carom_shot_env env = env_of(&e, 1);
+    carom_shot_fast q;
+    cr_assert(carom_shot_fast_begin(&q, &c, &env, 1000));
+    open_it(&e.c, 1000); /* others' shots open it meanwhile */
+    bool wake;
+    /* Past the break: the circuit is half-open, and this success closes it. */
+    cr_assert_eq(carom_shot_fast_end(&q, &c, &env, 2500, &wake), CAROM_CUSHION_CLOSED);
+    cr_assert_eq(mode(&e, 2500), CAROM_CUSHION_CLOSED);
+}
+
+Test(core_slots, a_remembered_slot_holds_until_evicted)
+{
+    static carom_slot tab[64];
+    memset(tab, 0, sizeof tab);
+    carom_slot *s = carom_slots_find(tab, 64, 3, "127.0.0.1:80", 1000, NULL);
+    cr_assert_not_null(s);
+    uint64_t h = carom_slot_hash(3, "127.0.0.1:80");
+    cr_assert(carom_slots_still(s, h, 1001));
+    cr_assert(!carom_slots_still(s, carom_slot_hash(4, "127.0.0.1:80"), 1001), "another policy");
+    /* Evicted and taken by another key: the remembered answer no longer holds. */
+    atomic_store(&s->key_hash, carom_slot_hash(3, "10.0.0.1:80"));
+    cr_assert(!carom_slots_still(s, h, 1002));
+}

@@ -67,6 +67,7 @@ int cmd_highfd(int target, int port, long hard);
 int cmd_sigsleep(int dead, int late, int late2);
 int cmd_dnsjump(const char *name, int late);
 int cmd_sigclose(long ms);
+int cmd_sigfast(long ms, int late, long tick_us);
 
 /* ---- fork.c: fork storms, vfork, posix_spawn, forks during the shim's locks */
 int cmd_storm(int n, int k, int dead);

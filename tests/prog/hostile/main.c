@@ -94,6 +94,11 @@ static int run_dnsjump(char **a)
 {
     return cmd_dnsjump(a[0], port_arg(a[1]));
 }
+static int run_sigfast(char **a)
+{
+    return cmd_sigfast(atol(a[0]), port_arg(a[1]), a[2] ? atol(a[2]) : 50);
+}
+
 static int run_sigclose(char **a)
 {
     return cmd_sigclose(atol(a[0]));
@@ -159,6 +164,7 @@ static const struct {
     {"sigsleep", 3, 3, run_sigsleep},       /* signals.c */
     {"dnsjump", 2, 2, run_dnsjump},         /* signals.c */
     {"sigclose", 1, 1, run_sigclose},       /* signals.c */
+    {"sigfast", 2, 3, run_sigfast},         /* signals.c */
     {"storm", 3, 3, run_storm},             /* fork.c */
     {"spawn", 3, 3, run_spawn},             /* fork.c */
     {"vforkfds", 2, 2, run_vforkfds},       /* fork.c */
