@@ -107,10 +107,10 @@ typedef enum carom_cushion_mode {
 } carom_cushion_mode;
 
 typedef struct carom_cushion_cfg {
-    uint8_t failures;      /* open after this many failures ... (1..window) */
-    uint8_t window;        /* ... among the last this many outcomes (1..64) */
-    uint8_t probes;        /* calls admitted while half-open (>= 1) */
-    uint32_t half_open_ms; /* the longest break: open lasts at most this before half-open */
+    uint8_t failures;        /* open after this many failures ... (1..window) */
+    uint8_t window;          /* ... among the last this many outcomes (1..64) */
+    uint8_t probes;          /* calls admitted while half-open (>= 1) */
+    uint32_t half_open_ms;   /* the longest break: open lasts at most this before half-open */
     uint32_t first_break_ms; /* the first break; doubles per failed probe up to half_open_ms.
                                 0: every break is half_open_ms */
 } carom_cushion_cfg;
@@ -133,7 +133,7 @@ typedef struct carom_cushion_cfg {
 typedef struct carom_cushion {
     _Atomic uint64_t state;
     _Atomic uint64_t hist;
-    _Atomic uint64_t last_ms; /* time of the newest outcome in hist */
+    _Atomic uint64_t last_ms;     /* time of the newest outcome in hist */
     _Atomic uint64_t fleet_until; /* a fleet mark's lease (ms); read only while marked */
 } carom_cushion;
 
@@ -202,8 +202,8 @@ bool carom_cushion_force_close(carom_cushion *c, uint64_t now_ms);
 
 /* The fleet mark (`carom fleet`, docs/fleet.md): mode 3 with its own stamp in the time
  * bits, so a closed circuit still costs one load and a marked one fails fast like a
- * hand-opened one, ignoring every outcome, until its lease ends. fleet_open marks only a closed circuit (one
- * that is open or half-open here already decides for itself) and returns false when it
+ * hand-opened one, ignoring every outcome, until its lease ends. fleet_open marks only a closed
+ * circuit (one that is open or half-open here already decides for itself) and returns false when it
  * did not mark. fleet_clear turns a marked circuit half-open with no probe admitted yet,
  * so the next call probes and the local logic decides from there; false when the circuit
  * was not (or no longer) marked. Both are one CAS, safe against every other user. */
@@ -319,12 +319,12 @@ typedef enum carom_shot_act {
 } carom_shot_act;
 
 typedef enum carom_shot_why {
-    CAROM_SHOT_OK = 0,    /* an attempt succeeded */
-    CAROM_SHOT_FATAL,     /* the error is not one to retry */
-    CAROM_SHOT_RETRIES,   /* retries (steps) spent */
-    CAROM_SHOT_DEADLINE,  /* the next step would end past deadline_ms */
-    CAROM_SHOT_BUDGET,    /* the retry budget said no */
-    CAROM_SHOT_OPEN,      /* the circuit is open beyond this shot's reach */
+    CAROM_SHOT_OK = 0,   /* an attempt succeeded */
+    CAROM_SHOT_FATAL,    /* the error is not one to retry */
+    CAROM_SHOT_RETRIES,  /* retries (steps) spent */
+    CAROM_SHOT_DEADLINE, /* the next step would end past deadline_ms */
+    CAROM_SHOT_BUDGET,   /* the retry budget said no */
+    CAROM_SHOT_OPEN,     /* the circuit is open beyond this shot's reach */
 } carom_shot_why;
 
 typedef enum carom_shot_result {
@@ -433,7 +433,7 @@ enum carom_shm_word {
     CAROM_SHM_H_EVICTIONS,
     CAROM_SHM_H_OFF_BUCKET, /* carom_bucket in a slot (0 in tables made before limits) */
     CAROM_SHM_H_OFF_LEASES, /* carom_leases in a slot (likewise) */
-    CAROM_SHM_H_CHAOS_OFF, /* the runtime chaos rules (carom_chaos_rule[]) */
+    CAROM_SHM_H_CHAOS_OFF,  /* the runtime chaos rules (carom_chaos_rule[]) */
     CAROM_SHM_H_CHAOS_N,
     CAROM_SHM_H_CHAOS_GEN, /* bumped by `carom chaos` on every change */
     CAROM_SHM_H__N

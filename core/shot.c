@@ -124,12 +124,18 @@ uint64_t carom_shot_reach(const carom_bounce_cfg *b, uint32_t n)
 const char *carom_shot_why_name(carom_shot_why why)
 {
     switch (why) {
-    case CAROM_SHOT_OK: return "ok";
-    case CAROM_SHOT_FATAL: return "not retryable";
-    case CAROM_SHOT_RETRIES: return "retries spent";
-    case CAROM_SHOT_DEADLINE: return "deadline";
-    case CAROM_SHOT_BUDGET: return "budget";
-    case CAROM_SHOT_OPEN: return "circuit open";
+    case CAROM_SHOT_OK:
+        return "ok";
+    case CAROM_SHOT_FATAL:
+        return "not retryable";
+    case CAROM_SHOT_RETRIES:
+        return "retries spent";
+    case CAROM_SHOT_DEADLINE:
+        return "deadline";
+    case CAROM_SHOT_BUDGET:
+        return "budget";
+    case CAROM_SHOT_OPEN:
+        return "circuit open";
     }
     return "?";
 }

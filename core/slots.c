@@ -1,8 +1,8 @@
 /* slots.c: the endpoint slot table: finding a key's slot and claiming one for a new key,
  * over an array the caller provides (shared memory in the shim, a mapped table in
- * `carom cushions`); and reading the runtime chaos rules beside it. It must never lock, allocate, wait unboundedly on another process or
- * read a clock but through the caller's env: a process killed at any instruction must
- * leave the table usable. */
+ * `carom cushions`); and reading the runtime chaos rules beside it. It must never lock, allocate,
+ * wait unboundedly on another process or read a clock but through the caller's env: a process
+ * killed at any instruction must leave the table usable. */
 #include <string.h>
 
 #include "carom_core.h"
@@ -32,7 +32,6 @@ uint64_t carom_slot_hash(uint32_t pol, const char *key)
     return h ? h : 1;
 }
 
-
 static bool slot_is(carom_slot *s, uint64_t h, uint32_t pol, const char *key)
 {
     if (s->policy_index != pol || strncmp(s->key, key, sizeof s->key - 1) != 0) return false;
@@ -50,8 +49,7 @@ static void touch(carom_slot *s, uint64_t now)
 }
 
 /* Fills a slot this caller holds reserved, then publishes it. */
-static carom_slot *fill(carom_slot *s, uint64_t h, uint32_t pol, const char *key,
-                               uint64_t now)
+static carom_slot *fill(carom_slot *s, uint64_t h, uint32_t pol, const char *key, uint64_t now)
 {
     atomic_store_explicit(&s->last_used_ms, now, memory_order_relaxed);
     s->policy_index = pol;
@@ -69,8 +67,8 @@ static carom_slot *fill(carom_slot *s, uint64_t h, uint32_t pol, const char *key
 }
 
 /* Takes slot s from the value we saw (free, stale reservation or evictable key). */
-static carom_slot *take(carom_slot *s, uint64_t seen, uint64_t h, uint32_t pol,
-                        const char *key, uint64_t now, _Atomic uint64_t *evictions)
+static carom_slot *take(carom_slot *s, uint64_t seen, uint64_t h, uint32_t pol, const char *key,
+                        uint64_t now, _Atomic uint64_t *evictions)
 {
     if (!atomic_compare_exchange_strong_explicit(&s->key_hash, &seen, CAROM_SHM_RESERVED | now,
                                                  memory_order_acq_rel, memory_order_acquire))
@@ -116,7 +114,8 @@ carom_slot *carom_slots_find(carom_slot *base, unsigned n, uint32_t pol, const c
                 continue;
             }
             cur = await_publish(s, cur, env);
-            if (cur & CAROM_SHM_RESERVED) continue; /* still being set up: treat as someone else's */
+            if (cur & CAROM_SHM_RESERVED)
+                continue; /* still being set up: treat as someone else's */
         }
         if (cur == 0) {
             /* The end of the run: the key is nowhere. A claim its claimer never finished
