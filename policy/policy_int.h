@@ -167,8 +167,6 @@ struct carom__parser {
     bool oom;
     bool binary; /* the value being reported is not text: escape every non-ASCII byte */
     carom__globals g;
-    uint8_t keyidx[256];              /* key name hash -> key id + 1 (reader.c) ... */
-    uint64_t keyw[CAROM__K_COUNT][3]; /* ... and each name as words */
 };
 
 /* ---- patterns ------------------------------------------------------------------------ */

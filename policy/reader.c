@@ -15,62 +15,178 @@
 #include <emmintrin.h>
 #endif
 
-_Static_assert(CAROM__K_COUNT < 128, "the key index (keyidx) holds fewer than 128 keys");
-
 static const char *const kind_names[] = {"[defaults]", "a policy section", "[scoreboard]",
                                          "[chaos]", "[fleet]"};
 
 /* ---- keys by name --------------------------------------------------------------------- */
 
-/* The key index: an open-addressed hash of every key name, built per parse (about a
- * thousand instructions) so that a look-up is one hash and, nearly always, one compare.
- * A name is read as three words (its first 8 bytes, its last 8, bytes 8..15), which cover
- * every name up to 24 bytes; a longer one is compared byte by byte too. */
-static void key_words(const char *s, size_t len, uint64_t w[3])
-{
-    w[0] = w[1] = w[2] = 0;
-    if (len >= 8) {
-        memcpy(&w[0], s, 8);
-        memcpy(&w[1], s + len - 8, 8);
-        if (len > 16) memcpy(&w[2], s + 8, 8);
-    } else {
-        for (size_t i = 0; i < len; i++)
-            w[0] |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    }
-}
+/* A key by its name: a switch on the length, then the few keys of that length compared
+ * whole, in code the compiler writes from keys.def (every include below expands to the keys
+ * of one length, KEY_LEN: the other comparisons are constant false and compiled away). No
+ * index is built per parse and a look-up is a jump and a word compare or two. */
+#define KEY_LEN_MAX 24
+#define KEY_IF(id, nm)                                                                             \
+    if (sizeof nm - 1 == KEY_LEN && memcmp(s, nm, sizeof nm - 1) == 0) return CAROM__K_##id;
+#define CAROM__UINT(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__MS(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__PROB(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__ONOFF(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__WORDS(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__CUSTOM(id, nm, ...) KEY_IF(id, nm)
 
-static unsigned key_hash(const uint64_t w[3], size_t len)
+static int find_key(const char *s, size_t len)
 {
-    uint64_t h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc4ceb9fe1a85ec53ull) ^ w[2] ^ len;
-    return (unsigned)((h * 0xff51afd7ed558ccdull) >> 56);
-}
-
-static void index_keys(carom__parser *p)
-{
-    memset(p->keyidx, 0, sizeof p->keyidx);
-    for (int k = 0; k < CAROM__K_COUNT; k++) {
-        key_words(carom__keys[k].name, carom__keys[k].len, p->keyw[k]);
-        unsigned h = key_hash(p->keyw[k], carom__keys[k].len);
-        while (p->keyidx[h])
-            h = (h + 1) & 255u;
-        p->keyidx[h] = (uint8_t)(k + 1);
+    switch (len) {
+    case 1:
+#define KEY_LEN 1
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 2:
+#define KEY_LEN 2
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 3:
+#define KEY_LEN 3
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 4:
+#define KEY_LEN 4
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 5:
+#define KEY_LEN 5
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 6:
+#define KEY_LEN 6
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 7:
+#define KEY_LEN 7
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 8:
+#define KEY_LEN 8
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 9:
+#define KEY_LEN 9
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 10:
+#define KEY_LEN 10
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 11:
+#define KEY_LEN 11
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 12:
+#define KEY_LEN 12
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 13:
+#define KEY_LEN 13
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 14:
+#define KEY_LEN 14
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 15:
+#define KEY_LEN 15
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 16:
+#define KEY_LEN 16
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 17:
+#define KEY_LEN 17
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 18:
+#define KEY_LEN 18
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 19:
+#define KEY_LEN 19
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 20:
+#define KEY_LEN 20
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 21:
+#define KEY_LEN 21
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 22:
+#define KEY_LEN 22
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 23:
+#define KEY_LEN 23
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 24:
+#define KEY_LEN 24
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    default:
+        break;
     }
+    return -1;
 }
+#undef KEY_IF
+#undef CAROM__UINT
+#undef CAROM__MS
+#undef CAROM__PROB
+#undef CAROM__ONOFF
+#undef CAROM__WORDS
+#undef CAROM__CUSTOM
 
-static int find_key(const carom__parser *p, const char *s, size_t len)
-{
-    if (len == 0 || len > 255) return -1;
-    uint64_t w[3];
-    key_words(s, len, w);
-    for (unsigned h = key_hash(w, len);; h = (h + 1) & 255u) {
-        int k = p->keyidx[h] - 1;
-        if (k < 0) return -1;
-        const uint64_t *kw = p->keyw[k];
-        if (carom__keys[k].len == len && kw[0] == w[0] && kw[1] == w[1] && kw[2] == w[2] &&
-            (len <= 24 || memcmp(carom__keys[k].name, s, len) == 0))
-            return k;
-    }
-}
+/* find_key's switch stops at KEY_LEN_MAX. */
+#define KEY_FITS(id, nm, ...)                                                                      \
+    _Static_assert(sizeof nm - 1 <= KEY_LEN_MAX, "key " nm " is longer than KEY_LEN_MAX");
+#define CAROM__UINT KEY_FITS
+#define CAROM__MS KEY_FITS
+#define CAROM__PROB KEY_FITS
+#define CAROM__ONOFF KEY_FITS
+#define CAROM__WORDS KEY_FITS
+#define CAROM__CUSTOM KEY_FITS
+#include "keys.def"
+#undef CAROM__UINT
+#undef CAROM__MS
+#undef CAROM__PROB
+#undef CAROM__ONOFF
+#undef CAROM__WORDS
+#undef CAROM__CUSTOM
+#undef KEY_FITS
 
 static bool key_allowed(int k, int kind)
 {
@@ -113,7 +229,7 @@ static const char *misplaced(int k, int kind)
 static void unknown_key(carom__parser *p, const carom__section *s, const char *name,
                         const char *value)
 {
-    int k = find_key(p, name, strlen(name));
+    int k = find_key(name, strlen(name));
     if (k >= 0) {
         carom__report(p, p->lineno, name, value, "not allowed in %s: %s", kind_names[s->kind],
                       misplaced(k, s->kind));
@@ -123,7 +239,7 @@ static void unknown_key(carom__parser *p, const carom__section *s, const char *n
         s->kind == CAROM__SEC_FLEET) {
         char alt[CAROM__LINE_MAX + 8];
         snprintf(alt, sizeof alt, "chaos.%s", name);
-        int a = find_key(p, alt, strlen(alt));
+        int a = find_key(alt, strlen(alt));
         if (a >= 0 && carom__keys[a].scope == CAROM__SCOPE_POLICY) {
             carom__report(p, p->lineno, name, value,
                           "unknown key in %s (per-policy chaos keys go in [defaults] or a policy "
@@ -155,7 +271,7 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
     char nbuf[CAROM__LINE_MAX + 1], vbuf[CAROM__LINE_MAX + 1];
     memcpy(vbuf, value, vl);
     vbuf[vl] = '\0';
-    int k = find_key(p, name, nl);
+    int k = find_key(name, nl);
     const carom__codec *c = k >= 0 ? carom__keys[k].codec : NULL;
     bool twice = k >= 0 && carom__has(&s->set, k) && !(c && c->adds_up);
     if (k < 0 || !key_allowed(k, s->kind) || twice) {
@@ -477,7 +593,6 @@ void carom__read(carom__parser *p)
 {
     const unsigned char *s = (const unsigned char *)p->text;
     size_t len = p->len, at = 0;
-    index_keys(p);
     while (at < len) {
         /* Find the line's end while checking that every byte is plain text. */
         size_t i = at;
