@@ -175,7 +175,7 @@ static bool unique_names(carom__parser *p)
     for (size_t i = 1; i < np; i++) {
         carom__section *a = &p->secs[order[i - 1]], *b = &p->secs[order[i]];
         if (carom__icmp(a->name, b->name) == 0) {
-            char key[CAROM_NAME_MAX + 4];
+            char key[CAROM__LINE_MAX + 4];
             snprintf(key, sizeof key, "[%s]", b->name);
             carom__report(p, b->line, key, b->name, "section repeated (first at line %u)", a->line);
             b->discard = true;
@@ -190,7 +190,7 @@ static bool unique_names(carom__parser *p)
 static bool name_pattern(carom__parser *p, carom__section *s)
 {
     carom__pattern pat;
-    char why[160], key[CAROM_NAME_MAX + 4];
+    char why[160], key[CAROM__LINE_MAX + 4];
     if (carom__pattern_parse(s->name, strlen(s->name), &pat, why, sizeof why) != 0) {
         snprintf(key, sizeof key, "[%s]", s->name);
         carom__report(p, s->line, key, s->name,
@@ -225,7 +225,7 @@ static void insert_patterns(carom__parser *p, carom_table *t, const size_t *sec_
             p->oom = true;
             return;
         }
-        char txt[CAROM_HOST_MAX + 64], key[CAROM_NAME_MAX + 4];
+        char txt[CAROM_HOST_MAX + 64], key[CAROM__LINE_MAX + 4];
         carom__pattern_format(&s->pats[j], txt, sizeof txt);
         snprintf(key, sizeof key, "[%s]", s->name);
         if (other == at) {
@@ -242,11 +242,13 @@ static void insert_patterns(carom__parser *p, carom_table *t, const size_t *sec_
 static carom_table *build(carom__parser *p)
 {
     if (!unique_names(p)) return NULL;
-    carom_policy def = carom__builtin_policy;
+    /* [defaults] started as the built-in policy and its keys wrote only their own fields, so
+     * its values are already the built-in policy with its keys overlaid. */
+    const carom_policy *def = &carom__builtin_policy;
     if (p->idx[CAROM__SEC_DEFAULTS] >= 0) {
         carom__section *d = &p->secs[p->idx[CAROM__SEC_DEFAULTS]];
-        overlay(&def, &d->v, &d->set);
-        cross_checks(p, d, &def);
+        def = &d->v;
+        cross_checks(p, d, def);
     }
     size_t n = 1, npat = 0;
     for (size_t i = 0; i < p->nsecs; i++) {
@@ -263,14 +265,14 @@ static carom_table *build(carom__parser *p)
         free(sec_of);
         return p->oom = true, NULL;
     }
-    t->pol[0] = def;
+    t->pol[0] = *def;
     size_t at = 1;
     for (size_t i = 0; i < p->nsecs && !p->oom; i++) {
         carom__section *s = &p->secs[i];
         if (s->kind != CAROM__SEC_POLICY || s->discard) continue;
         carom_policy *e = &t->pol[at];
         sec_of[at] = i;
-        *e = def;
+        *e = *def;
         overlay(e, &s->v, &s->set);
         memcpy(e->name, s->name, strlen(s->name) + 1); /* shorter than CAROM_NAME_MAX */
         e->index = (uint32_t)at;
@@ -320,7 +322,6 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
         t = NULL;
     }
     for (size_t i = 0; i < p.nsecs; i++) {
-        free(p.secs[i].name);
         free(p.secs[i].pats);
         free(p.secs[i].patline);
     }

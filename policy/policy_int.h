@@ -133,14 +133,14 @@ enum carom__sec_kind {
 typedef struct carom__pattern carom__pattern;
 
 typedef struct carom__section {
-    char *name;
     int kind;     /* enum carom__sec_kind */
     bool discard; /* a repeated or broken header: its keys are checked, then dropped */
     unsigned line;
     carom__keyset set; /* keys given in this section */
     carom__keyset bad; /* ... whose value was rejected */
     unsigned kline[CAROM__K_COUNT];
-    carom_policy v; /* the values of the keys in `set` */
+    char name[CAROM__LINE_MAX + 1]; /* as written (a header is one line) */
+    carom_policy v; /* the values of the keys in `set`; [defaults] and policy sections only */
     carom__pattern *pats;
     size_t npats, cappats;
     unsigned *patline; /* the line each pattern came from */

@@ -329,24 +329,19 @@ static void new_section(carom__parser *p, const char *name, size_t len, int kind
         p->capsecs = cap;
     }
     /* Only the header is cleared: kline is read only for keys in set, and v starts as the
-     * built-in policy. */
+     * built-in policy where policy keys may be written (nowhere else is it read). */
     carom__section *s = &p->secs[p->nsecs];
     memset(s, 0, offsetof(carom__section, kline));
     s->pats = NULL;
     s->npats = s->cappats = 0;
     s->patline = NULL;
-    s->name = malloc(len + 1);
-    if (!s->name) {
-        p->oom = true;
-        p->cur = -2;
-        return;
-    }
-    memcpy(s->name, name, len);
+    for (size_t i = 0; i < len; i++) /* len < sizeof s->name: the header was one line */
+        s->name[i] = name[i];
     s->name[len] = '\0';
     s->kind = kind;
     s->discard = discard;
     s->line = p->lineno;
-    s->v = carom__builtin_policy;
+    if (kind == CAROM__SEC_DEFAULTS || kind == CAROM__SEC_POLICY) s->v = carom__builtin_policy;
     p->cur = (int)p->nsecs++;
     if (kind != CAROM__SEC_POLICY && !discard) {
         if (p->idx[kind] >= 0) {
