@@ -104,26 +104,26 @@ static int cmp_name(const void *a, const void *b, void *secs)
     return c ? c : (i > j) - (i < j);
 }
 
+/* One allocation holds the table and its per-policy arrays; only what a build reads before
+ * writing is cleared (g, chaos_enabled_set and hash are written once it is done). */
 static carom_table *table_new(size_t n)
 {
-    carom_table *t = calloc(1, sizeof *t);
+    size_t per = sizeof(carom_policy) + sizeof(carom__pattern *) + sizeof(size_t) +
+                 sizeof(_Atomic(char *));
+    _Static_assert(sizeof(carom_table) % _Alignof(carom_policy) == 0, "pol follows the table");
+    carom_table *t = malloc(sizeof *t + n * per);
     if (!t) return NULL;
-    t->pol = malloc(n * sizeof *t->pol);
-    t->pats = calloc(n, sizeof *t->pats);
-    t->npats = calloc(n, sizeof *t->npats);
-    t->match_text = malloc(n * sizeof *t->match_text);
-    if (!t->pol || !t->pats || !t->npats || !t->match_text) {
-        free(t->pol);
-        free(t->pats);
-        free(t->npats);
-        free(t->match_text);
-        free(t);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
+    memset(t, 0, offsetof(carom_table, g));
+    t->pol = (carom_policy *)(void *)(t + 1);
+    t->pats = (carom__pattern **)(void *)(t->pol + n);
+    t->npats = (size_t *)(void *)(t->pats + n);
+    t->match_text = (_Atomic(char *) *)(void *)(t->npats + n);
+    for (size_t i = 0; i < n; i++) {
+        t->pats[i] = NULL;
+        t->npats[i] = 0;
         atomic_init(&t->match_text[i], NULL);
+    }
     t->n = n;
-    t->g = carom__builtin_globals;
     return t;
 }
 
@@ -134,10 +134,6 @@ void carom_policy_free(carom_table *t)
         free(atomic_load_explicit(&t->match_text[i], memory_order_acquire));
         free(t->pats[i]);
     }
-    free(t->match_text);
-    free(t->pats);
-    free(t->npats);
-    free(t->pol);
     free(t->slots);
     free(t->keys);
     free(t);

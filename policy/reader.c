@@ -291,7 +291,13 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
         v[vl - 1] = '\0';
         v++;
     }
-    if (!carom__has(&s->set, k)) s->kline[k] = p->lineno;
+    if (!carom__has(&s->set, k)) {
+        s->kline[k] = p->lineno;
+        const carom__key *key = &carom__keys[k];
+        if (s->kind == CAROM__SEC_POLICY && key->scope == CAROM__SCOPE_POLICY)
+            memcpy((char *)&s->v + key->off, (const char *)&carom__builtin_policy + key->off,
+                   key->size);
+    }
     carom__add(&s->set, k);
     if (!carom__value_parse(p, s, k, v)) carom__add(&s->bad, k);
 }
@@ -328,8 +334,9 @@ static void new_section(carom__parser *p, const char *name, size_t len, int kind
         p->secs = ns;
         p->capsecs = cap;
     }
-    /* Only the header is cleared: kline is read only for keys in set, and v starts as the
-     * built-in policy where policy keys may be written (nowhere else is it read). */
+    /* Only the header is cleared: kline is read only for keys in set. v is [defaults]'s
+     * values, so it starts as the built-in policy; a policy section's v is read only in the
+     * fields of the keys it sets, each started from the built-in one by key_line. */
     carom__section *s = &p->secs[p->nsecs];
     memset(s, 0, offsetof(carom__section, kline));
     s->pats = NULL;
@@ -341,7 +348,7 @@ static void new_section(carom__parser *p, const char *name, size_t len, int kind
     s->kind = kind;
     s->discard = discard;
     s->line = p->lineno;
-    if (kind == CAROM__SEC_DEFAULTS || kind == CAROM__SEC_POLICY) s->v = carom__builtin_policy;
+    if (kind == CAROM__SEC_DEFAULTS) s->v = carom__builtin_policy;
     p->cur = (int)p->nsecs++;
     if (kind != CAROM__SEC_POLICY && !discard) {
         if (p->idx[kind] >= 0) {
