@@ -122,7 +122,8 @@ static void add_plen(uint8_t *list, uint8_t *n, uint8_t plen)
     while (i < *n && list[i] > plen)
         i++;
     if (i < *n && list[i] == plen) return;
-    memmove(list + i + 1, list + i, *n - i);
+    for (unsigned j = *n; j > i; j--) /* a few bytes: no library call */
+        list[j] = list[j - 1];
     list[i] = plen;
     (*n)++;
 }

@@ -259,8 +259,9 @@ extern const carom__key carom__keys[CAROM__K_COUNT];
 /* The [defaults] policy when the file sets nothing (name "defaults", index 0). */
 extern const carom_policy carom__builtin_policy;
 extern const carom__globals carom__builtin_globals;
-/* Reads v, the value of key k in section s, into its object. False: already reported. */
-bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v);
+/* Reads v (vl bytes, NUL-terminated), the value of key k in section s, into its object.
+ * False: already reported. */
+bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v, size_t vl);
 /* Writes key k's value in obj (a carom_policy or carom__globals) as carom.ini spells it;
  * false when the key prints no line. */
 bool carom__value_format(int k, const void *obj, char *out, size_t len);

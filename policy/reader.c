@@ -188,22 +188,21 @@ static int find_key(const char *s, size_t len)
 #undef CAROM__CUSTOM
 #undef KEY_FITS
 
+/* The section kinds each scope's keys may be written in, one bit per kind. */
+#define KIND_BIT(kind) (1u << CAROM__SEC_##kind)
+static const uint8_t scope_kinds[] = {
+    [CAROM__SCOPE_POLICY] = KIND_BIT(DEFAULTS) | KIND_BIT(POLICY),
+    [CAROM__SCOPE_DEFAULTS] = KIND_BIT(DEFAULTS),
+    [CAROM__SCOPE_NAMED] = KIND_BIT(POLICY),
+    [CAROM__SCOPE_SCOREBOARD] = KIND_BIT(SCOREBOARD),
+    [CAROM__SCOPE_CHAOS] = KIND_BIT(CHAOS),
+    [CAROM__SCOPE_FLEET] = KIND_BIT(FLEET),
+};
+#undef KIND_BIT
+
 static bool key_allowed(int k, int kind)
 {
-    switch (carom__keys[k].scope) {
-    case CAROM__SCOPE_POLICY:
-        return kind == CAROM__SEC_DEFAULTS || kind == CAROM__SEC_POLICY;
-    case CAROM__SCOPE_DEFAULTS:
-        return kind == CAROM__SEC_DEFAULTS;
-    case CAROM__SCOPE_NAMED:
-        return kind == CAROM__SEC_POLICY;
-    case CAROM__SCOPE_SCOREBOARD:
-        return kind == CAROM__SEC_SCOREBOARD;
-    case CAROM__SCOPE_CHAOS:
-        return kind == CAROM__SEC_CHAOS;
-    default:
-        return kind == CAROM__SEC_FLEET;
-    }
+    return (scope_kinds[carom__keys[k].scope] >> kind) & 1u;
 }
 
 /* Why a known key is not allowed where it is written. */
@@ -290,6 +289,7 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
     if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
         v[vl - 1] = '\0';
         v++;
+        vl -= 2;
     }
     if (!carom__has(&s->set, k)) {
         s->kline[k] = p->lineno;
@@ -299,7 +299,7 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
                    key->size);
     }
     carom__add(&s->set, k);
-    if (!carom__value_parse(p, s, k, v)) carom__add(&s->bad, k);
+    if (!carom__value_parse(p, s, k, v, vl)) carom__add(&s->bad, k);
 }
 
 /* ---- sections ------------------------------------------------------------------------ */

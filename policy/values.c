@@ -22,7 +22,8 @@ bool carom__parse_u64(const char *s, uint64_t *out)
     for (; *s; s++) {
         if (*s < '0' || *s > '9') return false;
         unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
+        /* v * 10 + d <= UINT64_MAX, without a division a digit */
+        if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10)) return false;
         v = v * 10 + d;
     }
     *out = v;
@@ -253,7 +254,7 @@ static int word_index(const char *words, const char *v, size_t vl)
     }
 }
 
-bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v)
+bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v, size_t vl)
 {
     const carom__key *key = &carom__keys[k];
     void *obj = object_of(p, s, key);
@@ -272,7 +273,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
                       (unsigned long long)key->lo, (unsigned long long)key->hi);
         return false;
     case CAROM__T_PROB:
-        if (carom__parse_prob(v, strlen(v), &d)) {
+        if (carom__parse_prob(v, vl, &d)) {
             memcpy(f, &d, sizeof d);
             return true;
         }
@@ -280,7 +281,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
                       "expected a probability 0..1 (such as 0.2), at most 9 decimals");
         return false;
     case CAROM__T_ONOFF:
-        i = word_index("off|on", v, strlen(v));
+        i = word_index("off|on", v, vl);
         if (i >= 0) {
             *(bool *)f = i == 1;
             return true;
@@ -288,7 +289,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
         carom__report(p, p->lineno, key->name, v, "expected on or off");
         return false;
     case CAROM__T_WORDS:
-        i = word_index(key->words, v, strlen(v));
+        i = word_index(key->words, v, vl);
         if (i >= 0) {
             put_uint(f, key->size, (uint64_t)i);
             return true;
