@@ -576,15 +576,25 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
 static size_t skip_plain(const unsigned char *s, size_t i, size_t len)
 {
 #if defined(__SSE2__)
-    /* Signed, the bytes 0x80..0xff are below 0x20 too. */
-    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
-    while (i + 16 <= len) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i odd = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del));
-        unsigned m = (unsigned)_mm_movemask_epi8(odd);
+    /* A byte plus one, signed, is below 0x21 exactly for 0x00..0x1f (0x01..0x20) and
+     * 0x7f..0xff (-128..0): one add and one compare a byte, 32 bytes a turn. */
+    const __m128i one = _mm_set1_epi8(1), lim = _mm_set1_epi8(0x21);
+#define ODD16(at)                                                                                  \
+    _mm_cmpgt_epi8(lim, _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)(at)), one))
+    while (i + 32 <= len) {
+        __m128i a = ODD16(s + i), b = ODD16(s + i + 16);
+        if (_mm_movemask_epi8(_mm_or_si128(a, b))) {
+            unsigned m = (unsigned)_mm_movemask_epi8(a) | (unsigned)_mm_movemask_epi8(b) << 16;
+            return i + (unsigned)__builtin_ctz(m);
+        }
+        i += 32;
+    }
+    if (i + 16 <= len) {
+        unsigned m = (unsigned)_mm_movemask_epi8(ODD16(s + i));
         if (m) return i + (unsigned)__builtin_ctz(m);
         i += 16;
     }
+#undef ODD16
 #endif
     while (i < len && s[i] >= 0x20 && s[i] <= 0x7e)
         i++;
