@@ -324,16 +324,21 @@ static inline int carom__icmp(const char *a, const char *b)
 
 /* Drops blanks at both ends. Blanks are spaces and tabs: the only ones a line may hold
  * (reader.c). */
+static inline size_t carom__trim_end(const char *s, size_t len)
+{
+    /* Values are often padded to line their comments up: eight spaces at a time first. */
+    uint64_t w;
+    while (len >= 8 && (memcpy(&w, s + len - 8, 8), w == 0x2020202020202020ull))
+        len -= 8;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    return len;
+}
 static inline void carom__trim(const char **s, size_t *len)
 {
     while (*len && (**s == ' ' || **s == '\t'))
         (*s)++, (*len)--;
-    /* Values are often padded to line their comments up: eight spaces at a time first. */
-    uint64_t w;
-    while (*len >= 8 && (memcpy(&w, *s + *len - 8, 8), w == 0x2020202020202020ull))
-        *len -= 8;
-    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-        (*len)--;
+    *len = carom__trim_end(*s, *len);
 }
 
 /* reader.c: carom.ini's text, line by line, into p->secs and p->g. */

@@ -511,6 +511,27 @@ static size_t first_stop(const char *ln, size_t len, const char *end)
     return i < len ? i : len;
 }
 
+/* The offset of the first ";" among s's len bytes, or len (end as for first_stop). */
+static size_t first_semi(const char *s, size_t len, const char *end)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i semi = _mm_set1_epi8(';');
+    while (i < len && end - (s + i) >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, semi));
+        if (m) {
+            size_t j = i + (unsigned)__builtin_ctz(m);
+            return j < len ? j : len;
+        }
+        i += 16;
+    }
+#endif
+    while (i < len && s[i] != ';')
+        i++;
+    return i < len ? i : len;
+}
+
 /* One line of len bytes (no "\n"); plain: every byte is printable ASCII or a tab, apart
  * from a last "\r". */
 static void line(carom__parser *p, const char *ln, size_t len, bool plain)
@@ -543,7 +564,7 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
     }
     const char *key = ln, *val = ln + i + 1;
     size_t kl = i, vl = len - i - 1;
-    carom__trim(&key, &kl);
+    kl = carom__trim_end(key, kl); /* ln starts with no blank */
     if (kl == 0) {
         carom__report_n(p, p->lineno, "line", ln, len, "missing key before \"%c\"", ln[i]);
         return;
@@ -562,9 +583,10 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
     }
     /* The value ends at the first ";" after a blank (the blank may be the first byte after
      * the "="), as inih ends it. */
-    for (const char *c = val; (c = memchr(c, ';', vl - (size_t)(c - val))) != NULL; c++)
-        if (c > val && (c[-1] == ' ' || c[-1] == '\t')) {
-            vl = (size_t)(c - val);
+    for (size_t c = first_semi(val, vl, end); c < vl;
+         c += 1 + first_semi(val + c + 1, vl - c - 1, end))
+        if (c > 0 && (val[c - 1] == ' ' || val[c - 1] == '\t')) {
+            vl = c;
             break;
         }
     carom__trim(&val, &vl);
