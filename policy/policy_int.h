@@ -98,8 +98,9 @@ typedef struct carom__key carom__key;
 
 /* A key whose value no type fits reads and writes it with its own pair of functions. */
 typedef struct carom__codec {
-    /* Reads v into obj (the key's object, see keys.def); false once reported. */
-    bool (*parse)(carom__parser *p, const carom__key *k, const char *v, void *obj);
+    /* Reads v (vl bytes, NUL-terminated) into obj (the key's object, see keys.def); false
+     * once reported. */
+    bool (*parse)(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj);
     /* Writes the value as carom.ini spells it; false: print no line at all. */
     bool (*format)(const void *obj, char *out, size_t len);
     /* The key may be written again in one section, each line adding to the last (match:
@@ -277,12 +278,12 @@ bool carom__parse_prob(const char *s, size_t len, double *out);
 void carom__fmt_prob(char *buf, size_t len, double p);
 /* An HTTP status 100..599 of exactly three digits. */
 bool carom__parse_status(const char *s, size_t len, unsigned *out);
-/* Walks a comma-separated list, calling fn for every trimmed element; an empty value is an
- * empty list, an empty element ("a,,b") a problem of its own. False: something reported. */
+/* Walks a comma-separated list (v, vl bytes), calling fn for every trimmed element; an empty value
+ * is an empty list, an empty element ("a,,b") a problem of its own. False: something reported. */
 typedef bool (*carom__item_fn)(carom__parser *p, const char *key, const char *item, size_t len,
                                void *ctx);
-bool carom__each_item(carom__parser *p, const char *key, const char *v, carom__item_fn fn,
-                      void *ctx);
+bool carom__each_item(carom__parser *p, const char *key, const char *v, size_t vl,
+                      carom__item_fn fn, void *ctx);
 
 /* codecs.c: one carom__codec_<codec> per CUSTOM line of keys.def. */
 #define CAROM__UINT(...)

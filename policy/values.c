@@ -88,12 +88,12 @@ bool carom__parse_status(const char *s, size_t len, unsigned *out)
 /* Walks a comma-separated list: calls item() for every trimmed element. An empty value is
  * an empty list; an empty element ("a,,b", "a,") is a problem of its own. */
 
-bool carom__each_item(carom__parser *p, const char *key, const char *v, carom__item_fn fn,
-                      void *ctx)
+bool carom__each_item(carom__parser *p, const char *key, const char *v, size_t vl,
+                      carom__item_fn fn, void *ctx)
 {
     bool ok = true;
     if (!*v) return true;
-    const char *s = v, *end = v + strlen(v);
+    const char *s = v, *end = v + vl;
     for (;;) {
         const char *comma = memchr(s, ',', (size_t)(end - s));
         size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
@@ -297,7 +297,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
         carom__report(p, p->lineno, key->name, v, "%s", key->what);
         return false;
     default:
-        return key->codec->parse(p, key, v, obj);
+        return key->codec->parse(p, key, v, vl, obj);
     }
 }
 
