@@ -382,12 +382,7 @@ static bool fmt_quorum(const void *obj, char *out, size_t len)
 static bool pattern_item(carom__parser *p, const char *key, const char *it, size_t len, void *ctx)
 {
     carom__section *s = ctx;
-    carom__pattern pat;
     char why[160];
-    if (carom__pattern_parse(it, len, &pat, why, sizeof why) != 0) {
-        carom__report_n(p, p->lineno, key, it, len, "%s", why);
-        return false;
-    }
     if (s->npats == s->cappats) {
         size_t cap = s->cappats ? s->cappats * 2 : 4;
         carom__pattern *np = realloc(s->pats, cap * sizeof *np);
@@ -400,8 +395,12 @@ static bool pattern_item(carom__parser *p, const char *key, const char *it, size
         s->patline = nl;
         s->cappats = cap;
     }
-    s->patline[s->npats] = p->lineno;
-    s->pats[s->npats++] = pat;
+    /* Read in place: a pattern that fails is not counted. */
+    if (carom__pattern_parse(it, len, &s->pats[s->npats], why, sizeof why) != 0) {
+        carom__report_n(p, p->lineno, key, it, len, "%s", why);
+        return false;
+    }
+    s->patline[s->npats++] = p->lineno;
     return true;
 }
 
