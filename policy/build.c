@@ -108,8 +108,8 @@ static int cmp_name(const void *a, const void *b, void *secs)
  * writing is cleared (g, chaos_enabled_set and hash are written once it is done). */
 static carom_table *table_new(size_t n)
 {
-    size_t per = sizeof(carom_policy) + sizeof(carom__pattern *) + sizeof(size_t) +
-                 sizeof(_Atomic(char *));
+    size_t per =
+        sizeof(carom_policy) + sizeof(carom__pattern *) + sizeof(size_t) + sizeof(_Atomic(char *));
     _Static_assert(sizeof(carom_table) % _Alignof(carom_policy) == 0, "pol follows the table");
     carom_table *t = malloc(sizeof *t + n * per);
     if (!t) return NULL;
@@ -153,7 +153,8 @@ static unsigned claim_line(const carom__section *o, const carom__pattern *pat)
 /* A policy name is its service key in every event: two sections may not share one. */
 static bool unique_names(carom__parser *p)
 {
-    int *order = malloc((p->nsecs + 1) * sizeof *order);
+    int small[64]; /* the usual few sections need no allocation */
+    int *order = p->nsecs < 64 ? small : malloc((p->nsecs + 1) * sizeof *order);
     if (!order) return p->oom = true, false;
     size_t np = 0;
     for (size_t i = 0; i < p->nsecs; i++)
@@ -178,7 +179,7 @@ static bool unique_names(carom__parser *p)
             order[i] = order[i - 1]; /* a third copy still names the first */
         }
     }
-    free(order);
+    if (order != small) free(order);
     return true;
 }
 
@@ -255,10 +256,11 @@ static carom_table *build(carom__parser *p)
         npat += s->npats;
     }
     carom_table *t = table_new(n);
-    size_t *sec_of = malloc(n * sizeof *sec_of); /* policy index -> its section */
+    /* policy index -> its section; the usual few need no allocation */
+    size_t small[64], *sec_of = n <= 64 ? small : malloc(n * sizeof *sec_of);
     if (!t || !sec_of || !carom__table_reserve(t, npat)) {
         carom_policy_free(t);
-        free(sec_of);
+        if (sec_of != small) free(sec_of);
         return p->oom = true, NULL;
     }
     t->pol[0] = *def;
@@ -284,7 +286,7 @@ static carom_table *build(carom__parser *p)
         s->pats = NULL;
         s->npats = s->cappats = 0;
     }
-    free(sec_of);
+    if (sec_of != small) free(sec_of);
     /* A [fleet] section is a request to share circuits: without redis it can do nothing. */
     int fl = p->idx[CAROM__SEC_FLEET], ch = p->idx[CAROM__SEC_CHAOS];
     if (fl < 0)
@@ -318,8 +320,8 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
         t = NULL;
     }
     for (size_t i = 0; i < p.nsecs; i++) {
-        free(p.secs[i].pats);
-        free(p.secs[i].patline);
+        if (p.secs[i].pats) free(p.secs[i].pats); /* most were handed to the table */
+        if (p.secs[i].patline) free(p.secs[i].patline);
     }
     free(p.secs);
     return t;
