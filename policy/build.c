@@ -303,7 +303,7 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
                                 void *ud)
 {
     carom__parser p;
-    memset(&p, 0, sizeof p);
+    memset(&p, 0, offsetof(carom__parser, g)); /* g is set below */
     p.file = file ? file : "carom.ini";
     p.text = text ? text : "";
     p.len = text ? len : 0;

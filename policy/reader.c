@@ -371,9 +371,13 @@ static void section_header(carom__parser *p, const char *ln, size_t len)
 {
     int depth = 0;
     size_t close = 0;
-    for (size_t i = 0; i < len && !close; i++) {
-        if (ln[i] == '[') depth++;
-        if (ln[i] == ']' && --depth == 0) close = i;
+    for (size_t i = 0; i < len; i++) {
+        if (ln[i] == '[') {
+            depth++;
+        } else if (ln[i] == ']' && --depth == 0) {
+            close = i;
+            break;
+        }
     }
     if (!close) {
         /* Keys below still get checked, against the section this most likely meant. */
