@@ -317,6 +317,10 @@ static inline int carom__icmp(const char *a, const char *b)
 {
     for (;; a++, b++) {
         unsigned x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x == y) { /* the usual case, the same spelling: no folding */
+            if (!x) return 0;
+            continue;
+        }
         if (x - 'A' < 26u) x += 'a' - 'A';
         if (y - 'A' < 26u) y += 'a' - 'A';
         if (x != y || !x) return (int)x - (int)y;
