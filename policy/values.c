@@ -19,11 +19,12 @@ bool carom__parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     if (!*s) return false;
-    for (; *s; s++) {
+    for (unsigned n = 0; *s; s++, n++) {
         if (*s < '0' || *s > '9') return false;
         unsigned d = (unsigned)(*s - '0');
-        /* v * 10 + d <= UINT64_MAX, without a division a digit */
-        if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10)) return false;
+        /* v * 10 + d <= UINT64_MAX: 19 digits always fit, only longer ones are checked */
+        if (n >= 19 && (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10)))
+            return false;
         v = v * 10 + d;
     }
     *out = v;
@@ -281,7 +282,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
                       "expected a probability 0..1 (such as 0.2), at most 9 decimals");
         return false;
     case CAROM__T_ONOFF:
-        i = word_index("off|on", v, vl);
+        i = vl == 2 && carom__ieq(v, "on", 2) ? 1 : vl == 3 && carom__ieq(v, "off", 3) ? 0 : -1;
         if (i >= 0) {
             *(bool *)f = i == 1;
             return true;
