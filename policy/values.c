@@ -67,6 +67,10 @@ bool carom__parse_prob(const char *s, size_t len, double *out)
 {
     uint64_t m;
     unsigned f;
+    if (len == 1 && s[0] == '0') { /* how most chaos keys are written: off */
+        *out = 0;
+        return true;
+    }
     if (!carom__parse_decimal(s, len, &m, &f, 9) || m > carom__pow10(f)) return false;
     /* Both operands are exact doubles, so the quotient rounds once, as strtod would. */
     *out = (double)m / (double)carom__pow10(f);
