@@ -104,26 +104,26 @@ static int cmp_name(const void *a, const void *b, void *secs)
     return c ? c : (i > j) - (i < j);
 }
 
+/* One allocation holds the table and its per-policy arrays; only what a build reads before
+ * writing is cleared (g, chaos_enabled_set and hash are written once it is done). */
 static carom_table *table_new(size_t n)
 {
-    carom_table *t = calloc(1, sizeof *t);
+    size_t per =
+        sizeof(carom_policy) + sizeof(carom__pattern *) + sizeof(size_t) + sizeof(_Atomic(char *));
+    _Static_assert(sizeof(carom_table) % _Alignof(carom_policy) == 0, "pol follows the table");
+    carom_table *t = malloc(sizeof *t + n * per);
     if (!t) return NULL;
-    t->pol = malloc(n * sizeof *t->pol);
-    t->pats = calloc(n, sizeof *t->pats);
-    t->npats = calloc(n, sizeof *t->npats);
-    t->match_text = malloc(n * sizeof *t->match_text);
-    if (!t->pol || !t->pats || !t->npats || !t->match_text) {
-        free(t->pol);
-        free(t->pats);
-        free(t->npats);
-        free(t->match_text);
-        free(t);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
+    memset(t, 0, offsetof(carom_table, g));
+    t->pol = (carom_policy *)(void *)(t + 1);
+    t->pats = (carom__pattern **)(void *)(t->pol + n);
+    t->npats = (size_t *)(void *)(t->pats + n);
+    t->match_text = (_Atomic(char *) *)(void *)(t->npats + n);
+    for (size_t i = 0; i < n; i++) {
+        t->pats[i] = NULL;
+        t->npats[i] = 0;
         atomic_init(&t->match_text[i], NULL);
+    }
     t->n = n;
-    t->g = carom__builtin_globals;
     return t;
 }
 
@@ -134,10 +134,6 @@ void carom_policy_free(carom_table *t)
         free(atomic_load_explicit(&t->match_text[i], memory_order_acquire));
         free(t->pats[i]);
     }
-    free(t->match_text);
-    free(t->pats);
-    free(t->npats);
-    free(t->pol);
     free(t->slots);
     free(t->keys);
     free(t);
@@ -157,7 +153,8 @@ static unsigned claim_line(const carom__section *o, const carom__pattern *pat)
 /* A policy name is its service key in every event: two sections may not share one. */
 static bool unique_names(carom__parser *p)
 {
-    int *order = malloc((p->nsecs + 1) * sizeof *order);
+    int small[64]; /* the usual few sections need no allocation */
+    int *order = p->nsecs < 64 ? small : malloc((p->nsecs + 1) * sizeof *order);
     if (!order) return p->oom = true, false;
     size_t np = 0;
     for (size_t i = 0; i < p->nsecs; i++)
@@ -175,14 +172,14 @@ static bool unique_names(carom__parser *p)
     for (size_t i = 1; i < np; i++) {
         carom__section *a = &p->secs[order[i - 1]], *b = &p->secs[order[i]];
         if (carom__icmp(a->name, b->name) == 0) {
-            char key[CAROM_NAME_MAX + 4];
+            char key[CAROM__LINE_MAX + 4];
             snprintf(key, sizeof key, "[%s]", b->name);
             carom__report(p, b->line, key, b->name, "section repeated (first at line %u)", a->line);
             b->discard = true;
             order[i] = order[i - 1]; /* a third copy still names the first */
         }
     }
-    free(order);
+    if (order != small) free(order);
     return true;
 }
 
@@ -190,7 +187,7 @@ static bool unique_names(carom__parser *p)
 static bool name_pattern(carom__parser *p, carom__section *s)
 {
     carom__pattern pat;
-    char why[160], key[CAROM_NAME_MAX + 4];
+    char why[160], key[CAROM__LINE_MAX + 4];
     if (carom__pattern_parse(s->name, strlen(s->name), &pat, why, sizeof why) != 0) {
         snprintf(key, sizeof key, "[%s]", s->name);
         carom__report(p, s->line, key, s->name,
@@ -225,7 +222,7 @@ static void insert_patterns(carom__parser *p, carom_table *t, const size_t *sec_
             p->oom = true;
             return;
         }
-        char txt[CAROM_HOST_MAX + 64], key[CAROM_NAME_MAX + 4];
+        char txt[CAROM_HOST_MAX + 64], key[CAROM__LINE_MAX + 4];
         carom__pattern_format(&s->pats[j], txt, sizeof txt);
         snprintf(key, sizeof key, "[%s]", s->name);
         if (other == at) {
@@ -242,11 +239,13 @@ static void insert_patterns(carom__parser *p, carom_table *t, const size_t *sec_
 static carom_table *build(carom__parser *p)
 {
     if (!unique_names(p)) return NULL;
-    carom_policy def = carom__builtin_policy;
+    /* [defaults] started as the built-in policy and its keys wrote only their own fields, so
+     * its values are already the built-in policy with its keys overlaid. */
+    const carom_policy *def = &carom__builtin_policy;
     if (p->idx[CAROM__SEC_DEFAULTS] >= 0) {
         carom__section *d = &p->secs[p->idx[CAROM__SEC_DEFAULTS]];
-        overlay(&def, &d->v, &d->set);
-        cross_checks(p, d, &def);
+        def = &d->v;
+        cross_checks(p, d, def);
     }
     size_t n = 1, npat = 0;
     for (size_t i = 0; i < p->nsecs; i++) {
@@ -257,20 +256,21 @@ static carom_table *build(carom__parser *p)
         npat += s->npats;
     }
     carom_table *t = table_new(n);
-    size_t *sec_of = malloc(n * sizeof *sec_of); /* policy index -> its section */
+    /* policy index -> its section; the usual few need no allocation */
+    size_t small[64], *sec_of = n <= 64 ? small : malloc(n * sizeof *sec_of);
     if (!t || !sec_of || !carom__table_reserve(t, npat)) {
         carom_policy_free(t);
-        free(sec_of);
+        if (sec_of != small) free(sec_of);
         return p->oom = true, NULL;
     }
-    t->pol[0] = def;
+    t->pol[0] = *def;
     size_t at = 1;
     for (size_t i = 0; i < p->nsecs && !p->oom; i++) {
         carom__section *s = &p->secs[i];
         if (s->kind != CAROM__SEC_POLICY || s->discard) continue;
         carom_policy *e = &t->pol[at];
         sec_of[at] = i;
-        *e = def;
+        *e = *def;
         overlay(e, &s->v, &s->set);
         memcpy(e->name, s->name, strlen(s->name) + 1); /* shorter than CAROM_NAME_MAX */
         e->index = (uint32_t)at;
@@ -286,7 +286,7 @@ static carom_table *build(carom__parser *p)
         s->pats = NULL;
         s->npats = s->cappats = 0;
     }
-    free(sec_of);
+    if (sec_of != small) free(sec_of);
     /* A [fleet] section is a request to share circuits: without redis it can do nothing. */
     int fl = p->idx[CAROM__SEC_FLEET], ch = p->idx[CAROM__SEC_CHAOS];
     if (fl < 0)
@@ -303,7 +303,7 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
                                 void *ud)
 {
     carom__parser p;
-    memset(&p, 0, offsetof(carom__parser, keyidx));
+    memset(&p, 0, offsetof(carom__parser, g)); /* g is set below */
     p.file = file ? file : "carom.ini";
     p.text = text ? text : "";
     p.len = text ? len : 0;
@@ -320,9 +320,8 @@ carom_table *carom_policy_parse(const char *text, size_t len, const char *file, 
         t = NULL;
     }
     for (size_t i = 0; i < p.nsecs; i++) {
-        free(p.secs[i].name);
-        free(p.secs[i].pats);
-        free(p.secs[i].patline);
+        if (p.secs[i].pats) free(p.secs[i].pats); /* most were handed to the table */
+        if (p.secs[i].patline) free(p.secs[i].patline);
     }
     free(p.secs);
     return t;

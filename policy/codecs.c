@@ -158,8 +158,11 @@ static const char *const method_names[] = {"GET",  "HEAD",  "PUT",   "DELETE", "
 static bool method_item(carom__parser *p, const char *key, const char *it, size_t len, void *ctx)
 {
     carom_policy *pv = ctx;
+    static const uint8_t method_len[] = {3, 4, 3, 6, 7, 4, 5, 5, 7};
+    _Static_assert(sizeof method_len == sizeof method_names / sizeof method_names[0],
+                   "one length per method name");
     for (unsigned i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
-        if (strlen(method_names[i]) == len && carom__ieq(method_names[i], it, len)) {
+        if (method_len[i] == len && carom__ieq(method_names[i], it, len)) {
             pv->http_retry_methods |= 1u << i;
             return true;
         }
@@ -170,9 +173,8 @@ static bool method_item(carom__parser *p, const char *key, const char *it, size_
     return false;
 }
 
-static bool get_budget(carom__parser *p, const char *key, const char *v, uint16_t *out)
+static bool get_budget(carom__parser *p, const char *key, const char *v, size_t len, uint16_t *out)
 {
-    size_t len = strlen(v);
     uint64_t m;
     unsigned f;
     if (len && v[len - 1] == '%') len--;
@@ -226,15 +228,21 @@ static bool get_url(carom__parser *p, const char *key, const char *v, char *out)
     return true;
 }
 
-static bool get_response(carom__parser *p, const char *key, const char *v, carom_policy *pv)
+/* isspace in the C locale, without the locale look-up. */
+static bool is_space(unsigned char c)
 {
-    size_t len = strlen(v);
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static bool get_response(carom__parser *p, const char *key, const char *v, size_t len,
+                         carom_policy *pv)
+{
     unsigned st;
     const char *sp = v;
-    while (*sp && !isspace((unsigned char)*sp))
+    while (*sp && !is_space((unsigned char)*sp))
         sp++;
     const char *path = sp;
-    while (*path && isspace((unsigned char)*path))
+    while (*path && is_space((unsigned char)*path))
         path++;
     size_t plen = len - (size_t)(path - v);
     if (carom__parse_status(v, (size_t)(sp - v), &st) && (plen == 0 || path[0] == '/') &&
@@ -298,8 +306,9 @@ static bool fleet_redis(const char *v)
 }
 
 /* The [fleet] codecs: obj is the carom__globals. */
-static bool parse_redis(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_redis(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
+    (void)vl; /* read as a C string */
     carom_fleet_cfg *f = &((carom__globals *)obj)->fleet;
     if (fleet_redis(v)) {
         snprintf(f->redis, sizeof f->redis, "%s", v);
@@ -310,8 +319,10 @@ static bool parse_redis(carom__parser *p, const carom__key *k, const char *v, vo
     return false;
 }
 
-static bool parse_password_file(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_password_file(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                                void *obj)
 {
+    (void)vl; /* read as a C string */
     carom_fleet_cfg *f = &((carom__globals *)obj)->fleet;
     if (v[0] == '/' && strlen(v) < sizeof f->password_file) {
         snprintf(f->password_file, sizeof f->password_file, "%s", v);
@@ -325,8 +336,10 @@ static bool parse_password_file(carom__parser *p, const carom__key *k, const cha
 }
 
 /* host and prefix: a word of 1..size-1 bytes into the field. */
-static bool parse_fleet_word(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_fleet_word(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                             void *obj)
 {
+    (void)vl; /* read as a C string */
     char *field = (char *)obj + k->off;
     if (fleet_word(v, k->size)) {
         memcpy(field, v, strlen(v) + 1);
@@ -337,11 +350,11 @@ static bool parse_fleet_word(carom__parser *p, const carom__key *k, const char *
     return false;
 }
 
-static bool parse_quorum(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_quorum(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
     carom_fleet_cfg *f = &((carom__globals *)obj)->fleet;
     uint64_t x;
-    size_t n = strlen(v);
+    size_t n = vl;
     bool pct = n > 1 && v[n - 1] == '%';
     char num[24];
     if (n - pct < sizeof num) {
@@ -369,12 +382,7 @@ static bool fmt_quorum(const void *obj, char *out, size_t len)
 static bool pattern_item(carom__parser *p, const char *key, const char *it, size_t len, void *ctx)
 {
     carom__section *s = ctx;
-    carom__pattern pat;
     char why[160];
-    if (carom__pattern_parse(it, len, &pat, why, sizeof why) != 0) {
-        carom__report_n(p, p->lineno, key, it, len, "%s", why);
-        return false;
-    }
     if (s->npats == s->cappats) {
         size_t cap = s->cappats ? s->cappats * 2 : 4;
         carom__pattern *np = realloc(s->pats, cap * sizeof *np);
@@ -387,30 +395,36 @@ static bool pattern_item(carom__parser *p, const char *key, const char *it, size
         s->patline = nl;
         s->cappats = cap;
     }
-    s->patline[s->npats] = p->lineno;
-    s->pats[s->npats++] = pat;
+    /* Read in place: a pattern that fails is not counted. */
+    if (carom__pattern_parse(it, len, &s->pats[s->npats], why, sizeof why) != 0) {
+        carom__report_n(p, p->lineno, key, it, len, "%s", why);
+        return false;
+    }
+    s->patline[s->npats++] = p->lineno;
     return true;
 }
 
-static bool get_patterns(carom__parser *p, carom__section *s, const char *key, const char *v)
+static bool get_patterns(carom__parser *p, carom__section *s, const char *key, const char *v,
+                         size_t vl)
 {
     if (!*v) {
         carom__report(p, p->lineno, key, v,
                       "empty (list patterns, or drop the line so the section name is the pattern)");
         return false;
     }
-    return carom__each_item(p, key, v, pattern_item, s);
+    return carom__each_item(p, key, v, vl, pattern_item, s);
 }
 
 /* ---- the codecs of keys.def's CUSTOM keys ----------------------------------------------- */
 
 /* obj is the carom_policy for every POLICY key. */
-static bool parse_retry_on(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_retry_on(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                           void *obj)
 {
     carom_policy *pv = obj;
     memset(pv->retry_on, 0, sizeof pv->retry_on);
     pv->retry_on_eai_again = false;
-    return carom__each_item(p, k->name, v, errno_item, pv);
+    return carom__each_item(p, k->name, v, vl, errno_item, pv);
 }
 
 /* Appends ", s" (or s first) to a fixed buffer; the largest value (four IPv6 pockets) fits
@@ -436,9 +450,9 @@ static bool fmt_retry_on(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_budget(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_budget(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
-    return get_budget(p, k->name, v, &((carom_policy *)obj)->budget.permille);
+    return get_budget(p, k->name, v, vl, &((carom_policy *)obj)->budget.permille);
 }
 
 static bool fmt_budget(const void *obj, char *v, size_t len)
@@ -451,8 +465,10 @@ static bool fmt_budget(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_open_errno(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_open_errno(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                             void *obj)
 {
+    (void)vl; /* read as a C string */
     return get_open_errno(p, k->name, v, &((carom_policy *)obj)->open_errno);
 }
 
@@ -467,11 +483,11 @@ static bool fmt_open_errno(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_pocket(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_pocket(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
     carom_policy *pv = obj;
     pv->npockets = 0;
-    return carom__each_item(p, k->name, v, pocket_item, pv);
+    return carom__each_item(p, k->name, v, vl, pocket_item, pv);
 }
 
 static bool fmt_pocket(const void *obj, char *v, size_t len)
@@ -487,11 +503,12 @@ static bool fmt_pocket(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_status_list(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_status_list(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                              void *obj)
 {
     carom_policy *pv = obj;
     memset(pv->http_retry_status, 0, sizeof pv->http_retry_status);
-    return carom__each_item(p, k->name, v, status_item, pv);
+    return carom__each_item(p, k->name, v, vl, status_item, pv);
 }
 
 static bool fmt_status_list(const void *obj, char *v, size_t len)
@@ -506,11 +523,12 @@ static bool fmt_status_list(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_methods(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_methods(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                          void *obj)
 {
     carom_policy *pv = obj;
     pv->http_retry_methods = 0;
-    return carom__each_item(p, k->name, v, method_item, pv);
+    return carom__each_item(p, k->name, v, vl, method_item, pv);
 }
 
 static bool fmt_methods(const void *obj, char *v, size_t len)
@@ -521,14 +539,16 @@ static bool fmt_methods(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_url(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_url(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
+    (void)vl; /* read as a C string */
     carom_policy *pv = obj;
     if (!*v) return pv->pocket_url[0] = '\0', true;
     return get_url(p, k->name, v, pv->pocket_url);
 }
 
-static bool parse_response(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_response(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                           void *obj)
 {
     carom_policy *pv = obj;
     if (!*v) {
@@ -536,7 +556,7 @@ static bool parse_response(carom__parser *p, const carom__key *k, const char *v,
         pv->pocket_response_body[0] = '\0';
         return true;
     }
-    return get_response(p, k->name, v, pv);
+    return get_response(p, k->name, v, vl, pv);
 }
 
 static bool fmt_response(const void *obj, char *v, size_t len)
@@ -549,8 +569,10 @@ static bool fmt_response(const void *obj, char *v, size_t len)
     return true;
 }
 
-static bool parse_http_chaos(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_http_chaos(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                             void *obj)
 {
+    (void)vl; /* read as a C string */
     carom_policy *pv = obj;
     if (!*v) {
         pv->chaos.http_status = 0;
@@ -572,16 +594,16 @@ static bool fmt_http_chaos(const void *obj, char *v, size_t len)
 }
 
 /* match: obj is the section, which collects the patterns of every "match =" line. */
-static bool parse_match(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_match(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
-    return get_patterns(p, obj, k->name, v);
+    return get_patterns(p, obj, k->name, v, vl);
 }
 
-static bool parse_socket(carom__parser *p, const carom__key *k, const char *v, void *obj)
+static bool parse_socket(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
 {
     carom__globals *g = obj;
-    if (v[0] == '/' && strlen(v) < sizeof g->scoreboard) {
-        memcpy(g->scoreboard, v, strlen(v) + 1);
+    if (v[0] == '/' && vl < sizeof g->scoreboard) {
+        memcpy(g->scoreboard, v, vl + 1);
         return true;
     }
     carom__report(p, p->lineno, k->name, v, "expected an absolute path shorter than %zu bytes",

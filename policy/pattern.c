@@ -82,23 +82,26 @@ void carom__ip_format(const carom__ip *ip, bool brackets, char *buf, size_t len)
         snprintf(buf, len, "%s", a);
 }
 
+/* Host name bytes: 1 a letter, "-" or "_", 2 a digit, 3 the dot, 0 anything else. */
+static const uint8_t host_byte[256] = {
+    ['-'] = 1, ['_'] = 1, ['.'] = 3, ['0' ... '9'] = 2, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
+};
+
 bool carom__host_valid(const char *s, size_t len)
 {
     if (len == 0 || len > 253) return false;
     size_t label = 0;
     bool digits_only = true;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.') {
+        unsigned cl = host_byte[(unsigned char)s[i]];
+        if (cl == 3) {
             if (label == 0) return false;
             label = 0;
             digits_only = true;
             continue;
         }
-        bool digit = c >= '0' && c <= '9';
-        if (!(digit || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '-' || c == '_'))
-            return false;
-        if (!digit) digits_only = false;
+        if (cl == 0) return false;
+        if (cl == 1) digits_only = false;
         if (++label > 63) return false;
     }
     /* "10.1.0.300" is a mistyped address, never a name: no top-level domain is numeric. */
@@ -201,6 +204,15 @@ static int parse_v6_part(const char *s, size_t len, carom__pattern *p, char *why
     return 0;
 }
 
+/* An IPv4 literal is digits and dots (host has no ":" here, so it can be nothing else the
+ * address parser takes); anything else skips the library call. */
+static bool digits_dots(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) return false;
+    return true;
+}
+
 /* isspace in the C locale, without the locale look-up. */
 static bool is_space(unsigned char c)
 {
@@ -265,7 +277,8 @@ int carom__pattern_parse(const char *s, size_t len, carom__pattern *p, char *why
     }
     if (hlen >= 2 && host[0] == '*' && host[1] == '.') {
         carom__ip ip;
-        if (carom__ip_parse(host + 2, hlen - 2, &ip) || !host_copy(host + 2, hlen - 2, p->host)) {
+        if ((digits_dots(host + 2, hlen - 2) && carom__ip_parse(host + 2, hlen - 2, &ip)) ||
+            !host_copy(host + 2, hlen - 2, p->host)) {
             fail(why, wl, "\"*.\" must be followed by a domain name");
             return -1;
         }
@@ -281,11 +294,7 @@ int carom__pattern_parse(const char *s, size_t len, carom__pattern *p, char *why
         return -1;
     }
     if (memchr(host, '/', hlen)) return parse_cidr(host, hlen, AF_INET, p, why, wl);
-    /* An IPv4 literal is digits and dots; anything else skips the library call. */
-    bool v4_chars = true;
-    for (size_t i = 0; i < hlen && v4_chars; i++)
-        v4_chars = (host[i] >= '0' && host[i] <= '9') || host[i] == '.';
-    if (v4_chars && ip_parse_fam(host, hlen, AF_INET, &p->ip)) {
+    if (digits_dots(host, hlen) && ip_parse_fam(host, hlen, AF_INET, &p->ip)) {
         p->kind = CAROM__P_ADDR;
         return 0;
     }

@@ -98,8 +98,9 @@ typedef struct carom__key carom__key;
 
 /* A key whose value no type fits reads and writes it with its own pair of functions. */
 typedef struct carom__codec {
-    /* Reads v into obj (the key's object, see keys.def); false once reported. */
-    bool (*parse)(carom__parser *p, const carom__key *k, const char *v, void *obj);
+    /* Reads v (vl bytes, NUL-terminated) into obj (the key's object, see keys.def); false
+     * once reported. */
+    bool (*parse)(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj);
     /* Writes the value as carom.ini spells it; false: print no line at all. */
     bool (*format)(const void *obj, char *out, size_t len);
     /* The key may be written again in one section, each line adding to the last (match:
@@ -133,14 +134,14 @@ enum carom__sec_kind {
 typedef struct carom__pattern carom__pattern;
 
 typedef struct carom__section {
-    char *name;
     int kind;     /* enum carom__sec_kind */
     bool discard; /* a repeated or broken header: its keys are checked, then dropped */
     unsigned line;
     carom__keyset set; /* keys given in this section */
     carom__keyset bad; /* ... whose value was rejected */
     unsigned kline[CAROM__K_COUNT];
-    carom_policy v; /* the values of the keys in `set` */
+    char name[CAROM__LINE_MAX + 1]; /* as written (a header is one line) */
+    carom_policy v; /* the values of the keys in `set`; [defaults] and policy sections only */
     carom__pattern *pats;
     size_t npats, cappats;
     unsigned *patline; /* the line each pattern came from */
@@ -167,8 +168,6 @@ struct carom__parser {
     bool oom;
     bool binary; /* the value being reported is not text: escape every non-ASCII byte */
     carom__globals g;
-    uint8_t keyidx[256];              /* key name hash -> key id + 1 (reader.c) ... */
-    uint64_t keyw[CAROM__K_COUNT][3]; /* ... and each name as words */
 };
 
 /* ---- patterns ------------------------------------------------------------------------ */
@@ -261,8 +260,9 @@ extern const carom__key carom__keys[CAROM__K_COUNT];
 /* The [defaults] policy when the file sets nothing (name "defaults", index 0). */
 extern const carom_policy carom__builtin_policy;
 extern const carom__globals carom__builtin_globals;
-/* Reads v, the value of key k in section s, into its object. False: already reported. */
-bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v);
+/* Reads v (vl bytes, NUL-terminated), the value of key k in section s, into its object.
+ * False: already reported. */
+bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v, size_t vl);
 /* Writes key k's value in obj (a carom_policy or carom__globals) as carom.ini spells it;
  * false when the key prints no line. */
 bool carom__value_format(int k, const void *obj, char *out, size_t len);
@@ -278,12 +278,12 @@ bool carom__parse_prob(const char *s, size_t len, double *out);
 void carom__fmt_prob(char *buf, size_t len, double p);
 /* An HTTP status 100..599 of exactly three digits. */
 bool carom__parse_status(const char *s, size_t len, unsigned *out);
-/* Walks a comma-separated list, calling fn for every trimmed element; an empty value is an
- * empty list, an empty element ("a,,b") a problem of its own. False: something reported. */
+/* Walks a comma-separated list (v, vl bytes), calling fn for every trimmed element; an empty value
+ * is an empty list, an empty element ("a,,b") a problem of its own. False: something reported. */
 typedef bool (*carom__item_fn)(carom__parser *p, const char *key, const char *item, size_t len,
                                void *ctx);
-bool carom__each_item(carom__parser *p, const char *key, const char *v, carom__item_fn fn,
-                      void *ctx);
+bool carom__each_item(carom__parser *p, const char *key, const char *v, size_t vl,
+                      carom__item_fn fn, void *ctx);
 
 /* codecs.c: one carom__codec_<codec> per CUSTOM line of keys.def. */
 #define CAROM__UINT(...)
@@ -317,6 +317,10 @@ static inline int carom__icmp(const char *a, const char *b)
 {
     for (;; a++, b++) {
         unsigned x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x == y) { /* the usual case, the same spelling: no folding */
+            if (!x) return 0;
+            continue;
+        }
         if (x - 'A' < 26u) x += 'a' - 'A';
         if (y - 'A' < 26u) y += 'a' - 'A';
         if (x != y || !x) return (int)x - (int)y;
@@ -325,16 +329,21 @@ static inline int carom__icmp(const char *a, const char *b)
 
 /* Drops blanks at both ends. Blanks are spaces and tabs: the only ones a line may hold
  * (reader.c). */
+static inline size_t carom__trim_end(const char *s, size_t len)
+{
+    /* Values are often padded to line their comments up: eight spaces at a time first. */
+    uint64_t w;
+    while (len >= 8 && (memcpy(&w, s + len - 8, 8), w == 0x2020202020202020ull))
+        len -= 8;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    return len;
+}
 static inline void carom__trim(const char **s, size_t *len)
 {
     while (*len && (**s == ' ' || **s == '\t'))
         (*s)++, (*len)--;
-    /* Values are often padded to line their comments up: eight spaces at a time first. */
-    uint64_t w;
-    while (*len >= 8 && (memcpy(&w, *s + *len - 8, 8), w == 0x2020202020202020ull))
-        *len -= 8;
-    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-        (*len)--;
+    *len = carom__trim_end(*s, *len);
 }
 
 /* reader.c: carom.ini's text, line by line, into p->secs and p->g. */

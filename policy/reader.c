@@ -15,79 +15,194 @@
 #include <emmintrin.h>
 #endif
 
-_Static_assert(CAROM__K_COUNT < 128, "the key index (keyidx) holds fewer than 128 keys");
-
 static const char *const kind_names[] = {"[defaults]", "a policy section", "[scoreboard]",
                                          "[chaos]", "[fleet]"};
 
 /* ---- keys by name --------------------------------------------------------------------- */
 
-/* The key index: an open-addressed hash of every key name, built per parse (about a
- * thousand instructions) so that a look-up is one hash and, nearly always, one compare.
- * A name is read as three words (its first 8 bytes, its last 8, bytes 8..15), which cover
- * every name up to 24 bytes; a longer one is compared byte by byte too. */
-static void key_words(const char *s, size_t len, uint64_t w[3])
-{
-    w[0] = w[1] = w[2] = 0;
-    if (len >= 8) {
-        memcpy(&w[0], s, 8);
-        memcpy(&w[1], s + len - 8, 8);
-        if (len > 16) memcpy(&w[2], s + 8, 8);
-    } else {
-        for (size_t i = 0; i < len; i++)
-            w[0] |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    }
-}
+/* A key by its name: a switch on the length, then the few keys of that length compared
+ * whole, in code the compiler writes from keys.def (every include below expands to the keys
+ * of one length, KEY_LEN: the other comparisons are constant false and compiled away). No
+ * index is built per parse and a look-up is a jump and a word compare or two. */
+#define KEY_LEN_MAX 24
+#define KEY_IF(id, nm)                                                                             \
+    if (sizeof nm - 1 == KEY_LEN && memcmp(s, nm, sizeof nm - 1) == 0) return CAROM__K_##id;
+#define CAROM__UINT(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__MS(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__PROB(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__ONOFF(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__WORDS(id, nm, ...) KEY_IF(id, nm)
+#define CAROM__CUSTOM(id, nm, ...) KEY_IF(id, nm)
 
-static unsigned key_hash(const uint64_t w[3], size_t len)
+static int find_key(const char *s, size_t len)
 {
-    uint64_t h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc4ceb9fe1a85ec53ull) ^ w[2] ^ len;
-    return (unsigned)((h * 0xff51afd7ed558ccdull) >> 56);
-}
-
-static void index_keys(carom__parser *p)
-{
-    memset(p->keyidx, 0, sizeof p->keyidx);
-    for (int k = 0; k < CAROM__K_COUNT; k++) {
-        key_words(carom__keys[k].name, carom__keys[k].len, p->keyw[k]);
-        unsigned h = key_hash(p->keyw[k], carom__keys[k].len);
-        while (p->keyidx[h])
-            h = (h + 1) & 255u;
-        p->keyidx[h] = (uint8_t)(k + 1);
+    switch (len) {
+    case 1:
+#define KEY_LEN 1
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 2:
+#define KEY_LEN 2
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 3:
+#define KEY_LEN 3
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 4:
+#define KEY_LEN 4
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 5:
+#define KEY_LEN 5
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 6:
+#define KEY_LEN 6
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 7:
+#define KEY_LEN 7
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 8:
+#define KEY_LEN 8
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 9:
+#define KEY_LEN 9
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 10:
+#define KEY_LEN 10
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 11:
+#define KEY_LEN 11
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 12:
+#define KEY_LEN 12
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 13:
+#define KEY_LEN 13
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 14:
+#define KEY_LEN 14
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 15:
+#define KEY_LEN 15
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 16:
+#define KEY_LEN 16
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 17:
+#define KEY_LEN 17
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 18:
+#define KEY_LEN 18
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 19:
+#define KEY_LEN 19
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 20:
+#define KEY_LEN 20
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 21:
+#define KEY_LEN 21
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 22:
+#define KEY_LEN 22
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 23:
+#define KEY_LEN 23
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    case 24:
+#define KEY_LEN 24
+#include "keys.def"
+#undef KEY_LEN
+        break;
+    default:
+        break;
     }
+    return -1;
 }
+#undef KEY_IF
+#undef CAROM__UINT
+#undef CAROM__MS
+#undef CAROM__PROB
+#undef CAROM__ONOFF
+#undef CAROM__WORDS
+#undef CAROM__CUSTOM
 
-static int find_key(const carom__parser *p, const char *s, size_t len)
-{
-    if (len == 0 || len > 255) return -1;
-    uint64_t w[3];
-    key_words(s, len, w);
-    for (unsigned h = key_hash(w, len);; h = (h + 1) & 255u) {
-        int k = p->keyidx[h] - 1;
-        if (k < 0) return -1;
-        const uint64_t *kw = p->keyw[k];
-        if (carom__keys[k].len == len && kw[0] == w[0] && kw[1] == w[1] && kw[2] == w[2] &&
-            (len <= 24 || memcmp(carom__keys[k].name, s, len) == 0))
-            return k;
-    }
-}
+/* find_key's switch stops at KEY_LEN_MAX. */
+#define KEY_FITS(id, nm, ...)                                                                      \
+    _Static_assert(sizeof nm - 1 <= KEY_LEN_MAX, "key " nm " is longer than KEY_LEN_MAX");
+#define CAROM__UINT KEY_FITS
+#define CAROM__MS KEY_FITS
+#define CAROM__PROB KEY_FITS
+#define CAROM__ONOFF KEY_FITS
+#define CAROM__WORDS KEY_FITS
+#define CAROM__CUSTOM KEY_FITS
+#include "keys.def"
+#undef CAROM__UINT
+#undef CAROM__MS
+#undef CAROM__PROB
+#undef CAROM__ONOFF
+#undef CAROM__WORDS
+#undef CAROM__CUSTOM
+#undef KEY_FITS
+
+/* The section kinds each scope's keys may be written in, one bit per kind. */
+#define KIND_BIT(kind) (1u << CAROM__SEC_##kind)
+static const uint8_t scope_kinds[] = {
+    [CAROM__SCOPE_POLICY] = KIND_BIT(DEFAULTS) | KIND_BIT(POLICY),
+    [CAROM__SCOPE_DEFAULTS] = KIND_BIT(DEFAULTS),
+    [CAROM__SCOPE_NAMED] = KIND_BIT(POLICY),
+    [CAROM__SCOPE_SCOREBOARD] = KIND_BIT(SCOREBOARD),
+    [CAROM__SCOPE_CHAOS] = KIND_BIT(CHAOS),
+    [CAROM__SCOPE_FLEET] = KIND_BIT(FLEET),
+};
+#undef KIND_BIT
 
 static bool key_allowed(int k, int kind)
 {
-    switch (carom__keys[k].scope) {
-    case CAROM__SCOPE_POLICY:
-        return kind == CAROM__SEC_DEFAULTS || kind == CAROM__SEC_POLICY;
-    case CAROM__SCOPE_DEFAULTS:
-        return kind == CAROM__SEC_DEFAULTS;
-    case CAROM__SCOPE_NAMED:
-        return kind == CAROM__SEC_POLICY;
-    case CAROM__SCOPE_SCOREBOARD:
-        return kind == CAROM__SEC_SCOREBOARD;
-    case CAROM__SCOPE_CHAOS:
-        return kind == CAROM__SEC_CHAOS;
-    default:
-        return kind == CAROM__SEC_FLEET;
-    }
+    return (scope_kinds[carom__keys[k].scope] >> kind) & 1u;
 }
 
 /* Why a known key is not allowed where it is written. */
@@ -113,7 +228,7 @@ static const char *misplaced(int k, int kind)
 static void unknown_key(carom__parser *p, const carom__section *s, const char *name,
                         const char *value)
 {
-    int k = find_key(p, name, strlen(name));
+    int k = find_key(name, strlen(name));
     if (k >= 0) {
         carom__report(p, p->lineno, name, value, "not allowed in %s: %s", kind_names[s->kind],
                       misplaced(k, s->kind));
@@ -123,7 +238,7 @@ static void unknown_key(carom__parser *p, const carom__section *s, const char *n
         s->kind == CAROM__SEC_FLEET) {
         char alt[CAROM__LINE_MAX + 8];
         snprintf(alt, sizeof alt, "chaos.%s", name);
-        int a = find_key(p, alt, strlen(alt));
+        int a = find_key(alt, strlen(alt));
         if (a >= 0 && carom__keys[a].scope == CAROM__SCOPE_POLICY) {
             carom__report(p, p->lineno, name, value,
                           "unknown key in %s (per-policy chaos keys go in [defaults] or a policy "
@@ -155,7 +270,7 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
     char nbuf[CAROM__LINE_MAX + 1], vbuf[CAROM__LINE_MAX + 1];
     memcpy(vbuf, value, vl);
     vbuf[vl] = '\0';
-    int k = find_key(p, name, nl);
+    int k = find_key(name, nl);
     const carom__codec *c = k >= 0 ? carom__keys[k].codec : NULL;
     bool twice = k >= 0 && carom__has(&s->set, k) && !(c && c->adds_up);
     if (k < 0 || !key_allowed(k, s->kind) || twice) {
@@ -174,10 +289,17 @@ static void key_line(carom__parser *p, const char *name, size_t nl, const char *
     if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
         v[vl - 1] = '\0';
         v++;
+        vl -= 2;
     }
-    if (!carom__has(&s->set, k)) s->kline[k] = p->lineno;
+    if (!carom__has(&s->set, k)) {
+        s->kline[k] = p->lineno;
+        const carom__key *key = &carom__keys[k];
+        if (s->kind == CAROM__SEC_POLICY && key->scope == CAROM__SCOPE_POLICY)
+            memcpy((char *)&s->v + key->off, (const char *)&carom__builtin_policy + key->off,
+                   key->size);
+    }
     carom__add(&s->set, k);
-    if (!carom__value_parse(p, s, k, v)) carom__add(&s->bad, k);
+    if (!carom__value_parse(p, s, k, v, vl)) carom__add(&s->bad, k);
 }
 
 /* ---- sections ------------------------------------------------------------------------ */
@@ -212,25 +334,21 @@ static void new_section(carom__parser *p, const char *name, size_t len, int kind
         p->secs = ns;
         p->capsecs = cap;
     }
-    /* Only the header is cleared: kline is read only for keys in set, and v starts as the
-     * built-in policy. */
+    /* Only the header is cleared: kline is read only for keys in set. v is [defaults]'s
+     * values, so it starts as the built-in policy; a policy section's v is read only in the
+     * fields of the keys it sets, each started from the built-in one by key_line. */
     carom__section *s = &p->secs[p->nsecs];
     memset(s, 0, offsetof(carom__section, kline));
     s->pats = NULL;
     s->npats = s->cappats = 0;
     s->patline = NULL;
-    s->name = malloc(len + 1);
-    if (!s->name) {
-        p->oom = true;
-        p->cur = -2;
-        return;
-    }
-    memcpy(s->name, name, len);
+    for (size_t i = 0; i < len; i++) /* len < sizeof s->name: the header was one line */
+        s->name[i] = name[i];
     s->name[len] = '\0';
     s->kind = kind;
     s->discard = discard;
     s->line = p->lineno;
-    s->v = carom__builtin_policy;
+    if (kind == CAROM__SEC_DEFAULTS) s->v = carom__builtin_policy;
     p->cur = (int)p->nsecs++;
     if (kind != CAROM__SEC_POLICY && !discard) {
         if (p->idx[kind] >= 0) {
@@ -253,9 +371,13 @@ static void section_header(carom__parser *p, const char *ln, size_t len)
 {
     int depth = 0;
     size_t close = 0;
-    for (size_t i = 0; i < len && !close; i++) {
-        if (ln[i] == '[') depth++;
-        if (ln[i] == ']' && --depth == 0) close = i;
+    for (size_t i = 0; i < len; i++) {
+        if (ln[i] == '[') {
+            depth++;
+        } else if (ln[i] == ']' && --depth == 0) {
+            close = i;
+            break;
+        }
     }
     if (!close) {
         /* Keys below still get checked, against the section this most likely meant. */
@@ -393,6 +515,27 @@ static size_t first_stop(const char *ln, size_t len, const char *end)
     return i < len ? i : len;
 }
 
+/* The offset of the first ";" among s's len bytes, or len (end as for first_stop). */
+static size_t first_semi(const char *s, size_t len, const char *end)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i semi = _mm_set1_epi8(';');
+    while (i < len && end - (s + i) >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, semi));
+        if (m) {
+            size_t j = i + (unsigned)__builtin_ctz(m);
+            return j < len ? j : len;
+        }
+        i += 16;
+    }
+#endif
+    while (i < len && s[i] != ';')
+        i++;
+    return i < len ? i : len;
+}
+
 /* One line of len bytes (no "\n"); plain: every byte is printable ASCII or a tab, apart
  * from a last "\r". */
 static void line(carom__parser *p, const char *ln, size_t len, bool plain)
@@ -425,7 +568,7 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
     }
     const char *key = ln, *val = ln + i + 1;
     size_t kl = i, vl = len - i - 1;
-    carom__trim(&key, &kl);
+    kl = carom__trim_end(key, kl); /* ln starts with no blank */
     if (kl == 0) {
         carom__report_n(p, p->lineno, "line", ln, len, "missing key before \"%c\"", ln[i]);
         return;
@@ -444,9 +587,10 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
     }
     /* The value ends at the first ";" after a blank (the blank may be the first byte after
      * the "="), as inih ends it. */
-    for (const char *c = val; (c = memchr(c, ';', vl - (size_t)(c - val))) != NULL; c++)
-        if (c > val && (c[-1] == ' ' || c[-1] == '\t')) {
-            vl = (size_t)(c - val);
+    for (size_t c = first_semi(val, vl, end); c < vl;
+         c += 1 + first_semi(val + c + 1, vl - c - 1, end))
+        if (c > 0 && (val[c - 1] == ' ' || val[c - 1] == '\t')) {
+            vl = c;
             break;
         }
     carom__trim(&val, &vl);
@@ -458,15 +602,25 @@ static void line(carom__parser *p, const char *ln, size_t len, bool plain)
 static size_t skip_plain(const unsigned char *s, size_t i, size_t len)
 {
 #if defined(__SSE2__)
-    /* Signed, the bytes 0x80..0xff are below 0x20 too. */
-    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
-    while (i + 16 <= len) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i odd = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del));
-        unsigned m = (unsigned)_mm_movemask_epi8(odd);
+    /* A byte plus one, signed, is below 0x21 exactly for 0x00..0x1f (0x01..0x20) and
+     * 0x7f..0xff (-128..0): one add and one compare a byte, 32 bytes a turn. */
+    const __m128i one = _mm_set1_epi8(1), lim = _mm_set1_epi8(0x21);
+#define ODD16(at)                                                                                  \
+    _mm_cmpgt_epi8(lim, _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)(at)), one))
+    while (i + 32 <= len) {
+        __m128i a = ODD16(s + i), b = ODD16(s + i + 16);
+        if (_mm_movemask_epi8(_mm_or_si128(a, b))) {
+            unsigned m = (unsigned)_mm_movemask_epi8(a) | (unsigned)_mm_movemask_epi8(b) << 16;
+            return i + (unsigned)__builtin_ctz(m);
+        }
+        i += 32;
+    }
+    if (i + 16 <= len) {
+        unsigned m = (unsigned)_mm_movemask_epi8(ODD16(s + i));
         if (m) return i + (unsigned)__builtin_ctz(m);
         i += 16;
     }
+#undef ODD16
 #endif
     while (i < len && s[i] >= 0x20 && s[i] <= 0x7e)
         i++;
@@ -477,7 +631,6 @@ void carom__read(carom__parser *p)
 {
     const unsigned char *s = (const unsigned char *)p->text;
     size_t len = p->len, at = 0;
-    index_keys(p);
     while (at < len) {
         /* Find the line's end while checking that every byte is plain text. */
         size_t i = at;

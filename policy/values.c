@@ -19,10 +19,12 @@ bool carom__parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     if (!*s) return false;
-    for (; *s; s++) {
+    for (unsigned n = 0; *s; s++, n++) {
         if (*s < '0' || *s > '9') return false;
         unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
+        /* v * 10 + d <= UINT64_MAX: 19 digits always fit, only longer ones are checked */
+        if (n >= 19 && (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10)))
+            return false;
         v = v * 10 + d;
     }
     *out = v;
@@ -65,6 +67,10 @@ bool carom__parse_prob(const char *s, size_t len, double *out)
 {
     uint64_t m;
     unsigned f;
+    if (len == 1 && s[0] == '0') { /* how most chaos keys are written: off */
+        *out = 0;
+        return true;
+    }
     if (!carom__parse_decimal(s, len, &m, &f, 9) || m > carom__pow10(f)) return false;
     /* Both operands are exact doubles, so the quotient rounds once, as strtod would. */
     *out = (double)m / (double)carom__pow10(f);
@@ -87,12 +93,12 @@ bool carom__parse_status(const char *s, size_t len, unsigned *out)
 /* Walks a comma-separated list: calls item() for every trimmed element. An empty value is
  * an empty list; an empty element ("a,,b", "a,") is a problem of its own. */
 
-bool carom__each_item(carom__parser *p, const char *key, const char *v, carom__item_fn fn,
-                      void *ctx)
+bool carom__each_item(carom__parser *p, const char *key, const char *v, size_t vl,
+                      carom__item_fn fn, void *ctx)
 {
     bool ok = true;
     if (!*v) return true;
-    const char *s = v, *end = v + strlen(v);
+    const char *s = v, *end = v + vl;
     for (;;) {
         const char *comma = memchr(s, ',', (size_t)(end - s));
         size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
@@ -253,7 +259,7 @@ static int word_index(const char *words, const char *v, size_t vl)
     }
 }
 
-bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v)
+bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *v, size_t vl)
 {
     const carom__key *key = &carom__keys[k];
     void *obj = object_of(p, s, key);
@@ -272,7 +278,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
                       (unsigned long long)key->lo, (unsigned long long)key->hi);
         return false;
     case CAROM__T_PROB:
-        if (carom__parse_prob(v, strlen(v), &d)) {
+        if (carom__parse_prob(v, vl, &d)) {
             memcpy(f, &d, sizeof d);
             return true;
         }
@@ -280,7 +286,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
                       "expected a probability 0..1 (such as 0.2), at most 9 decimals");
         return false;
     case CAROM__T_ONOFF:
-        i = word_index("off|on", v, strlen(v));
+        i = vl == 2 && carom__ieq(v, "on", 2) ? 1 : vl == 3 && carom__ieq(v, "off", 3) ? 0 : -1;
         if (i >= 0) {
             *(bool *)f = i == 1;
             return true;
@@ -288,7 +294,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
         carom__report(p, p->lineno, key->name, v, "expected on or off");
         return false;
     case CAROM__T_WORDS:
-        i = word_index(key->words, v, strlen(v));
+        i = word_index(key->words, v, vl);
         if (i >= 0) {
             put_uint(f, key->size, (uint64_t)i);
             return true;
@@ -296,7 +302,7 @@ bool carom__value_parse(carom__parser *p, carom__section *s, int k, const char *
         carom__report(p, p->lineno, key->name, v, "%s", key->what);
         return false;
     default:
-        return key->codec->parse(p, key, v, obj);
+        return key->codec->parse(p, key, v, vl, obj);
     }
 }
 
