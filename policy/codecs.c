@@ -292,7 +292,7 @@ static bool fleet_word(const char *v, size_t max)
     return true;
 }
 
-static bool fleet_redis(const char *v)
+static bool fleet_server_ok(const char *v)
 {
     const char *colon = strrchr(v, ':');
     if (!colon || colon == v || strlen(v) >= CAROM_HOST_MAX + 8) return false;
@@ -306,11 +306,12 @@ static bool fleet_redis(const char *v)
 }
 
 /* The [fleet] codecs: obj is the carom__globals. */
-static bool parse_redis(carom__parser *p, const carom__key *k, const char *v, size_t vl, void *obj)
+static bool parse_fleet_server(carom__parser *p, const carom__key *k, const char *v, size_t vl,
+                               void *obj)
 {
     (void)vl; /* read as a C string */
     carom_fleet_cfg *f = &((carom__globals *)obj)->fleet;
-    if (fleet_redis(v)) {
+    if (fleet_server_ok(v)) {
         snprintf(f->redis, sizeof f->redis, "%s", v);
         return true;
     }
@@ -626,7 +627,7 @@ static bool fmt_string(const void *obj, const carom__key *k, char *v, size_t len
     }
 STR_FMT(fmt_url, POCKET_URL, false)
 STR_FMT(fmt_socket, SOCKET, false)
-STR_FMT(fmt_redis, REDIS, false)
+STR_FMT(fmt_fleet_server, REDIS, false)
 STR_FMT(fmt_password_file, PASSWORD_FILE, true)
 STR_FMT(fmt_fleet_host, HOST, true)
 STR_FMT(fmt_fleet_prefix, PREFIX, false)
@@ -643,7 +644,7 @@ const carom__codec carom__codec_response = {parse_response, fmt_response, false}
 const carom__codec carom__codec_http_chaos = {parse_http_chaos, fmt_http_chaos, false};
 const carom__codec carom__codec_match = {parse_match, NULL, true};
 const carom__codec carom__codec_socket = {parse_socket, fmt_socket, false};
-const carom__codec carom__codec_redis = {parse_redis, fmt_redis, false};
+const carom__codec carom__codec_fleet_server = {parse_fleet_server, fmt_fleet_server, false};
 const carom__codec carom__codec_password_file = {parse_password_file, fmt_password_file, false};
 const carom__codec carom__codec_fleet_host = {parse_fleet_word, fmt_fleet_host, false};
 const carom__codec carom__codec_quorum = {parse_quorum, fmt_quorum, false};
