@@ -476,6 +476,21 @@ struct carom__event {
 };
 /* Never blocks, never fails visibly. */
 void carom__emit(const struct carom__event *ev);
+/* With no listener the emitter rests (drops every event) until this moment, in
+ * milliseconds of the monotonic clock; events.c sets it. */
+extern _Atomic uint64_t carom__sb_quiet_until_ms;
+extern _Atomic uint64_t carom__sb_drops;
+/* True (and the event counted as dropped) when an event made at now_ms (carom__now_ms)
+ * would only be dropped: a hot path that has the time already asks this before building
+ * the event, and so pays one load instead of a clock read (docs/performance.md). */
+static inline bool carom__emit_quiet(uint64_t now_ms)
+{
+    if (CAROM_LIKELY(now_ms >=
+                     atomic_load_explicit(&carom__sb_quiet_until_ms, memory_order_relaxed)))
+        return false;
+    atomic_fetch_add_explicit(&carom__sb_drops, 1, memory_order_relaxed);
+    return true;
+}
 /* The event as one JSON line (with the dropped count when non-zero) into out; its length,
  * 0 when it does not fit. Used by the emitter and by bench/bench_events.c. */
 size_t carom__event_encode(const struct carom__event *ev, uint64_t dropped, char *out, size_t cap);

@@ -848,12 +848,16 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             shot_end(f, &s, true, now);
         }
         f->state = CAROM_FD_CONNECTED;
-        /* The process's first event sets the emitter up (a pthread_once a handler must not
+        /* With no listener the event is only counted (one load: the time is at hand).
+         * The process's first event sets the emitter up (a pthread_once a handler must not
          * land in): under the guard, once. */
-        if (CAROM_UNLIKELY(!guarded && !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
-            carom__enter(frame))
-            guarded = true;
-        emit("shot", f, 1, -1, (int64_t)(now >= t0 ? now - t0 : 0), 0);
+        if (!carom__emit_quiet(now)) {
+            if (CAROM_UNLIKELY(!guarded &&
+                               !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
+                carom__enter(frame))
+                guarded = true;
+            emit("shot", f, 1, -1, (int64_t)(now >= t0 ? now - t0 : 0), 0);
+        }
         r = 0;
         goto out;
     }
