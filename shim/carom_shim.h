@@ -44,6 +44,7 @@ struct carom__real_calls {
     int (*fcntl)(int, int, ...);
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*getsockopt)(int, int, int, void *, socklen_t *);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
     ssize_t (*read)(int, void *, size_t);
     ssize_t (*write)(int, const void *, size_t);
     ssize_t (*readv)(int, const struct iovec *, int);
@@ -247,7 +248,7 @@ struct carom__fd_rec {
     struct carom_slot *slot;
     int pending_err;       /* a settled connect's errno, owed to the next SO_ERROR query */
     socklen_t peerlen;     /* 0: no peer yet */
-    socklen_t boundlen;    /* 0: the program made no bind() of its own */
+    socklen_t boundlen;    /* 0: the program made no bind() of its own (connect.c) */
     _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
@@ -260,7 +261,7 @@ struct carom__fd_rec {
     struct carom__opt opts[CAROM_OPTS_MAX];
     carom_shot shot; /* a non-blocking connect's shot, carried until its outcome surfaces */
     struct sockaddr_storage peer;
-    struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
+    struct sockaddr_storage bound; /* the program's own bind(), as it asked for it */
     char ep[CAROM_EP_KEY_MAX];     /* set with pol */
 };
 

@@ -338,7 +338,7 @@ static int fresh(int fd, const struct carom__fd_rec *f, int family, int *err)
         carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val,
                                f->opts[i].len);
     if (f->boundlen && f->bound.ss_family == family &&
-        bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
+        carom__real.bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
         *err = errno;
         carom__real.close(nfd);
         return -1;
@@ -531,27 +531,36 @@ static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
     return err;
 }
 
-/* Remembers a bind() the program made, for the fresh sockets of later attempts. Asked
- * before the first attempt: after a failed connect the kernel may or may not have kept
- * its own automatic bind, and the two cannot be told apart then. */
-static void note_bind(int fd, struct carom__fd_rec *f)
+/* Remembers a bind() the program made (a to l), for the fresh sockets of later attempts:
+ * the address as the program asked for it, so a port 0 gets a new port of its own. The
+ * bind() wrapper below tells it; a wildcard address with port 0 is no bind at all. */
+static void note_bind(struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l)
+{
+    bool own = false;
+    if (!a || l > sizeof f->bound) {
+        own = false;
+    } else if (a->sa_family == AF_INET && l >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)a;
+        own = s->sin_port != 0 || s->sin_addr.s_addr != htonl(INADDR_ANY);
+    } else if (a->sa_family == AF_INET6 && l >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
+        own = s->sin6_port != 0 || !IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr);
+    }
+    f->boundlen = 0;
+    if (own) {
+        memcpy(&f->bound, a, l);
+        f->boundlen = l;
+    }
+}
+
+/* A socket carom did not see made (inherited, or opened by a raw system call) may have
+ * been bound where no wrapper saw it: asked of the kernel once, when it is adopted. */
+static void note_bind_of(int fd, struct carom__fd_rec *f)
 {
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
-    f->boundlen = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0 || l > sizeof ss) return;
-    bool own = false;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)&ss;
-        own = s->sin_port != 0 || s->sin_addr.s_addr != htonl(INADDR_ANY);
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&ss;
-        own = s->sin6_port != 0 || !IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr);
-    }
-    if (own) {
-        memcpy(&f->bound, &ss, l);
-        f->boundlen = l;
-    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0 && l <= sizeof ss)
+        note_bind(f, (struct sockaddr *)&ss, l);
 }
 
 static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
@@ -567,6 +576,7 @@ static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
     if (f) {
         int fl = carom__real.fcntl(fd, F_GETFL);
         f->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+        note_bind_of(fd, f);
     }
     return f;
 }
@@ -710,7 +720,6 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
     }
     const carom_policy *p = carom__fd_bind_policy_at(f, a, l, t0);
-    note_bind(fd, f);
     /* The raw system call: libc's fcntl unpacks its variadic argument first (F_GETFL
      * takes none), a third of a connect's own cost on this path. */
     int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
@@ -902,7 +911,7 @@ CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
     return carom_connect(fd, a, l);
 }
 
-/* ---- socket(), setsockopt(), getsockopt(SO_ERROR)
+/* ---- socket(), setsockopt(), bind(), getsockopt(SO_ERROR)
  * ------------------------------------------------- */
 
 static int carom_socket(int domain, int type, int protocol)
@@ -948,6 +957,21 @@ static int carom_setsockopt(int fd, int level, int name, const void *val, sockle
 CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     return carom_setsockopt(fd, level, name, val, len);
+}
+
+/* A tracked socket's bind() is remembered (note_bind), so connect never has to ask the
+ * kernel for it; any other descriptor's passes straight through. */
+static int carom_bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+    struct carom__fd_rec *f = carom__fd(fd);
+    int r = carom__real.bind(fd, a, l);
+    if (f && r == 0) note_bind(f, a, l);
+    return r;
+}
+
+CAROM_EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+    return carom_bind(fd, a, l);
 }
 
 static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
