@@ -96,9 +96,16 @@ int carom__read_config(const char *path, char **out, size_t *len, const char **w
                        struct stat *st);
 /* One diagnostic line: to stderr with a raw write, and as a config_error event. */
 void carom__diag_line(void *ud, const char *line);
-/* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
- * wrapper, including one called while init itself runs (it then returns at once). */
-void carom__init(void);
+/* Runs the one-time initialisation if it has not run; one inline load afterwards. Safe
+ * from any wrapper, including one called while init itself runs (it then returns at
+ * once). */
+extern _Atomic bool carom__init_done; /* carom__g is set (or will never be) */
+void carom__init_slow(void);
+static inline void carom__init(void)
+{
+    if (CAROM_LIKELY(atomic_load_explicit(&carom__init_done, memory_order_acquire))) return;
+    carom__init_slow();
+}
 
 /* ---- control.c: live control ----------------------------------------------------------- */
 
