@@ -195,8 +195,28 @@ struct carom__slot_hint {
     struct carom_slot *slot;
     uint64_t h; /* carom_slot_hash(pol->index, key) */
 };
-struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
-                                           struct carom__slot_hint *hint, uint64_t now_ms);
+struct carom_slot *carom__slot_find_hinted_slow(const carom_policy *p, const char *key,
+                                                struct carom__slot_hint *hint, uint64_t now_ms);
+/* The slot table in force (NULL until the first look-up attaches it): shm.c. */
+struct slot_table;
+extern _Atomic(struct slot_table *) carom__slot_tab;
+/* The slot for key under p, through hint (what this caller found last time). The hit is
+ * inline: the table, the policy and the slot's own hash word unchanged, and the slot
+ * touched less than a second ago (core/slots.c touches it at most once a second, so
+ * nothing is skipped); anything else goes to shm.c, which looks up and touches. */
+static inline struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
+                                                         struct carom__slot_hint *hint,
+                                                         uint64_t now_ms)
+{
+    struct carom_slot *s = hint->slot;
+    if (CAROM_LIKELY(s && hint->pol == p &&
+                     hint->tab == atomic_load_explicit(&carom__slot_tab, memory_order_acquire) &&
+                     atomic_load_explicit(&s->key_hash, memory_order_acquire) == hint->h)) {
+        uint64_t last = atomic_load_explicit(&s->last_used_ms, memory_order_relaxed);
+        if (CAROM_LIKELY(last <= now_ms && now_ms - last < 1000)) return s;
+    }
+    return carom__slot_find_hinted_slow(p, key, hint, now_ms);
+}
 /* The slots now follow table t (a reload with a new config): its shared table, or this
  * process's own. Slots handed out before stay valid. */
 void carom__slots_switch(const carom_table *t);
