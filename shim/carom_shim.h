@@ -262,7 +262,7 @@ struct carom__fd_rec {
     /* The pool's own words (fd.c): never cleared or copied with the rest. */
     _Atomic uint32_t pool_next; /* index of the next free record (0: none) */
     uint32_t pool_idx;          /* this record's index (>= 1) */
-    /* From here to `opts`, everything starts zeroed (carom__fd_track). */
+    /* From here to `cx`, everything starts zeroed (carom__fd_track). */
     int domain, type, protocol;
     bool nonblock;      /* as far as socket()/fcntl() told us */
     bool curl_guarded;  /* a libcurl hook retries this transfer: no socket retries */
@@ -282,7 +282,8 @@ struct carom__fd_rec {
     uint16_t lease;
     uint32_t lease_holder;
     carom_leases *lease_in;
-    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
+    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c), read only
+                                * under chaos_io */
     /* Below: read only as far as the fields above say (nopts, ticket_open, peerlen,
      * boundlen, pol), so a fresh record leaves them as they were. */
     struct carom__opt opts[CAROM_OPTS_MAX];

@@ -94,7 +94,10 @@ static void pool_put(struct carom__fd_rec *f)
 
 /* The part of a record below the pool's words. */
 #define REC_BODY(f) ((char *)(f) + offsetof(struct carom__fd_rec, domain))
-#define REC_ZEROED (offsetof(struct carom__fd_rec, opts) - offsetof(struct carom__fd_rec, domain))
+/* A fresh record zeroes only the words before `cx` (72 bytes: a few stores, where the
+ * whole head was a string instruction); cx is reset when the policy is bound and read
+ * only under chaos_io, which is set then too. */
+#define REC_ZEROED (offsetof(struct carom__fd_rec, cx) - offsetof(struct carom__fd_rec, domain))
 #define REC_BODY_LEN (sizeof(struct carom__fd_rec) - offsetof(struct carom__fd_rec, domain))
 
 struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol)
