@@ -123,9 +123,18 @@ static inline void carom__control_check(uint64_t now_ms)
 /* Called once by init with the file it loaded (NULL: none, nothing to watch). */
 void carom__control_start(const char *path, const struct stat *st);
 /* p, or p with the runtime faults `carom chaos` set for this endpoint (chaos enabled only):
- * a copy made once per (policy, rule), never freed. */
-const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
-                                          const struct sockaddr *addr, uint16_t port);
+ * a copy made once per (policy, rule), never freed. Inline while no runtime fault is set. */
+extern _Atomic(const carom_table *) carom__control_overlay;
+const carom_policy *carom__control_policy_slow(const carom_policy *p, const char *host,
+                                               const struct sockaddr *addr, uint16_t port);
+static inline const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
+                                                        const struct sockaddr *addr, uint16_t port)
+{
+    if (CAROM_LIKELY(!carom__g.chaos_asked) ||
+        !atomic_load_explicit(&carom__control_overlay, memory_order_acquire))
+        return p;
+    return carom__control_policy_slow(p, host, addr, port);
+}
 
 /* ---- curl_real.c: the libcurl layer (the rest is in curl_int.h) ---------------------- */
 

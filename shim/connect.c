@@ -67,6 +67,11 @@ struct ep_cached {
     bool chaos_io, chaos_connect; /* of hint.pol, asked once per policy */
     char key[INET6_ADDRSTRLEN + 10];
     struct carom__slot_hint hint;
+    /* The file's policy for this address with no host name, in table `tab` (NULL: not
+     * known): a table never changes and is never freed, so the match holds while it is
+     * the one in force. */
+    const carom_table *tab;
+    const carom_policy *match;
 };
 static __thread struct ep_cached ep_cache[EP_CACHE];
 static __thread unsigned ep_next;
@@ -98,6 +103,8 @@ static int ep_get(const uint64_t id[3], char *key, struct ep_cached *out)
         if (e->addr[0] != id[0] || e->addr[1] != id[1] || e->addr[2] != id[2]) continue;
         memcpy(key, e->key, sizeof e->key);
         out->hint = e->hint;
+        out->tab = e->tab;
+        out->match = e->match;
         out->chaos_io = e->chaos_io;
         out->chaos_connect = e->chaos_connect;
         atomic_signal_fence(memory_order_seq_cst);
@@ -120,6 +127,8 @@ static void ep_put(int i, const uint64_t id[3], const char *key, const struct ep
     memcpy(e->addr, id, sizeof e->addr);
     memcpy(e->key, key, sizeof e->key);
     e->hint = v->hint;
+    e->tab = v->tab;
+    e->match = v->match;
     e->chaos_io = v->chaos_io;
     e->chaos_connect = v->chaos_connect;
     atomic_signal_fence(memory_order_seq_cst);
@@ -139,9 +148,6 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     bool named = atomic_load_explicit(&carom__names_used, memory_order_relaxed) &&
                  carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
     uint16_t port = sa_port(addr);
-    f->pol =
-        carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
-                              named ? name : NULL, addr, port);
     uint64_t id[3];
     sa_id(addr, id);
     struct ep_cached c;
@@ -150,7 +156,23 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     if (at < 0) {
         sa_format(addr, f->ep, sizeof c.key);
         memset(&c.hint, 0, sizeof c.hint);
+        c.tab = NULL;
+        c.match = NULL;
     }
+    const carom_table *tab = atomic_load_explicit(&carom__g.table, memory_order_acquire);
+    bool remember = false;
+    const carom_policy *m;
+    if (!named && at >= 0 && c.tab == tab && tab) {
+        m = c.match;
+    } else {
+        m = carom_policy_match(tab, named ? name : NULL, addr, port);
+        if (!named) {
+            c.tab = tab;
+            c.match = m;
+            remember = true;
+        }
+    }
+    f->pol = carom__control_policy(m, named ? name : NULL, addr, port);
     const carom_policy *was = c.hint.pol;
     struct carom_slot *had = c.hint.slot;
     f->slot = carom__slot_find_hinted(f->pol, f->ep, &c.hint, now);
@@ -158,7 +180,7 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
         c.chaos_io = carom__chaos_io(f->pol);
         c.chaos_connect = connect_chaos(f->pol);
     }
-    if (at < 0 || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
+    if (at < 0 || remember || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
     f->chaos_io = c.chaos_io;
     f->chaos_connect = c.chaos_connect;
     if (named) snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
