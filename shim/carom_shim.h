@@ -179,7 +179,11 @@ bool carom__enter(void *frame);
 void carom__leave(void);
 /* True when carom__enter(frame) would refuse: a live guard above frame (no mask taken, no
  * change). Lets a call run its fast path unguarded (connect.c, docs/performance.md). */
-bool carom__guard_nested(void *frame);
+extern __thread void *carom__guard_frame; /* the frame that holds the guard (guard.c) */
+static inline bool carom__guard_nested(void *frame)
+{
+    return carom__guard_frame && (uintptr_t)frame < (uintptr_t)carom__guard_frame;
+}
 /* The asynchronous signals: every one but the faults a crash raises. */
 /* Builds the set carom__async_signals hands out, once, at load. */
 void carom__async_signals_prepare(void);
@@ -395,7 +399,14 @@ static inline int carom__limit_connect(int fd, struct carom__fd_rec *f, const ca
 }
 /* Whether any policy of the table sets a limit (computed once): lets paths that would
  * otherwise not bind a policy skip it. */
-bool carom__limit_any(void);
+extern _Atomic int carom__limit_known; /* 0: not yet known, 1: no policy limits, 2: some do */
+bool carom__limit_any_slow(void);
+static inline bool carom__limit_any(void)
+{
+    int a = atomic_load_explicit(&carom__limit_known, memory_order_relaxed);
+    if (CAROM_LIKELY(a)) return a == 2;
+    return carom__limit_any_slow();
+}
 /* Only the connection slot, for a socket whose transfer libcurl's layer already paid a
  * token for. Same returns. */
 static inline int carom__limit_slot(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk)
