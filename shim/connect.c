@@ -873,7 +873,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             bool wake = false;
             int tr = carom_shot_fast_end(&q, &cfg, &env, now, &wake);
             if (wake) carom__herd_wake(env.herd);
-            transition(f, tr);
+            if (CAROM_UNLIKELY(tr != -1)) transition(f, tr);
         } else {
             carom_shot_report(&s, now, CAROM_RESULT_OK);
             shot_end(f, &s, true, now);
