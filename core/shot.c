@@ -86,6 +86,12 @@ void carom_herd_failed(carom_herd *h, uint64_t now_ms)
         atomic_store_explicit(&h->fail_ms, now_ms | 1, memory_order_release);
 }
 
+/* carom_herd_succeeded's first test, for the healthy path to make without a call. */
+static inline bool herd_failing(carom_herd *h)
+{
+    return atomic_load_explicit(&h->fail_ms, memory_order_relaxed) != 0;
+}
+
 bool carom_herd_succeeded(carom_herd *h)
 {
     /* The healthy path: one load. Only the success that ends a failing spell publishes. */
@@ -337,8 +343,8 @@ void carom_shot_holder_gone(carom_shot *s, uint32_t holder)
 
 /* The one outcome of a shot into its cushion (when it was let through), then the herd's
  * news: carom_shot_end and carom_shot_fast_end. */
-static int finish(const carom_shot_cfg *cfg, const carom_shot_env *env, bool ticketed,
-                  carom_ticket ticket, uint64_t now_ms, bool ok, bool *wake)
+static inline int finish(const carom_shot_cfg *cfg, const carom_shot_env *env, bool ticketed,
+                         carom_ticket ticket, uint64_t now_ms, bool ok, bool *wake)
 {
     int tr = -1;
     if (ticketed) tr = carom_cushion_record(env->cushion, cfg->cushion, now_ms, ticket, ok);
@@ -352,7 +358,7 @@ static int finish(const carom_shot_cfg *cfg, const carom_shot_env *env, bool tic
     }
     /* Published after the cushion has heard it, so a woken waiter finds the circuit
      * closed, not a half-open one whose probe slot is still taken. */
-    *wake = ok && env->herd && carom_herd_succeeded(env->herd);
+    *wake = ok && env->herd && herd_failing(env->herd) && carom_herd_succeeded(env->herd);
     return tr;
 }
 

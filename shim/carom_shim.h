@@ -44,6 +44,7 @@ struct carom__real_calls {
     int (*fcntl)(int, int, ...);
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*getsockopt)(int, int, int, void *, socklen_t *);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
     ssize_t (*read)(int, void *, size_t);
     ssize_t (*write)(int, const void *, size_t);
     ssize_t (*readv)(int, const struct iovec *, int);
@@ -95,9 +96,16 @@ int carom__read_config(const char *path, char **out, size_t *len, const char **w
                        struct stat *st);
 /* One diagnostic line: to stderr with a raw write, and as a config_error event. */
 void carom__diag_line(void *ud, const char *line);
-/* Runs the one-time initialisation if it has not run; cheap afterwards. Safe from any
- * wrapper, including one called while init itself runs (it then returns at once). */
-void carom__init(void);
+/* Runs the one-time initialisation if it has not run; one inline load afterwards. Safe
+ * from any wrapper, including one called while init itself runs (it then returns at
+ * once). */
+extern _Atomic bool carom__init_done; /* carom__g is set (or will never be) */
+void carom__init_slow(void);
+static inline void carom__init(void)
+{
+    if (CAROM_LIKELY(atomic_load_explicit(&carom__init_done, memory_order_acquire))) return;
+    carom__init_slow();
+}
 
 /* ---- control.c: live control ----------------------------------------------------------- */
 
@@ -115,9 +123,18 @@ static inline void carom__control_check(uint64_t now_ms)
 /* Called once by init with the file it loaded (NULL: none, nothing to watch). */
 void carom__control_start(const char *path, const struct stat *st);
 /* p, or p with the runtime faults `carom chaos` set for this endpoint (chaos enabled only):
- * a copy made once per (policy, rule), never freed. */
-const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
-                                          const struct sockaddr *addr, uint16_t port);
+ * a copy made once per (policy, rule), never freed. Inline while no runtime fault is set. */
+extern _Atomic(const carom_table *) carom__control_overlay;
+const carom_policy *carom__control_policy_slow(const carom_policy *p, const char *host,
+                                               const struct sockaddr *addr, uint16_t port);
+static inline const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
+                                                        const struct sockaddr *addr, uint16_t port)
+{
+    if (CAROM_LIKELY(!carom__g.chaos_asked) ||
+        !atomic_load_explicit(&carom__control_overlay, memory_order_acquire))
+        return p;
+    return carom__control_policy_slow(p, host, addr, port);
+}
 
 /* ---- curl_real.c: the libcurl layer (the rest is in curl_int.h) ---------------------- */
 
@@ -162,7 +179,11 @@ bool carom__enter(void *frame);
 void carom__leave(void);
 /* True when carom__enter(frame) would refuse: a live guard above frame (no mask taken, no
  * change). Lets a call run its fast path unguarded (connect.c, docs/performance.md). */
-bool carom__guard_nested(void *frame);
+extern __thread void *carom__guard_frame; /* the frame that holds the guard (guard.c) */
+static inline bool carom__guard_nested(void *frame)
+{
+    return carom__guard_frame && (uintptr_t)frame < (uintptr_t)carom__guard_frame;
+}
 /* The asynchronous signals: every one but the faults a crash raises. */
 /* Builds the set carom__async_signals hands out, once, at load. */
 void carom__async_signals_prepare(void);
@@ -187,8 +208,28 @@ struct carom__slot_hint {
     struct carom_slot *slot;
     uint64_t h; /* carom_slot_hash(pol->index, key) */
 };
-struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
-                                           struct carom__slot_hint *hint, uint64_t now_ms);
+struct carom_slot *carom__slot_find_hinted_slow(const carom_policy *p, const char *key,
+                                                struct carom__slot_hint *hint, uint64_t now_ms);
+/* The slot table in force (NULL until the first look-up attaches it): shm.c. */
+struct slot_table;
+extern _Atomic(struct slot_table *) carom__slot_tab;
+/* The slot for key under p, through hint (what this caller found last time). The hit is
+ * inline: the table, the policy and the slot's own hash word unchanged, and the slot
+ * touched less than a second ago (core/slots.c touches it at most once a second, so
+ * nothing is skipped); anything else goes to shm.c, which looks up and touches. */
+static inline struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
+                                                         struct carom__slot_hint *hint,
+                                                         uint64_t now_ms)
+{
+    struct carom_slot *s = hint->slot;
+    if (CAROM_LIKELY(s && hint->pol == p &&
+                     hint->tab == atomic_load_explicit(&carom__slot_tab, memory_order_acquire) &&
+                     atomic_load_explicit(&s->key_hash, memory_order_acquire) == hint->h)) {
+        uint64_t last = atomic_load_explicit(&s->last_used_ms, memory_order_relaxed);
+        if (CAROM_LIKELY(last <= now_ms && now_ms - last < 1000)) return s;
+    }
+    return carom__slot_find_hinted_slow(p, key, hint, now_ms);
+}
 /* The slots now follow table t (a reload with a new config): its shared table, or this
  * process's own. Slots handed out before stay valid. */
 void carom__slots_switch(const carom_table *t);
@@ -234,7 +275,7 @@ struct carom__fd_rec {
     /* The pool's own words (fd.c): never cleared or copied with the rest. */
     _Atomic uint32_t pool_next; /* index of the next free record (0: none) */
     uint32_t pool_idx;          /* this record's index (>= 1) */
-    /* From here to `opts`, everything starts zeroed (carom__fd_track). */
+    /* From here to `cx`, everything starts zeroed (carom__fd_track). */
     int domain, type, protocol;
     bool nonblock;      /* as far as socket()/fcntl() told us */
     bool curl_guarded;  /* a libcurl hook retries this transfer: no socket retries */
@@ -247,20 +288,21 @@ struct carom__fd_rec {
     struct carom_slot *slot;
     int pending_err;       /* a settled connect's errno, owed to the next SO_ERROR query */
     socklen_t peerlen;     /* 0: no peer yet */
-    socklen_t boundlen;    /* 0: the program made no bind() of its own */
+    socklen_t boundlen;    /* 0: the program made no bind() of its own (connect.c) */
     _Atomic int replacing; /* a retry is putting a fresh socket in place (connect.c) */
     /* limit.c: the connection slot this socket holds (index + 1; 0: none), in which
      * slot's leases and as which holder. Never copied by dup (the original holds it). */
     uint16_t lease;
     uint32_t lease_holder;
     carom_leases *lease_in;
-    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c) */
+    struct carom__fd_chaos cx; /* reset whenever the policy is bound (connect.c), read only
+                                * under chaos_io */
     /* Below: read only as far as the fields above say (nopts, ticket_open, peerlen,
      * boundlen, pol), so a fresh record leaves them as they were. */
     struct carom__opt opts[CAROM_OPTS_MAX];
     carom_shot shot; /* a non-blocking connect's shot, carried until its outcome surfaces */
     struct sockaddr_storage peer;
-    struct sockaddr_storage bound; /* the program's own bind(), seen before connecting */
+    struct sockaddr_storage bound; /* the program's own bind(), as it asked for it */
     char ep[CAROM_EP_KEY_MAX];     /* set with pol */
 };
 
@@ -357,7 +399,14 @@ static inline int carom__limit_connect(int fd, struct carom__fd_rec *f, const ca
 }
 /* Whether any policy of the table sets a limit (computed once): lets paths that would
  * otherwise not bind a policy skip it. */
-bool carom__limit_any(void);
+extern _Atomic int carom__limit_known; /* 0: not yet known, 1: no policy limits, 2: some do */
+bool carom__limit_any_slow(void);
+static inline bool carom__limit_any(void)
+{
+    int a = atomic_load_explicit(&carom__limit_known, memory_order_relaxed);
+    if (CAROM_LIKELY(a)) return a == 2;
+    return carom__limit_any_slow();
+}
 /* Only the connection slot, for a socket whose transfer libcurl's layer already paid a
  * token for. Same returns. */
 static inline int carom__limit_slot(int fd, struct carom__fd_rec *f, const carom_shot_clock *clk)
@@ -476,6 +525,21 @@ struct carom__event {
 };
 /* Never blocks, never fails visibly. */
 void carom__emit(const struct carom__event *ev);
+/* With no listener the emitter rests (drops every event) until this moment, in
+ * milliseconds of the monotonic clock; events.c sets it. */
+extern _Atomic uint64_t carom__sb_quiet_until_ms;
+extern _Atomic uint64_t carom__sb_drops;
+/* True (and the event counted as dropped) when an event made at now_ms (carom__now_ms)
+ * would only be dropped: a hot path that has the time already asks this before building
+ * the event, and so pays one load instead of a clock read (docs/performance.md). */
+static inline bool carom__emit_quiet(uint64_t now_ms)
+{
+    if (CAROM_LIKELY(now_ms >=
+                     atomic_load_explicit(&carom__sb_quiet_until_ms, memory_order_relaxed)))
+        return false;
+    atomic_fetch_add_explicit(&carom__sb_drops, 1, memory_order_relaxed);
+    return true;
+}
 /* The event as one JSON line (with the dropped count when non-zero) into out; its length,
  * 0 when it does not fit. Used by the emitter and by bench/bench_events.c. */
 size_t carom__event_encode(const struct carom__event *ev, uint64_t dropped, char *out, size_t cap);

@@ -67,6 +67,11 @@ struct ep_cached {
     bool chaos_io, chaos_connect; /* of hint.pol, asked once per policy */
     char key[INET6_ADDRSTRLEN + 10];
     struct carom__slot_hint hint;
+    /* The file's policy for this address with no host name, in table `tab` (NULL: not
+     * known): a table never changes and is never freed, so the match holds while it is
+     * the one in force. */
+    const carom_table *tab;
+    const carom_policy *match;
 };
 static __thread struct ep_cached ep_cache[EP_CACHE];
 static __thread unsigned ep_next;
@@ -98,6 +103,8 @@ static int ep_get(const uint64_t id[3], char *key, struct ep_cached *out)
         if (e->addr[0] != id[0] || e->addr[1] != id[1] || e->addr[2] != id[2]) continue;
         memcpy(key, e->key, sizeof e->key);
         out->hint = e->hint;
+        out->tab = e->tab;
+        out->match = e->match;
         out->chaos_io = e->chaos_io;
         out->chaos_connect = e->chaos_connect;
         atomic_signal_fence(memory_order_seq_cst);
@@ -120,6 +127,8 @@ static void ep_put(int i, const uint64_t id[3], const char *key, const struct ep
     memcpy(e->addr, id, sizeof e->addr);
     memcpy(e->key, key, sizeof e->key);
     e->hint = v->hint;
+    e->tab = v->tab;
+    e->match = v->match;
     e->chaos_io = v->chaos_io;
     e->chaos_connect = v->chaos_connect;
     atomic_signal_fence(memory_order_seq_cst);
@@ -139,9 +148,6 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     bool named = atomic_load_explicit(&carom__names_used, memory_order_relaxed) &&
                  carom_names_lookup(carom__g.names, addr, now, NAME_MAX_AGE_MS, name, sizeof name);
     uint16_t port = sa_port(addr);
-    f->pol =
-        carom__control_policy(carom_policy_match(carom__g.table, named ? name : NULL, addr, port),
-                              named ? name : NULL, addr, port);
     uint64_t id[3];
     sa_id(addr, id);
     struct ep_cached c;
@@ -150,7 +156,23 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     if (at < 0) {
         sa_format(addr, f->ep, sizeof c.key);
         memset(&c.hint, 0, sizeof c.hint);
+        c.tab = NULL;
+        c.match = NULL;
     }
+    const carom_table *tab = atomic_load_explicit(&carom__g.table, memory_order_acquire);
+    bool remember = false;
+    const carom_policy *m;
+    if (!named && at >= 0 && c.tab == tab && tab) {
+        m = c.match;
+    } else {
+        m = carom_policy_match(tab, named ? name : NULL, addr, port);
+        if (!named) {
+            c.tab = tab;
+            c.match = m;
+            remember = true;
+        }
+    }
+    f->pol = carom__control_policy(m, named ? name : NULL, addr, port);
     const carom_policy *was = c.hint.pol;
     struct carom_slot *had = c.hint.slot;
     f->slot = carom__slot_find_hinted(f->pol, f->ep, &c.hint, now);
@@ -158,7 +180,7 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
         c.chaos_io = carom__chaos_io(f->pol);
         c.chaos_connect = connect_chaos(f->pol);
     }
-    if (at < 0 || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
+    if (at < 0 || remember || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
     f->chaos_io = c.chaos_io;
     f->chaos_connect = c.chaos_connect;
     if (named) snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
@@ -338,7 +360,7 @@ static int fresh(int fd, const struct carom__fd_rec *f, int family, int *err)
         carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val,
                                f->opts[i].len);
     if (f->boundlen && f->bound.ss_family == family &&
-        bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
+        carom__real.bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
         *err = errno;
         carom__real.close(nfd);
         return -1;
@@ -531,27 +553,36 @@ static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
     return err;
 }
 
-/* Remembers a bind() the program made, for the fresh sockets of later attempts. Asked
- * before the first attempt: after a failed connect the kernel may or may not have kept
- * its own automatic bind, and the two cannot be told apart then. */
-static void note_bind(int fd, struct carom__fd_rec *f)
+/* Remembers a bind() the program made (a to l), for the fresh sockets of later attempts:
+ * the address as the program asked for it, so a port 0 gets a new port of its own. The
+ * bind() wrapper below tells it; a wildcard address with port 0 is no bind at all. */
+static void note_bind(struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l)
+{
+    bool own = false;
+    if (!a || l > sizeof f->bound) {
+        own = false;
+    } else if (a->sa_family == AF_INET && l >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)a;
+        own = s->sin_port != 0 || s->sin_addr.s_addr != htonl(INADDR_ANY);
+    } else if (a->sa_family == AF_INET6 && l >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
+        own = s->sin6_port != 0 || !IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr);
+    }
+    f->boundlen = 0;
+    if (own) {
+        memcpy(&f->bound, a, l);
+        f->boundlen = l;
+    }
+}
+
+/* A socket carom did not see made (inherited, or opened by a raw system call) may have
+ * been bound where no wrapper saw it: asked of the kernel once, when it is adopted. */
+static void note_bind_of(int fd, struct carom__fd_rec *f)
 {
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
-    f->boundlen = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0 || l > sizeof ss) return;
-    bool own = false;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)&ss;
-        own = s->sin_port != 0 || s->sin_addr.s_addr != htonl(INADDR_ANY);
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&ss;
-        own = s->sin6_port != 0 || !IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr);
-    }
-    if (own) {
-        memcpy(&f->bound, &ss, l);
-        f->boundlen = l;
-    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0 && l <= sizeof ss)
+        note_bind(f, (struct sockaddr *)&ss, l);
 }
 
 static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
@@ -567,6 +598,7 @@ static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
     if (f) {
         int fl = carom__real.fcntl(fd, F_GETFL);
         f->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+        note_bind_of(fd, f);
     }
     return f;
 }
@@ -710,7 +742,6 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
     }
     const carom_policy *p = carom__fd_bind_policy_at(f, a, l, t0);
-    note_bind(fd, f);
     /* The raw system call: libc's fcntl unpacks its variadic argument first (F_GETFL
      * takes none), a third of a connect's own cost on this path. */
     int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
@@ -842,18 +873,22 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             bool wake = false;
             int tr = carom_shot_fast_end(&q, &cfg, &env, now, &wake);
             if (wake) carom__herd_wake(env.herd);
-            transition(f, tr);
+            if (CAROM_UNLIKELY(tr != -1)) transition(f, tr);
         } else {
             carom_shot_report(&s, now, CAROM_RESULT_OK);
             shot_end(f, &s, true, now);
         }
         f->state = CAROM_FD_CONNECTED;
-        /* The process's first event sets the emitter up (a pthread_once a handler must not
+        /* With no listener the event is only counted (one load: the time is at hand).
+         * The process's first event sets the emitter up (a pthread_once a handler must not
          * land in): under the guard, once. */
-        if (CAROM_UNLIKELY(!guarded && !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
-            carom__enter(frame))
-            guarded = true;
-        emit("shot", f, 1, -1, (int64_t)(now >= t0 ? now - t0 : 0), 0);
+        if (!carom__emit_quiet(now)) {
+            if (CAROM_UNLIKELY(!guarded &&
+                               !atomic_load_explicit(&emit_warm, memory_order_relaxed)) &&
+                carom__enter(frame))
+                guarded = true;
+            emit("shot", f, 1, -1, (int64_t)(now >= t0 ? now - t0 : 0), 0);
+        }
         r = 0;
         goto out;
     }
@@ -898,7 +933,7 @@ CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
     return carom_connect(fd, a, l);
 }
 
-/* ---- socket(), setsockopt(), getsockopt(SO_ERROR)
+/* ---- socket(), setsockopt(), bind(), getsockopt(SO_ERROR)
  * ------------------------------------------------- */
 
 static int carom_socket(int domain, int type, int protocol)
@@ -944,6 +979,21 @@ static int carom_setsockopt(int fd, int level, int name, const void *val, sockle
 CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     return carom_setsockopt(fd, level, name, val, len);
+}
+
+/* A tracked socket's bind() is remembered (note_bind), so connect never has to ask the
+ * kernel for it; any other descriptor's passes straight through. */
+static int carom_bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+    struct carom__fd_rec *f = carom__fd(fd);
+    int r = carom__real.bind(fd, a, l);
+    if (f && r == 0) note_bind(f, a, l);
+    return r;
+}
+
+CAROM_EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+    return carom_bind(fd, a, l);
 }
 
 static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)

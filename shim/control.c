@@ -93,7 +93,7 @@ static void reload(void)
 
 /* The faults `carom chaos` set, as a policy table of their own (one section per endpoint),
  * parsed from the shared table's rules whenever their generation changes. */
-static _Atomic(const carom_table *) overlay;
+_Atomic(const carom_table *) carom__control_overlay;
 static uint64_t overlay_gen = UINT64_MAX;
 static _Atomic uint64_t *overlay_hdr;
 
@@ -130,7 +130,8 @@ static void chaos_rules(void)
     carom_table *t =
         nset && used < cap ? carom_policy_parse(ini, used, "carom chaos", NULL, NULL) : NULL;
     free(ini);
-    atomic_store(&overlay, t); /* the old one is kept: a call may still be reading it */
+    atomic_store(&carom__control_overlay,
+                 t); /* the old one is kept: a call may still be reading it */
 }
 
 /* Copies of (policy, rule) pairs made so far; a fixed array claimed by CAS, so readers
@@ -142,11 +143,11 @@ static struct {
 } merged[MERGED_MAX];
 static _Atomic unsigned nmerged;
 
-const carom_policy *carom__control_policy(const carom_policy *p, const char *host,
-                                          const struct sockaddr *addr, uint16_t port)
+const carom_policy *carom__control_policy_slow(const carom_policy *p, const char *host,
+                                               const struct sockaddr *addr, uint16_t port)
 {
-    const carom_table *ov = atomic_load_explicit(&overlay, memory_order_acquire);
-    if (CAROM_LIKELY(!ov) || !carom__g.chaos_asked) return p;
+    const carom_table *ov = atomic_load_explicit(&carom__control_overlay, memory_order_acquire);
+    if (!ov || !carom__g.chaos_asked) return p;
     const carom_policy *rule = carom_policy_match(ov, host, addr, port);
     if (rule == carom_policy_defaults(ov)) return p;
     unsigned n = atomic_load_explicit(&nmerged, memory_order_acquire);

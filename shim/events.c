@@ -21,8 +21,8 @@
 #define QUIET_MS 1000 /* no listener: how long to drop before trying again */
 
 _Atomic int carom__sb_fd = -1;             /* read inline by close/dup2 (carom_shim.h) */
-static _Atomic uint64_t sb_quiet_until_ms; /* no listener: don't try before this */
-static _Atomic uint64_t sb_drops;
+_Atomic uint64_t carom__sb_quiet_until_ms; /* no listener: don't try before this */
+_Atomic uint64_t carom__sb_drops;
 static _Atomic int sb_opening;  /* one thread at a time creates the socket */
 static _Atomic int sb_inflight; /* sends between loading carom__sb_fd and finishing with it */
 static __thread int sb_sending; /* this thread is inside a send (a handler may interrupt it) */
@@ -328,20 +328,20 @@ void carom__emit(const struct carom__event *ev)
 {
     /* The no-listener path: one coarse clock read, one load, one add. */
     uint64_t now = coarse_ms();
-    if (now < atomic_load_explicit(&sb_quiet_until_ms, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
+    if (now < atomic_load_explicit(&carom__sb_quiet_until_ms, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&carom__sb_drops, 1, memory_order_relaxed);
         return;
     }
     pthread_once(&sb_once, sb_resolve_path);
     if (!sb_to_len) {
-        atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
-        atomic_store_explicit(&sb_quiet_until_ms, UINT64_MAX, memory_order_relaxed);
+        atomic_fetch_add_explicit(&carom__sb_drops, 1, memory_order_relaxed);
+        atomic_store_explicit(&carom__sb_quiet_until_ms, UINT64_MAX, memory_order_relaxed);
         return;
     }
     int saved = errno;
     if (!sb_owner_ok(now)) {
-        atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
-        atomic_store_explicit(&sb_quiet_until_ms, now + QUIET_MS, memory_order_relaxed);
+        atomic_fetch_add_explicit(&carom__sb_drops, 1, memory_order_relaxed);
+        atomic_store_explicit(&carom__sb_quiet_until_ms, now + QUIET_MS, memory_order_relaxed);
         errno = saved;
         return;
     }
@@ -357,14 +357,14 @@ void carom__emit(const struct carom__event *ev)
     }
     if (fd < 0) fd = sb_open();
     if (fd < 0) {
-        atomic_fetch_add_explicit(&sb_drops, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&carom__sb_drops, 1, memory_order_relaxed);
         atomic_fetch_sub(&sb_inflight, 1);
         sb_sending--;
         errno = saved;
         return;
     }
     char buf[EVENT_MAX];
-    uint64_t dropped = atomic_exchange(&sb_drops, 0);
+    uint64_t dropped = atomic_exchange(&carom__sb_drops, 0);
     size_t len = carom__event_encode(ev, dropped, buf, sizeof buf);
     ssize_t r = carom__real.sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
                                    (struct sockaddr *)&sb_to, sb_to_len);
@@ -372,11 +372,11 @@ void carom__emit(const struct carom__event *ev)
     atomic_fetch_sub(&sb_inflight, 1);
     sb_sending--;
     if (r < 0) {
-        atomic_fetch_add_explicit(&sb_drops, dropped + 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&carom__sb_drops, dropped + 1, memory_order_relaxed);
         /* A full listener (EAGAIN) is there and reading: keep trying. Anything else (no
          * socket file, nobody bound to it) means nobody listens: rest a while. */
         if (err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS && err != EINTR)
-            atomic_store_explicit(&sb_quiet_until_ms, now + QUIET_MS, memory_order_relaxed);
+            atomic_store_explicit(&carom__sb_quiet_until_ms, now + QUIET_MS, memory_order_relaxed);
     }
     errno = saved;
 }

@@ -94,7 +94,10 @@ static void pool_put(struct carom__fd_rec *f)
 
 /* The part of a record below the pool's words. */
 #define REC_BODY(f) ((char *)(f) + offsetof(struct carom__fd_rec, domain))
-#define REC_ZEROED (offsetof(struct carom__fd_rec, opts) - offsetof(struct carom__fd_rec, domain))
+/* A fresh record zeroes only the words before `cx` (72 bytes: a few stores, where the
+ * whole head was a string instruction); cx is reset when the policy is bound and read
+ * only under chaos_io, which is set then too. */
+#define REC_ZEROED (offsetof(struct carom__fd_rec, cx) - offsetof(struct carom__fd_rec, domain))
 #define REC_BODY_LEN (sizeof(struct carom__fd_rec) - offsetof(struct carom__fd_rec, domain))
 
 struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol)
@@ -116,9 +119,9 @@ struct carom__fd_rec *carom__fd_track(int fd, int domain, int type, int protocol
     return f;
 }
 
-void carom__fd_untrack(int fd)
+/* carom__fd_untrack for an fd known to be in the table's range (close has looked). */
+static inline void untrack_in_range(int fd)
 {
-    if ((unsigned)fd >= carom__nfds) return;
     struct carom__fd_rec *old = atomic_exchange(&carom__fds[fd], NULL);
     if (old) {
         /* A connect retry on another thread may be putting a fresh socket in place right
@@ -127,10 +130,16 @@ void carom__fd_untrack(int fd)
          * Bounded: the thread may be the one this signal handler interrupted. */
         for (int i = 0; i < 10000 && atomic_load(&old->replacing); i++)
             sched_yield();
-        carom__nb_close(old);      /* closed before its outcome was seen: no verdict */
-        carom__limit_release(old); /* limit: its connection slot */
+        if (old->ticket_open) carom__nb_close(old); /* closed before its outcome was seen */
+        carom__limit_release(old);                  /* limit: its connection slot */
         pool_put(old);
     }
+}
+
+void carom__fd_untrack(int fd)
+{
+    if ((unsigned)fd >= carom__nfds) return;
+    untrack_in_range(fd);
 }
 
 /* True when fd no longer holds the socket f describes: the program closed it where no
@@ -204,7 +213,7 @@ static int carom_close(int fd)
          * sees the next holder's connection before this one's end (shim/limit.c). */
         struct carom__lease_hold h;
         carom__limit_detach(f, &h);
-        carom__fd_untrack(fd);
+        untrack_in_range(fd); /* in range: carom__fd found f */
         int r = carom__real.close(fd);
         carom__limit_drop(&h);
         return r;

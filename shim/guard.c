@@ -11,7 +11,7 @@
 
 /* ---- guard ------------------------------------------------------------------------------- */
 
-static __thread void *guard_frame;
+__thread void *carom__guard_frame;
 static __thread sigset_t guard_mask; /* the program's signal mask, while the guard holds */
 
 /* While the guard is held no asynchronous signal reaches this thread: a handler that
@@ -62,21 +62,16 @@ bool carom__enter(void *frame)
 {
     /* The stack grows down: a call made from inside the shim has a deeper (lower) frame.
      * A guard set by a frame below the caller's was abandoned. */
-    if (guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame) return false;
-    if (!guard_frame) block_signals();
-    guard_frame = frame;
+    if (carom__guard_frame && (uintptr_t)frame < (uintptr_t)carom__guard_frame) return false;
+    if (!carom__guard_frame) block_signals();
+    carom__guard_frame = frame;
     return true;
-}
-
-bool carom__guard_nested(void *frame)
-{
-    return guard_frame && (uintptr_t)frame < (uintptr_t)guard_frame;
 }
 
 void carom__leave(void)
 {
-    if (!guard_frame) return;
-    guard_frame = NULL;
+    if (!carom__guard_frame) return;
+    carom__guard_frame = NULL;
     pthread_sigmask(SIG_SETMASK, &guard_mask, NULL);
 }
 
@@ -84,7 +79,7 @@ void carom__leave(void)
  * signals let through) around each such call and taken back after. */
 void *carom__guard_suspend(void)
 {
-    void *saved = guard_frame;
+    void *saved = carom__guard_frame;
     carom__leave();
     return saved;
 }
@@ -93,7 +88,7 @@ void carom__guard_resume(void *saved)
 {
     if (!saved) return;
     block_signals();
-    guard_frame = saved;
+    carom__guard_frame = saved;
 }
 
 /* ---- time, randomness, sleep ---------------------------------------------------------------- */

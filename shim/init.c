@@ -22,7 +22,7 @@ struct carom__global carom__g;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread bool initialising;
-static _Atomic bool init_done; /* carom__g is set (or will never be) */
+_Atomic bool carom__init_done;
 
 /* ---- diagnostics (raw write, never stdio) ---------------------------------------------------- */
 
@@ -200,7 +200,7 @@ static void init_once_fn(void)
     process_setup();
     pthread_mutex_lock(&init_lock);
     init_body();
-    atomic_store_explicit(&init_done, true, memory_order_release);
+    atomic_store_explicit(&carom__init_done, true, memory_order_release);
     pthread_mutex_unlock(&init_lock);
 }
 
@@ -277,9 +277,9 @@ static void init_body(void)
  * pthread_once in progress on its own thread and wait for ever. A call made from inside
  * init itself (or from a handler the kernel delivers anyway) returns at once, and its
  * caller passes through. */
-void carom__init(void)
+void carom__init_slow(void)
 {
-    if (CAROM_LIKELY(atomic_load_explicit(&init_done, memory_order_acquire))) return;
+    if (atomic_load_explicit(&carom__init_done, memory_order_acquire)) return;
     if (initialising) return;
     initialising = true;
     sigset_t all, old;

@@ -298,20 +298,19 @@ void carom__limit_drop_slow(const struct carom__lease_hold *h)
     errno = saved;
 }
 
-bool carom__limit_any(void)
+_Atomic int carom__limit_known;
+
+bool carom__limit_any_slow(void)
 {
-    /* 0: not yet known, 1: no policy limits, 2: some do. The table never changes after
-     * init, so racing threads compute the same answer. */
-    static _Atomic int any;
-    int a = atomic_load_explicit(&any, memory_order_relaxed);
-    if (CAROM_LIKELY(a)) return a == 2;
+    /* The table never changes after init, so racing threads compute the same answer. */
+    int a;
     if (!carom__g.active || !carom__g.table) return false;
     a = 1;
     for (size_t i = 0; i < carom_policy_count(carom__g.table); i++) {
         const carom_policy *p = carom_policy_at(carom__g.table, i);
         if (p && (p->rate_limit || p->max_connections)) a = 2;
     }
-    atomic_store_explicit(&any, a, memory_order_relaxed);
+    atomic_store_explicit(&carom__limit_known, a, memory_order_relaxed);
     return a == 2;
 }
 

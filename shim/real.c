@@ -89,6 +89,8 @@ BOOT(int, setsockopt, (int fd, int l, int n, const void *v, socklen_t s), (fd, l
      (int)syscall(SYS_setsockopt, fd, l, n, v, s))
 BOOT(int, getsockopt, (int fd, int l, int n, void *v, socklen_t *s), (fd, l, n, v, s),
      (int)syscall(SYS_getsockopt, fd, l, n, v, s))
+BOOT(int, bind, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l),
+     (int)syscall(SYS_bind, fd, a, l))
 BOOT(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n), syscall(SYS_read, fd, b, n))
 BOOT(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n), syscall(SYS_write, fd, b, n))
 BOOT(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n),
@@ -148,6 +150,7 @@ struct carom__real_calls carom__real = {
     B(fcntl),
     B(setsockopt),
     B(getsockopt),
+    B(bind),
     B(read),
     B(write),
     B(readv),
@@ -194,6 +197,7 @@ static void bind_all(void)
     L(fcntl, "fcntl");
     L(setsockopt, "setsockopt");
     L(getsockopt, "getsockopt");
+    L(bind, "bind");
     L(read, "read");
     L(write, "write");
     L(readv, "readv");

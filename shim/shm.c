@@ -236,7 +236,7 @@ struct slot_table {
     _Atomic uint64_t *header; /* the shared table's header; NULL for per-process state */
     carom_slots_env env;
 };
-static _Atomic(struct slot_table *) slot_tab;
+_Atomic(struct slot_table *) carom__slot_tab; /* read inline by carom__slot_find_hinted */
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
 static uint64_t slots_now(void)
@@ -284,34 +284,34 @@ static void slots_attach(void)
 {
     static struct slot_table first;
     const carom_table *t = carom__g.table;
-    if (t) atomic_store_explicit(&slot_tab, slots_make(t, &first), memory_order_release);
+    if (t) atomic_store_explicit(&carom__slot_tab, slots_make(t, &first), memory_order_release);
 }
 
 void carom__slots_switch(const carom_table *t)
 {
     /* Not attached yet: the first look-up attaches to whatever table is in force then. */
-    if (!atomic_load_explicit(&slot_tab, memory_order_acquire)) return;
+    if (!atomic_load_explicit(&carom__slot_tab, memory_order_acquire)) return;
     /* A reload (control.c), never in a fork child's first call: a new record is fine. */
     struct slot_table *nt = calloc(1, sizeof *nt);
     struct slot_table *st = slots_make(t, nt);
     if (st)
-        atomic_store_explicit(&slot_tab, st, memory_order_release);
+        atomic_store_explicit(&carom__slot_tab, st, memory_order_release);
     else
         free(nt);
 }
 
 _Atomic uint64_t *carom__slots_header(void)
 {
-    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    struct slot_table *st = atomic_load_explicit(&carom__slot_tab, memory_order_acquire);
     return st ? st->header : NULL;
 }
 
 static struct slot_table *slots_current(void)
 {
-    struct slot_table *st = atomic_load_explicit(&slot_tab, memory_order_acquire);
+    struct slot_table *st = atomic_load_explicit(&carom__slot_tab, memory_order_acquire);
     if (CAROM_LIKELY(st != NULL)) return st;
     pthread_once(&slots_once, slots_attach);
-    return atomic_load_explicit(&slot_tab, memory_order_acquire);
+    return atomic_load_explicit(&carom__slot_tab, memory_order_acquire);
 }
 
 struct carom_slot *carom__slot_find(const carom_policy *p, const char *key)
@@ -321,8 +321,8 @@ struct carom_slot *carom__slot_find(const carom_policy *p, const char *key)
     return carom_slots_find(st->slots, st->n, p->index, key, carom__now_ms(), &st->env);
 }
 
-struct carom_slot *carom__slot_find_hinted(const carom_policy *p, const char *key,
-                                           struct carom__slot_hint *hint, uint64_t now_ms)
+struct carom_slot *carom__slot_find_hinted_slow(const carom_policy *p, const char *key,
+                                                struct carom__slot_hint *hint, uint64_t now_ms)
 {
     struct slot_table *st = slots_current();
     if (!st) return NULL;
