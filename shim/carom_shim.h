@@ -401,6 +401,7 @@ static inline int carom__limit_connect(int fd, struct carom__fd_rec *f, const ca
  * otherwise not bind a policy skip it. */
 extern _Atomic int carom__limit_known; /* 0: not yet known, 1: no policy limits, 2: some do */
 bool carom__limit_any_slow(void);
+void carom__limit_forget(void); /* after a reload installs a new table */
 static inline bool carom__limit_any(void)
 {
     int a = atomic_load_explicit(&carom__limit_known, memory_order_relaxed);

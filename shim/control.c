@@ -87,6 +87,7 @@ static void reload(void)
     }
     carom__slots_switch(t);
     atomic_store(&carom__g.table, t);
+    carom__limit_forget(); /* the new table may add limits or drop them */
 }
 
 /* ---- runtime chaos ------------------------------------------------------------------------ */

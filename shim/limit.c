@@ -302,16 +302,25 @@ _Atomic int carom__limit_known;
 
 bool carom__limit_any_slow(void)
 {
-    /* The table never changes after init, so racing threads compute the same answer. */
-    int a;
-    if (!carom__g.active || !carom__g.table) return false;
-    a = 1;
-    for (size_t i = 0; i < carom_policy_count(carom__g.table); i++) {
-        const carom_policy *p = carom_policy_at(carom__g.table, i);
+    /* A reload installs a new table and then forgets the answer (carom__limit_forget). An
+     * answer computed from the old table and stored after that is caught by the second
+     * look at the table: both sides store and then look, so one of them sees the other. */
+    if (!carom__g.active) return false;
+    const carom_table *t = atomic_load(&carom__g.table);
+    if (!t) return false;
+    int a = 1;
+    for (size_t i = 0; i < carom_policy_count(t); i++) {
+        const carom_policy *p = carom_policy_at(t, i);
         if (p && (p->rate_limit || p->max_connections)) a = 2;
     }
-    atomic_store_explicit(&carom__limit_known, a, memory_order_relaxed);
+    atomic_store(&carom__limit_known, a);
+    if (atomic_load(&carom__g.table) != t) atomic_store(&carom__limit_known, 0);
     return a == 2;
+}
+
+void carom__limit_forget(void)
+{
+    atomic_store(&carom__limit_known, 0);
 }
 
 int carom__limit_curl(const carom_policy *p, struct carom_slot *s, const char *ep,
