@@ -78,19 +78,25 @@ $(BUILD)/tools.defs: FORCE
 	@echo "$(VERSION) $(LIBDIR) $(MULTIARCH)" | cmp -s - $@ || \
 	  echo "$(VERSION) $(LIBDIR) $(MULTIARCH)" >$@
 
+# The shim is linked with link-time optimisation: connect's fast path runs through shim/,
+# policy/ and core/ (the cushion's ticket, the budget, the shot's outcome), and calls
+# between files were much of its cost (docs/performance.md). Fat objects: the tools, the
+# unit tests and the benchmarks link the same core and policy objects the ordinary way.
+SHIM_LTO := -flto=1 -flto-partition=one -ffat-lto-objects
+
 # core and policy are ordinary objects; the shim hides everything but its wrappers.
 $(BUILD)/core/%.o: core/%.c core/carom_core.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) $(SHIM_LTO) -c $< -o $@
 
 $(BUILD)/policy/%.o: policy/%.c $(wildcard policy/*.h) core/carom_core.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(SANFLAGS) $(SHIM_LTO) -c $< -o $@
 
 $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) policy/carom_policy.h core/carom_core.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DCURL_DISABLE_TYPECHECK $(BASEFLAGS) $(SANFLAGS) -fvisibility=hidden \
-	  -ftls-model=initial-exec -c $< -o $@
+	  -ftls-model=initial-exec $(SHIM_LTO) -c $< -o $@
 
 $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/carom_core.h \
   $(BUILD)/tools.defs
@@ -106,6 +112,7 @@ $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) policy/carom_policy.h core/c
 $(SHIM): $(SHIM_OBJ) $(CORE_OBJ) $(POLICY_OBJ) shim/carom_shim.map
 	$(CC) -shared -Wl,-soname,libcarom_shim.so -Wl,--version-script=shim/carom_shim.map \
 	  -Wl,-z,lazy $(if $(SANITIZER),,-Wl,--no-undefined) $(SANFLAGS) -pthread $(LDFLAGS) \
+	  $(BASEFLAGS) -fvisibility=hidden -ftls-model=initial-exec $(SHIM_LTO) \
 	  -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl -lrt
 
 # hiredis is for `carom fleet` alone: the command links it, the shim never does
