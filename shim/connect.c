@@ -141,6 +141,58 @@ _Atomic bool carom__names_used;
 
 _Static_assert(sizeof((struct ep_cached *)0)->key <= CAROM_EP_KEY_MAX, "a key fits in f->ep");
 
+/* The common case in one pass: id's entry is whole, its policy match is for the table in
+ * force and its slot hint still holds (as carom__slot_find_hinted's inline hit), so
+ * nothing would be written back. Binds f from it and returns true; false leaves f->pol
+ * and f->slot alone (f->ep may hold a torn copy: the caller writes it again). */
+static bool ep_hit(struct carom__fd_rec *f, const uint64_t id[3], const struct sockaddr *addr,
+                   uint16_t port, uint64_t now)
+{
+    for (unsigned i = 0; i < EP_CACHE; i++) {
+        struct ep_cached *e = &ep_cache[i];
+        unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+        if (s == 0 || (s & 1)) continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (e->addr[0] != id[0] || e->addr[1] != id[1] || e->addr[2] != id[2]) continue;
+        memcpy(f->ep, e->key, sizeof e->key);
+        const carom_table *tab = e->tab;
+        const carom_policy *m = e->match, *hp = e->hint.pol;
+        const void *htab = e->hint.tab;
+        struct carom_slot *slot = e->hint.slot;
+        uint64_t h = e->hint.h;
+        bool cio = e->chaos_io, cc = e->chaos_connect;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&e->seq, memory_order_relaxed) != s) return false;
+        if (!tab || tab != atomic_load_explicit(&carom__g.table, memory_order_acquire))
+            return false;
+        const carom_policy *p = carom__control_policy(m, NULL, addr, port);
+        if (!slot || hp != p ||
+            htab != atomic_load_explicit(&carom__slot_tab, memory_order_acquire) ||
+            atomic_load_explicit(&slot->key_hash, memory_order_acquire) != h)
+            return false;
+        uint64_t last = atomic_load_explicit(&slot->last_used_ms, memory_order_relaxed);
+        if (!(last <= now && now - last < 1000)) return false;
+        f->pol = p;
+        f->slot = slot;
+        f->chaos_io = cio;
+        f->chaos_connect = cc;
+        return true;
+    }
+    return false;
+}
+
+/* The peer f is now bound to (the rest of a bind, after its policy and slot). */
+static inline void bind_peer(struct carom__fd_rec *f, const struct sockaddr *addr, socklen_t len)
+{
+    memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
+    if (len > sizeof f->peer) len = sizeof f->peer;
+    if (len == sizeof(struct sockaddr_in))
+        memcpy(&f->peer, addr, sizeof(struct sockaddr_in));
+    else
+        memcpy(&f->peer, addr, len);
+    f->peerlen = len;
+}
+
 const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const struct sockaddr *addr,
                                              socklen_t len, uint64_t now)
 {
@@ -150,6 +202,7 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     uint16_t port = sa_port(addr);
     uint64_t id[3];
     sa_id(addr, id);
+    if (CAROM_LIKELY(!named) && ep_hit(f, id, addr, port, now)) goto bound;
     struct ep_cached c;
     /* The key goes straight to f->ep: it is the endpoint's name unless a host name is. */
     int at = ep_get(id, f->ep, &c);
@@ -184,14 +237,26 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     f->chaos_io = c.chaos_io;
     f->chaos_connect = c.chaos_connect;
     if (named) snprintf(f->ep, sizeof f->ep, "%.80s:%u", name, port);
-    memset(&f->cx, 0, sizeof f->cx); /* a new connection: its stream faults are drawn anew */
-    if (len > sizeof f->peer) len = sizeof f->peer;
-    if (len == sizeof(struct sockaddr_in))
-        memcpy(&f->peer, addr, sizeof(struct sockaddr_in));
-    else
-        memcpy(&f->peer, addr, len);
-    f->peerlen = len;
+bound:
+    bind_peer(f, addr, len);
     return f->pol;
+}
+
+/* carom__fd_bind_policy_at for connect's fast path: an IPv4 endpoint this thread has
+ * bound before, with no names learned, in a small frame; anything else goes the whole way. */
+static inline const carom_policy *
+bind_policy_fast(struct carom__fd_rec *f, const struct sockaddr *addr, socklen_t len, uint64_t now)
+{
+    if (CAROM_LIKELY(addr->sa_family == AF_INET && len == sizeof(struct sockaddr_in) &&
+                     !atomic_load_explicit(&carom__names_used, memory_order_relaxed))) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)addr;
+        const uint64_t id[3] = {(uint64_t)AF_INET << 16 | s->sin_port, s->sin_addr.s_addr, 0};
+        if (CAROM_LIKELY(ep_hit(f, id, addr, ntohs(s->sin_port), now))) {
+            bind_peer(f, addr, len);
+            return f->pol;
+        }
+    }
+    return carom__fd_bind_policy_at(f, addr, len, now);
 }
 
 const carom_policy *carom__fd_bind_policy(struct carom__fd_rec *f, const struct sockaddr *addr,
@@ -741,7 +806,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             goto out;
         }
     }
-    const carom_policy *p = carom__fd_bind_policy_at(f, a, l, t0);
+    const carom_policy *p = bind_policy_fast(f, a, l, t0);
     /* The raw system call: libc's fcntl unpacks its variadic argument first (F_GETFL
      * takes none), a third of a connect's own cost on this path. */
     int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
