@@ -17,6 +17,11 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
+#if !defined(__x86_64__)
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "../core/carom_core.h"
 #include "../policy/carom_policy.h"
@@ -151,6 +156,27 @@ enum { CAROM_ATFORK_PREPARE = 0, CAROM_ATFORK_PARENT = 1, CAROM_ATFORK_CHILD = 2
 void carom__curl_atfork(int phase); /* curl_rec.c */
 void carom__dns_atfork(int phase);  /* dns.c */
 void carom__rng_atfork(int phase);  /* guard.c */
+
+/* A raw system call of up to two arguments, inline: the kernel's answer (-errno on a
+ * failure), errno left alone. For the two the fast paths make (connect's F_GETFL, the
+ * vfork check's getpid in close), where libc's syscall() is an out-of-line variadic call
+ * that costs more than the call itself (docs/performance.md). */
+static inline long carom__sys2(long nr, long a, long b)
+{
+#if defined(__x86_64__)
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(nr), "D"(a), "S"(b) : "rcx", "r11", "memory");
+    return r;
+#else
+    int saved = errno;
+    long r = syscall(nr, a, b);
+    if (r == -1) {
+        r = -errno;
+        errno = saved;
+    }
+    return r;
+#endif
+}
 
 /* ---- guard.c: the clock, the PRNG, sleeping, the recursion guard ------------------------- */
 

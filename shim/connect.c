@@ -807,9 +807,10 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         }
     }
     const carom_policy *p = bind_policy_fast(f, a, l, t0);
-    /* The raw system call: libc's fcntl unpacks its variadic argument first (F_GETFL
-     * takes none), a third of a connect's own cost on this path. */
-    int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+    /* The raw system call, inline: libc's fcntl unpacks its variadic argument first
+     * (F_GETFL takes none), and its syscall() is an out-of-line variadic call too. A
+     * failure is negative, as fcntl's -1 was; errno is left as the program had it. */
+    int fl = (int)carom__sys2(SYS_fcntl, fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
     /* The shot. On the fast path (unguarded, no connect chaos, the circuit lets the call

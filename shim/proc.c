@@ -24,7 +24,7 @@ bool carom__proc_owner_known(void)
 
 bool carom__vfork_child(void)
 {
-    pid_t me = (pid_t)syscall(SYS_getpid);
+    pid_t me = (pid_t)carom__sys2(SYS_getpid, 0, 0); /* getpid cannot fail */
     if (CAROM_LIKELY(me == owner_pid)) return false;
     /* Another process runs in our memory (vfork, or clone with CLONE_VM), or a fork whose
      * atfork handlers did not run (_Fork, a raw clone). kcmp tells the two apart. */
