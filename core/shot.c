@@ -10,6 +10,14 @@
  * holder, and is taken over. */
 #define HOLD_MAX_MS 600000u
 
+/* The fast begin and end are connect's every call: the cushion's and the budget's own
+ * work is inlined into them (with link-time optimisation, across files). */
+#if defined(__GNUC__)
+#define CAROM__FLATTEN __attribute__((flatten))
+#else
+#define CAROM__FLATTEN
+#endif
+
 enum phase {
     PH_BEGIN = 0, /* ask the cushion, then the first attempt */
     PH_OPEN_WAIT, /* the circuit was open: waiting for its half-open moment or the herd */
@@ -374,8 +382,8 @@ int carom_shot_end(carom_shot *s, uint64_t now_ms, bool ok, bool *wake)
 
 /* ---- the first attempt, without the engine's state ------------------------------------- */
 
-bool carom_shot_fast_begin(carom_shot_fast *q, const carom_shot_cfg *cfg, const carom_shot_env *env,
-                           uint64_t now_ms)
+CAROM__FLATTEN bool carom_shot_fast_begin(carom_shot_fast *q, const carom_shot_cfg *cfg,
+                                          const carom_shot_env *env, uint64_t now_ms)
 {
     /* begin(), for a verdict other than REJECT; a rejection changes nothing, so the
      * engine may then start over. */
@@ -389,8 +397,8 @@ bool carom_shot_fast_begin(carom_shot_fast *q, const carom_shot_cfg *cfg, const 
     return true;
 }
 
-int carom_shot_fast_end(const carom_shot_fast *q, const carom_shot_cfg *cfg,
-                        const carom_shot_env *env, uint64_t now_ms, bool *wake)
+CAROM__FLATTEN int carom_shot_fast_end(const carom_shot_fast *q, const carom_shot_cfg *cfg,
+                                       const carom_shot_env *env, uint64_t now_ms, bool *wake)
 {
     return finish(cfg, env, q->ticketed, q->ticket, now_ms, true, wake);
 }
