@@ -1002,7 +1002,7 @@ CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 /* ---- socket(), setsockopt(), bind(), getsockopt(SO_ERROR)
  * ------------------------------------------------- */
 
-static int carom_socket(int domain, int type, int protocol)
+__attribute__((flatten)) static int carom_socket(int domain, int type, int protocol)
 {
     int fd = carom__real.socket(domain, type, protocol);
     if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
