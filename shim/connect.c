@@ -1002,6 +1002,8 @@ CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 /* ---- socket(), setsockopt(), bind(), getsockopt(SO_ERROR)
  * ------------------------------------------------- */
 
+/* Flattened: the record from the pool (shim/fd.c) inlines here, on every TCP socket's
+ * way (docs/performance.md). */
 __attribute__((flatten)) static int carom_socket(int domain, int type, int protocol)
 {
     int fd = carom__real.socket(domain, type, protocol);
