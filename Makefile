@@ -82,7 +82,9 @@ $(BUILD)/tools.defs: FORCE
 # policy/ and core/ (the cushion's ticket, the budget, the shot's outcome), and calls
 # between files were much of its cost (docs/performance.md). Fat objects: the tools, the
 # unit tests and the benchmarks link the same core and policy objects the ordinary way.
-SHIM_LTO := -flto=1 -flto-partition=one -ffat-lto-objects
+# GCC's spelling (one job, one partition: `make -j1` stays one process); another
+# compiler may set its own, or SHIM_LTO= builds without.
+SHIM_LTO ?= -flto=1 -flto-partition=one -ffat-lto-objects
 
 # core and policy are ordinary objects; the shim hides everything but its wrappers.
 $(BUILD)/core/%.o: core/%.c core/carom_core.h
