@@ -178,6 +178,27 @@ static inline long carom__sys2(long nr, long a, long b)
 #endif
 }
 
+/* The same with three arguments. */
+static inline long carom__sys3(long nr, long a, long b, long c)
+{
+#if defined(__x86_64__)
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(nr), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return r;
+#else
+    int saved = errno;
+    long r = syscall(nr, a, b, c);
+    if (r == -1) {
+        r = -errno;
+        errno = saved;
+    }
+    return r;
+#endif
+}
+
 /* ---- guard.c: the clock, the PRNG, sleeping, the recursion guard ------------------------- */
 
 /* Monotonic milliseconds: the clock every core call gets. */

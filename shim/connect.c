@@ -621,13 +621,18 @@ static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
     return err;
 }
 
-/* Remembers a bind() the program made (a to l), for the fresh sockets of later attempts:
- * the address as the program asked for it, so a port 0 gets a new port of its own. The
- * bind() wrapper below tells it; a wildcard address with port 0 is no bind at all. */
-static void note_bind(struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l)
+/* Remembers a bind() the program made, for the fresh sockets of later attempts. Asked of
+ * the kernel before the first attempt (bind() is not a wrapped call): after a failed
+ * connect the kernel may or may not have kept its own automatic bind, and the two cannot
+ * be told apart then. A wildcard address with port 0 is no bind at all. The raw system
+ * call, inline, as for F_GETFL below. */
+static void note_bind(int fd, struct carom__fd_rec *f)
 {
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    const struct sockaddr *a = (const struct sockaddr *)&ss;
     bool own = false;
-    if (!a || l > sizeof f->bound) {
+    if (carom__sys3(SYS_getsockname, fd, (long)&ss, (long)&l) != 0 || l > sizeof ss) {
         own = false;
     } else if (a->sa_family == AF_INET && l >= sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)a;
@@ -643,16 +648,6 @@ static void note_bind(struct carom__fd_rec *f, const struct sockaddr *a, socklen
     }
 }
 
-/* A socket carom did not see made (inherited, or opened by a raw system call) may have
- * been bound where no wrapper saw it: asked of the kernel once, when it is adopted. */
-static void note_bind_of(int fd, struct carom__fd_rec *f)
-{
-    struct sockaddr_storage ss;
-    socklen_t l = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0 && l <= sizeof ss)
-        note_bind(f, (struct sockaddr *)&ss, l);
-}
-
 static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
 {
     if (a->sa_family != AF_INET && a->sa_family != AF_INET6) return NULL;
@@ -666,7 +661,6 @@ static struct carom__fd_rec *adopt(int fd, const struct sockaddr *a)
     if (f) {
         int fl = carom__real.fcntl(fd, F_GETFL);
         f->nonblock = fl >= 0 && (fl & O_NONBLOCK);
-        note_bind_of(fd, f);
     }
     return f;
 }
@@ -813,6 +807,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     /* The raw system call, inline: libc's fcntl unpacks its variadic argument first
      * (F_GETFL takes none), and its syscall() is an out-of-line variadic call too. A
      * failure is negative, as fcntl's -1 was; errno is left as the program had it. */
+    note_bind(fd, f);
     int fl = (int)carom__sys2(SYS_fcntl, fd, F_GETFL);
     bool nb = fl >= 0 && (fl & O_NONBLOCK);
     f->nonblock = nb;
@@ -1002,7 +997,7 @@ CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
     return carom_connect(fd, a, l);
 }
 
-/* ---- socket(), setsockopt(), bind(), getsockopt(SO_ERROR)
+/* ---- socket(), setsockopt(), getsockopt(SO_ERROR)
  * ------------------------------------------------- */
 
 /* Flattened: the record from the pool (shim/fd.c) inlines here, on every TCP socket's
@@ -1050,21 +1045,6 @@ static int carom_setsockopt(int fd, int level, int name, const void *val, sockle
 CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     return carom_setsockopt(fd, level, name, val, len);
-}
-
-/* A tracked socket's bind() is remembered (note_bind), so connect never has to ask the
- * kernel for it; any other descriptor's passes straight through. */
-static int carom_bind(int fd, const struct sockaddr *a, socklen_t l)
-{
-    struct carom__fd_rec *f = carom__fd(fd);
-    int r = carom__real.bind(fd, a, l);
-    if (f && r == 0) note_bind(f, a, l);
-    return r;
-}
-
-CAROM_EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
-{
-    return carom_bind(fd, a, l);
 }
 
 static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
