@@ -379,6 +379,21 @@ bool carom__vfork_child(void);
 void carom__proc_owner_set(void);
 bool carom__proc_owner_known(void);
 
+/* ---- attempt.c: one connect attempt, and a retry's fresh socket -------------------------- */
+/* Connect faults for f's policy, below the retry engine: 0 or the errno injected. */
+int carom__attempt_chaos(struct carom__fd_rec *f, uint32_t timeout_ms);
+/* One attempt that finishes within timeout_ms (0: the system's own) whatever the socket's
+ * mode; owner is f for the program's descriptor, NULL for a private socket. 0 or an errno. */
+int carom__attempt(int fd, const struct carom__fd_rec *owner, struct carom__fd_rec *f,
+                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms, int fl);
+/* Puts a fresh socket like fd's in its place: 0 or an errno (EBADF: fd closed meanwhile). */
+int carom__replace(int fd, struct carom__fd_rec *f, int family);
+/* One retry on a fresh socket: its return and *err as attempt.c says. */
+int carom__retry_once(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l,
+                      uint32_t tmo, int *err);
+/* connect.c: whether p's connect faults can do anything (chaos on, a fault set). */
+bool carom__connect_chaos(const carom_policy *p);
+
 /* ---- connect.c, dns.c: the engine, applied ---------------------------------------------- */
 
 /* Binds policy and slot for the fd's peer; returns the policy. */

@@ -1,5 +1,6 @@
-/* connect.c: connect() under policy (blocking and non-blocking), socket tracking, the
- * remembered socket options, and SO_ERROR. It must never re-send a byte, never return an
+/* connect.c: connect() under policy (blocking and non-blocking): the endpoint cache, the
+ * shot and its events (one attempt is attempt.c; socket(), options and SO_ERROR are
+ * sockets.c). It must never re-send a byte, never return an
  * errno the real call could not have given, and never retry a socket a libcurl hook
  * already guards. */
 #include "carom_shim.h"
@@ -42,7 +43,7 @@ static void sa_format(const struct sockaddr *a, char *buf, size_t len)
 }
 
 /* Whether chaos_connect can do anything for p (chaos on, a connect fault configured). */
-static bool connect_chaos(const carom_policy *p)
+bool carom__connect_chaos(const carom_policy *p)
 {
     return carom__g.chaos_on && (p->chaos.latency > 0 || p->chaos.connect_latency > 0 ||
                                  p->chaos.connect_refuse > 0 || p->chaos.connect_timeout > 0);
@@ -234,7 +235,7 @@ const carom_policy *carom__fd_bind_policy_at(struct carom__fd_rec *f, const stru
     f->slot = carom__slot_find_hinted(f->pol, f->ep, &c.hint, now);
     if (at < 0 || c.hint.pol != was) {
         c.chaos_io = carom__chaos_io(f->pol);
-        c.chaos_connect = connect_chaos(f->pol);
+        c.chaos_connect = carom__connect_chaos(f->pol);
     }
     if (at < 0 || remember || c.hint.pol != was || c.hint.slot != had) ep_put(at, id, f->ep, &c);
     f->chaos_io = c.chaos_io;
@@ -333,165 +334,6 @@ void carom__io_failed(struct carom__fd_rec *f, int err)
                                        carom_cushion_current(&f->slot->cushion), false));
 }
 
-/* ---- one attempt ------------------------------------------------------------------------------
- */
-
-static int wait_connected(int fd, int timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    uint64_t until = timeout_ms > 0 ? carom__now_ms() + (uint64_t)timeout_ms : 0;
-    for (;;) {
-        int left = -1;
-        if (until) {
-            uint64_t now = carom__now_ms();
-            left = now >= until ? 0 : (int)(until - now);
-        }
-        int r = carom__real.poll(&p, 1, left);
-        if (r > 0) break;
-        if (r == 0) return ETIMEDOUT;
-        if (errno != EINTR) return errno;
-    }
-    int err = 0;
-    socklen_t l = sizeof err;
-    if (carom__real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) return errno;
-    return err;
-}
-
-/* Connect faults, injected below the retry engine: a refusal sends no packet at all; a
- * timeout waits out the attempt's timeout (1 s when none is set). Returns 0 or the errno
- * the real connect would have failed with. */
-static int chaos_connect(struct carom__fd_rec *f, uint32_t timeout_ms)
-{
-    const carom_policy *p = f->pol;
-    if (!p || !f->chaos_connect) return 0; /* connect_chaos(p), asked when p was bound */
-    carom__chaos_latency(p, f->ep, "connect");
-    carom__chaos_connect_latency(p, f->ep);
-    if (carom__chaos(p, CAROM_F_CONNECT_REFUSE, p->chaos.connect_refuse, f->ep, "connect", NULL))
-        return ECONNREFUSED;
-    if (carom__chaos(p, CAROM_F_CONNECT_TIMEOUT, p->chaos.connect_timeout, f->ep, "connect",
-                     NULL)) {
-        carom__sleep_ms(timeout_ms ? timeout_ms : 1000);
-        return ETIMEDOUT;
-    }
-    return 0;
-}
-
-/* One connect attempt that finishes within timeout_ms (0: the system's own), whatever
- * the socket's blocking mode; the mode is left as it was. `owner` is f when fd is the
- * program's descriptor (NULL for a private socket of a retry): if another thread closed
- * it during the wait, the number may be someone else's socket by then, whose flags must
- * not be touched. Returns 0 or an errno. */
-static int attempt(int fd, const struct carom__fd_rec *owner, struct carom__fd_rec *f,
-                   const struct sockaddr *a, socklen_t l, uint32_t timeout_ms, int fl)
-{
-    int chaos = chaos_connect(f, timeout_ms);
-    if (chaos) return chaos;
-    if (fl < 0) fl = carom__real.fcntl(fd, F_GETFL); /* fl: the caller's fresh answer, or -1 */
-    if (fl < 0) return errno;
-    /* Both waits below can block for long: a handler may siglongjmp out of them, so the
-     * guard is not held across them (hostile_sigsleep.sh, phase 3). */
-    if (!(fl & O_NONBLOCK) && timeout_ms == 0) {
-        void *g = carom__guard_suspend();
-        int r = carom__real.connect(fd, a, l);
-        int e = errno;
-        carom__guard_resume(g);
-        return r == 0 ? 0 : e;
-    }
-    if (!(fl & O_NONBLOCK)) carom__real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    int err = 0;
-    if (carom__real.connect(fd, a, l) != 0) {
-        err = errno;
-        if (err == EINPROGRESS || err == EINTR) {
-            void *g = carom__guard_suspend();
-            err = wait_connected(fd, (int)timeout_ms);
-            carom__guard_resume(g);
-        }
-    }
-    if (!(fl & O_NONBLOCK) && (!owner || atomic_load(&carom__fds[fd]) == owner))
-        carom__real.fcntl(fd, F_SETFL, fl);
-    return err;
-}
-
-/* A fresh socket made like fd: same type, protocol and status flags, the options the
- * program set, and its bind() if it made one. Private to the shim until install() puts
- * it in fd's place, so a retry's connect never touches a number the program may have
- * closed and reused meanwhile. Returns the socket, or -1 with *err. */
-static int fresh(int fd, const struct carom__fd_rec *f, int family, int *err)
-{
-    int fl = carom__real.fcntl(fd, F_GETFL);
-    int nfd = carom__real.socket(family, f->type | SOCK_CLOEXEC, f->protocol);
-    if (nfd < 0) {
-        *err = errno;
-        return -1;
-    }
-    for (unsigned i = 0; i < f->nopts; i++)
-        carom__real.setsockopt(nfd, f->opts[i].level, f->opts[i].name, f->opts[i].val,
-                               f->opts[i].len);
-    if (f->boundlen && f->bound.ss_family == family &&
-        carom__real.bind(nfd, (struct sockaddr *)&f->bound, f->boundlen) != 0) {
-        *err = errno;
-        carom__real.close(nfd);
-        return -1;
-    }
-    if (fl >= 0) carom__real.fcntl(nfd, F_SETFL, fl);
-    return nfd;
-}
-
-/* Puts nfd in fd's place (keeping fd's close-on-exec flag) and closes nfd. Another
- * thread (or a signal handler) may have closed fd meanwhile, and the number may hold its
- * file by now: dup3 would put a socket in its place (hostile_closerace.sh). close()
- * forgets the record first and then waits while `replacing` is set (fd.c); both sides
- * use sequentially consistent atomics, so either we see the record gone or close() waits
- * for this dup3. Returns 0, EBADF when fd was closed meanwhile, or an errno. */
-static int install(int fd, struct carom__fd_rec *f, int nfd, int family)
-{
-    int fdfl = carom__real.fcntl(fd, F_GETFD);
-    atomic_store(&f->replacing, 1);
-    int r = -1, e = EBADF;
-    if (atomic_load(&carom__fds[fd]) == f) {
-        r = carom__real.dup3(nfd, fd, (fdfl >= 0 && (fdfl & FD_CLOEXEC)) ? O_CLOEXEC : 0);
-        e = errno;
-    }
-    atomic_store(&f->replacing, 0);
-    carom__real.close(nfd);
-    if (r < 0) return e;
-    f->domain = family;
-    return 0;
-}
-
-/* A fresh, unconnected socket in fd's place. Returns 0 or an errno (EBADF: fd closed). */
-static int replace(int fd, struct carom__fd_rec *f, int family)
-{
-    int e;
-    int nfd = fresh(fd, f, family, &e);
-    return nfd < 0 ? e : install(fd, f, nfd, family);
-}
-
-/* One retry on a private socket (fresh), put in fd's place only once connected.
- * Returns 0 (fd connected), the attempt's errno, or -1 when fd was closed meanwhile
- * (nothing of fd's may be touched any more) or no socket could be made (*err says). */
-static int retry_once(int fd, struct carom__fd_rec *f, const struct sockaddr *a, socklen_t l,
-                      uint32_t tmo, int *err)
-{
-    int nfd = fresh(fd, f, a->sa_family, err);
-    if (nfd < 0) return -1;
-    int e = attempt(nfd, NULL, f, a, l, tmo, -1);
-    if (e) {
-        carom__real.close(nfd);
-        return e;
-    }
-    e = install(fd, f, nfd, a->sa_family);
-    if (e) {
-        *err = e;
-        return -1;
-    }
-    if (l > sizeof f->peer) /* a pocket's address: the stale check compares the peer */
-        l = sizeof f->peer;
-    memmove(&f->peer, a, l); /* a may be &f->peer itself (a non-blocking retry) */
-    f->peerlen = l;
-    return 0;
-}
-
 /* ---- the shot -----------------------------------------------------------------------------------
  */
 
@@ -503,14 +345,14 @@ static int try_pockets(int fd, struct carom__fd_rec *f, const carom_shot_clock *
         char port[8];
         snprintf(port, sizeof port, "%u", p->pocket[i].port);
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-        void *g = carom__guard_suspend(); /* a resolution may block: see attempt() */
+        void *g = carom__guard_suspend(); /* a resolution may block: see carom__attempt() */
         int r = carom__real.getaddrinfo(p->pocket[i].host, port, &hints, &res);
         carom__guard_resume(g);
         if (r != 0) continue;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
             uint32_t tmo = carom_clock_attempt_ms(clk, carom__now_ms(), p->connect_timeout_ms);
             int why = 0;
-            int e = retry_once(fd, f, ai->ai_addr, ai->ai_addrlen, tmo, &why);
+            int e = carom__retry_once(fd, f, ai->ai_addr, ai->ai_addrlen, tmo, &why);
             if (e < 0 && why == EBADF) {
                 carom__real.freeaddrinfo(res);
                 return err; /* closed meanwhile: not ours to fill */
@@ -586,7 +428,7 @@ static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
         }
         uint32_t tmo = carom_clock_attempt_ms(&s->clk, carom__now_ms(), p->connect_timeout_ms);
         int why = 0;
-        int e = retry_once(fd, f, a, l, tmo, &why);
+        int e = carom__retry_once(fd, f, a, l, tmo, &why);
         if (e < 0 && why == EBADF) {
             carom_shot_abandon(s); /* closed during the attempt: its connection is thrown away */
             return err;
@@ -607,7 +449,7 @@ static int retry_loop(int fd, struct carom__fd_rec *f, const struct sockaddr *a,
     }
     if (p->npockets && try_pockets(fd, f, &s->clk, err) == 0) return 0;
     if (err == ETIMEDOUT) /* leave no half-open attempt behind a failure */
-        replace(fd, f, a->sa_family);
+        carom__replace(fd, f, a->sa_family);
     struct carom__event ev = {.event = "shot",
                               .policy = p->name,
                               .endpoint = f->ep,
@@ -765,7 +607,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
         /* libcurl's layer retries this transfer; chaos still applies at the real call. */
         if (carom__g.chaos_on && CAROM_ENTER()) {
             carom__fd_bind_policy(f, a, l);
-            int e = chaos_connect(f, f->pol->connect_timeout_ms);
+            int e = carom__attempt_chaos(f, f->pol->connect_timeout_ms);
             carom__leave();
             if (e) return fail(e);
         }
@@ -886,7 +728,7 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
     if (st.probe) emit("half_open", f, 0, -1, -1, 0);
     int err;
     if (nb) {
-        if ((err = chaos_connect(f, p->connect_timeout_ms)) != 0) {
+        if ((err = carom__attempt_chaos(f, p->connect_timeout_ms)) != 0) {
             /* an injected failure, handled as the real one would be */
         } else if (carom__real.connect(fd, a, l) == 0) {
             err = 0;
@@ -921,10 +763,11 @@ static int carom_connect(int fd, const struct sockaddr *a, socklen_t l)
             carom_clock_start(&clk, t0, p->deadline_ms);
             tmo = carom_clock_attempt_ms(&clk, t0, p->connect_timeout_ms);
         }
-        if (quick && tmo == 0 && fl >= 0) /* attempt() with no chaos, no guard and no timeout */
+        if (quick && tmo == 0 &&
+            fl >= 0) /* carom__attempt() with no chaos, no guard and no timeout */
             err = carom__real.connect(fd, a, l) == 0 ? 0 : errno;
         else
-            err = attempt(fd, f, f, a, l, tmo, fl);
+            err = carom__attempt(fd, f, f, a, l, tmo, fl);
         if (err == EINTR) { /* the program's signal: the kernel goes on connecting */
             if (!quick) carom_shot_abandon(&s);
             r = fail(err);
@@ -995,133 +838,4 @@ out:
 CAROM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
     return carom_connect(fd, a, l);
-}
-
-/* ---- socket(), setsockopt(), getsockopt(SO_ERROR)
- * ------------------------------------------------- */
-
-/* Flattened: the record from the pool (shim/fd.c) inlines here, on every TCP socket's
- * way (docs/performance.md). */
-__attribute__((flatten)) static int carom_socket(int domain, int type, int protocol)
-{
-    int fd = carom__real.socket(domain, type, protocol);
-    if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
-        (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM) {
-        /* A number closed where no wrapper saw it (fclose, a raw system call) may still
-         * carry a TCP record: a UDP or UNIX socket there must not inherit it. */
-        if (CAROM_UNLIKELY(carom__fd(fd) != NULL)) carom__fd_untrack(fd);
-        return fd;
-    }
-    carom__init();
-    if (carom__g.active) {
-        struct carom__fd_rec *f = carom__fd_track(fd, domain, type, protocol);
-        if (f && carom__curl_depth) f->curl_guarded = true;
-    }
-    return fd;
-}
-
-CAROM_EXPORT int socket(int domain, int type, int protocol)
-{
-    return carom_socket(domain, type, protocol);
-}
-
-static int carom_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{
-    struct carom__fd_rec *f = carom__fd(fd);
-    int r = carom__real.setsockopt(fd, level, name, val, len);
-    if (!f || r != 0 || len > sizeof f->opts[0].val || !val) return r;
-    unsigned i;
-    for (i = 0; i < f->nopts; i++)
-        if (f->opts[i].level == level && f->opts[i].name == name) break;
-    if (i == CAROM_OPTS_MAX) return r;
-    f->opts[i].level = level;
-    f->opts[i].name = name;
-    f->opts[i].len = len;
-    memcpy(f->opts[i].val, val, len);
-    if (i == f->nopts) f->nopts++;
-    return r;
-}
-
-CAROM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{
-    return carom_setsockopt(fd, level, name, val, len);
-}
-
-static int carom_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
-{
-    struct carom__fd_rec *f = carom__fd(fd);
-    if (!f || level != SOL_SOCKET || name != SO_ERROR)
-        return carom__real.getsockopt(fd, level, name, val, len);
-    if (f->pending_err && val && len && *len >= sizeof(int)) {
-        /* poll() settled this connect and consumed the kernel's error: hand it over once,
-         * as the kernel would have. */
-        memcpy(val, &f->pending_err, sizeof(int));
-        *len = sizeof(int);
-        f->pending_err = 0;
-        return 0;
-    }
-    if (f->state != CAROM_FD_CONNECTING) return carom__real.getsockopt(fd, level, name, val, len);
-    int r = carom__real.getsockopt(fd, level, name, val, len);
-    if (r != 0 || !val || !len || *len < sizeof(int) || !CAROM_ENTER()) return r;
-    int err;
-    memcpy(&err, val, sizeof err);
-    if (err == 0) {
-        /* SO_ERROR is 0 both while the connect is still under way and once it is done;
-         * only a connected socket has a peer. */
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) carom__nb_success(f);
-    } else {
-        err = carom__nb_surface(fd, f, err);
-        memcpy(val, &err, sizeof err);
-    }
-    carom__leave();
-    return r;
-}
-
-CAROM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
-{
-    return carom_getsockopt(fd, level, name, val, len);
-}
-
-/* ---- poll(): where curl and nc see a non-blocking connect's outcome ------------------------- */
-
-/* A connecting socket that poll reports in error is settled here, before the program
- * reads revents: curl gives up on POLLERR without looking further. On success the
- * program sees a writable socket; on failure the same revents, and SO_ERROR keeps the
- * last attempt's errno. */
-static void settle_polled(struct pollfd *fds, nfds_t n)
-{
-    for (nfds_t i = 0; i < n; i++) {
-        if (!(fds[i].revents & (POLLERR | POLLHUP))) continue;
-        struct carom__fd_rec *f = carom__fd(fds[i].fd);
-        if (!f || f->state != CAROM_FD_CONNECTING || !f->ticket_open || !CAROM_ENTER()) continue;
-        int err = 0;
-        socklen_t l = sizeof err;
-        if (carom__real.getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err) {
-            int e = carom__nb_surface(fds[i].fd, f, err);
-            if (e == 0)
-                fds[i].revents = (short)(fds[i].events & (POLLOUT | POLLWRNORM));
-            else if (carom__fd(fds[i].fd) == f)
-                f->pending_err = e;
-        }
-        carom__leave();
-    }
-}
-
-static int carom_poll(struct pollfd *fds, nfds_t n, int timeout)
-{
-    int r = carom__real.poll(fds, n, timeout);
-    if (CAROM_LIKELY(r <= 0 || !atomic_load_explicit(&carom__nb_pending, memory_order_relaxed)))
-        return r;
-    settle_polled(fds, n);
-    int ready = 0;
-    for (nfds_t i = 0; i < n; i++)
-        ready += fds[i].revents != 0;
-    return ready;
-}
-
-CAROM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
-{
-    return carom_poll(fds, n, timeout);
 }
